@@ -1,0 +1,44 @@
+# tbgateway — the two entry points are `make demo` and `make test`; the rest is documented in README.md.
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/tbgateway/tbgateway/runtime.Version=$(VERSION)
+export CGO_ENABLED := 0
+
+.PHONY: all build test test-deps demo bench fuzz vet clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbgateway ./cmd/tbgateway
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbemu ./cmd/tbemu
+
+# test installs what the tests need when it is missing, then runs every test with the race detector
+# (the race detector needs cgo, so it is switched on for the test run only).
+test: test-deps
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test-deps:
+	@./scripts/install-test-deps.sh
+
+# demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices.
+demo:
+	$(GO) run ./cmd/tbgateway demo
+
+bench:
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	@for p in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$p/*_test.go | cut -d' ' -f2); do \
+			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+		done; \
+	done
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
