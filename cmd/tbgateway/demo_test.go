@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tbgateway/tbgateway/tbemu"
+)
+
+// demoDevices reads the devices, attribute keys and telemetry keys the demo's simulator config declares.
+func demoDevices(t *testing.T) map[string][2][]string {
+	t.Helper()
+	raw, err := demoFiles.ReadFile("demo/simulator.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Devices []struct {
+			DeviceName string
+			Attributes []struct{ Key string }
+			Timeseries []struct{ Key string }
+		}
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2][]string{}
+	for _, d := range cfg.Devices {
+		var attrs, ts []string
+		for _, a := range d.Attributes {
+			attrs = append(attrs, a.Key)
+		}
+		for _, s := range d.Timeseries {
+			ts = append(ts, s.Key)
+		}
+		out[d.DeviceName] = [2][]string{attrs, ts}
+	}
+	if len(out) == 0 {
+		t.Fatal("the demo simulator config declares no devices")
+	}
+	return out
+}
+
+// TestDemo starts the demo as `make demo` does and passes once every simulated device's attributes and
+// telemetry keys have reached the emulator, and the gateway answers gateway_ping.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := startDemo(ctx, demoOptions{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.emu.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.gw.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("gateway Run: %v", err)
+		}
+	}()
+
+	want := demoDevices(t)
+	complete := func() bool {
+		for name, keys := range want {
+			attrs := d.emu.Attributes(name, tbemu.Scope("client"))
+			for _, k := range keys[0] {
+				if _, ok := attrs[k]; !ok {
+					return false
+				}
+			}
+			latest := d.emu.Latest(name)
+			for _, k := range keys[1] {
+				if _, ok := latest[k]; !ok {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if err := d.emu.WaitFor(ctx, complete); err != nil {
+		t.Fatalf("not every simulated device's data reached the emulator: %v", err)
+	}
+	for name := range want {
+		dev, ok := d.emu.Device(name)
+		if !ok || dev.Type == "" || dev.Type == "default" {
+			t.Errorf("device %q: got %+v, want it created with its configured type", name, dev)
+		}
+	}
+	reply, err := d.emu.RPC(ctx, demoGatewayName, "gateway_ping", nil, false, 30*time.Second)
+	if err != nil {
+		t.Fatalf("gateway_ping: %v", err)
+	}
+	var pong struct {
+		Code int
+		Resp string
+	}
+	if err := json.Unmarshal(reply, &pong); err != nil || pong.Code != 200 || pong.Resp != "pong" {
+		t.Fatalf("gateway_ping replied %s", reply)
+	}
+}

@@ -1,0 +1,146 @@
+// Command tbgateway runs the gateway: it reads a ThingsBoard IoT Gateway config folder (tb_gateway.json or .yaml
+// and the connector files it lists), collects data from the configured devices and delivers it to ThingsBoard.
+//
+//	tbgateway [--config PATH]        run the gateway (PATH: the main file or its folder;
+//	                                 default $TB_GW_CONFIG_DIR, then ./config/)
+//	tbgateway check-config [PATH]    validate the configuration without connecting; exit 0 (warnings allowed) or 2
+//	tbgateway demo                   run the gateway against an embedded ThingsBoard emulator and simulated devices
+//	tbgateway version                print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/runtime"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitConfig = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "--version", "-version":
+			fmt.Fprintf(stdout, "tbgateway %s\n", runtime.Version)
+			return exitOK
+		case "check-config":
+			return checkConfig(args[1:], stdout, stderr)
+		case "demo":
+			return runDemo(args[1:], stdout, stderr)
+		}
+	}
+	fs := flag.NewFlagSet("tbgateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "main config file (tb_gateway.json or .yaml) or the folder holding it; default $TB_GW_CONFIG_DIR, then ./config/")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tbgateway: unexpected argument %q (commands: check-config, demo, version)\n", fs.Arg(0))
+		return exitConfig
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
+		return exitConfig
+	}
+	path := config.ResolvePath(*cfgPath, os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runGateway(ctx, path, log, stderr)
+}
+
+// runGateway loads the config at path and runs the gateway until ctx ends; gateway_restart re-executes the binary.
+func runGateway(ctx context.Context, path string, log *slog.Logger, stderr io.Writer) int {
+	cfg, warnings, err := config.Load(path, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
+		return exitConfig
+	}
+	for _, w := range warnings {
+		log.Warn("config", "warning", w.String())
+	}
+	gw, err := runtime.New(cfg, runtime.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
+		return exitConfig
+	}
+	err = gw.Run(ctx)
+	if errors.Is(err, runtime.ErrRestart) {
+		log.Info("restarting the gateway as requested by RPC")
+		return reexec(stderr)
+	}
+	if err != nil {
+		log.Error("gateway stopped", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// reexec replaces the process with a fresh copy of itself, with the same arguments and environment.
+func reexec(stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(stderr, "tbgateway: restart failed: %v\n", err)
+	return exitFailed
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "main config file or its folder (same as the positional PATH)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	path := *cfgPath
+	if fs.NArg() > 0 {
+		path = fs.Arg(0)
+	}
+	path = config.ResolvePath(path, os.Getenv)
+	warnings, err := runtime.CheckConfig(path, os.Getenv)
+	for _, w := range warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitConfig
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
+	return exitOK
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: expected debug, info, warn or error, found %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: expected text or json, found %q", format)
+}

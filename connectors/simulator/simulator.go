@@ -1,0 +1,319 @@
+// Package simulator is the "simulator" connector: devices that exist only in the gateway and produce generated
+// data, for demos, load tests and end-to-end tests without any hardware. It has no equivalent in the Python
+// gateway; its configuration follows the Python connectors' style:
+//
+//	{
+//	  "name": "Simulator",
+//	  "seed": 1,
+//	  "reportStrategy": {"type": "ON_RECEIVED"},
+//	  "devices": [{
+//	    "deviceName": "Sim Thermostat 1", "deviceType": "thermostat", "periodMs": 1000,
+//	    "attributes": [{"key": "model", "value": "T-1000"}],
+//	    "timeseries": [
+//	      {"key": "temperature", "type": "sine", "min": 18, "max": 26, "periodSeconds": 60},
+//	      {"key": "humidity", "type": "random", "min": 30, "max": 60},
+//	      {"key": "cycles", "type": "counter"},
+//	      {"key": "setpoint", "type": "constant", "value": 21.5},
+//	      {"key": "heating", "type": "bool"},
+//	      {"key": "mode", "type": "string", "value": "auto"}
+//	    ]
+//	  }]
+//	}
+//
+// Each time Run starts, every device sends its attributes once, then its time series right away and every
+// periodMs, stamped with strictly increasing timestamps per device. Series types are described at TypeSine and
+// the following constants; "random" series are repeatable for a given seed.
+//
+// Downlink: a shared-attribute update is kept, applied to a constant or string series of the same key, and
+// echoed back as the client attribute "lastSharedUpdate" (a JSON object of the values received). Device RPCs:
+// "getValue" {"key"} → {"value": v} (the series' last value or an attribute's value), "setValue" {"key",
+// "value"} → {"key", "value"} (the series becomes a constant of that value), "echo" → its params. Connector RPC
+// "simulator_devices" → [{"name", "type"}, ...].
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+)
+
+// Type is the connector type in the main config.
+const Type = "simulator"
+
+func init() {
+	tbgateway.RegisterConnector(tbgateway.ConnectorType{Type: Type, New: newConnector, Check: Check})
+}
+
+// Check is the simulator's ConfigChecker: it decodes and validates cfg.Raw without I/O. Warnings and the error
+// name the file and the key path.
+func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
+	_, warnings, err := Decode(cfg.Raw)
+	where := cfg.File
+	if where == "" {
+		where = "connector " + cfg.Name
+	}
+	for i, w := range warnings {
+		warnings[i] = where + ": " + w
+	}
+	if err != nil {
+		return warnings, fmt.Errorf("%s: %w", where, err)
+	}
+	return warnings, nil
+}
+
+func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
+	if _, err := Check(cfg); err != nil {
+		return nil, err
+	}
+	c, _, _ := Decode(cfg.Raw)
+	if cfg.Name != "" {
+		c.Name = cfg.Name
+	}
+	return New(c, cfg.Logger), nil
+}
+
+// Simulator is a running instance of the simulator connector. It implements tbgateway.Connector,
+// DeviceLister, AttributeUpdater and RPCHandler; the downlink methods are safe to call concurrently with Run.
+type Simulator struct {
+	name string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	devices []*device
+	byName  map[string]*device
+	sink    tbgateway.Sink // set while Run runs
+	full    bool           // the last Send found storage full (logged once per change)
+	dropped uint64
+}
+
+var (
+	_ tbgateway.Connector        = (*Simulator)(nil)
+	_ tbgateway.DeviceLister     = (*Simulator)(nil)
+	_ tbgateway.AttributeUpdater = (*Simulator)(nil)
+	_ tbgateway.RPCHandler       = (*Simulator)(nil)
+)
+
+type device struct {
+	cfg    DeviceConfig
+	series []*series
+	attrs  map[string]any // configured client attributes
+	shared map[string]any // last shared attributes received
+	lastTS int64
+}
+
+type series struct {
+	cfg     SeriesConfig
+	typ     string
+	value   any // constant/string value, counter position (int64) or bool state
+	rng     *rand.Rand
+	last    any
+	hasLast bool
+}
+
+// New returns a simulator for a decoded, validated configuration (see Decode); log may be nil.
+func New(cfg *Config, log *slog.Logger) *Simulator {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Simulator{name: cfg.Name, log: log, byName: map[string]*device{}}
+	seed := uint64(DefaultSeed)
+	if cfg.Seed != nil {
+		seed = uint64(*cfg.Seed)
+	}
+	for i, dc := range cfg.Devices {
+		d := &device{cfg: dc, attrs: map[string]any{}, shared: map[string]any{}}
+		for _, a := range dc.Attributes {
+			d.attrs[a.Key] = a.Value
+		}
+		for j, sc := range dc.Timeseries {
+			se := &series{cfg: sc, typ: sc.Type, value: sc.Value}
+			switch sc.Type {
+			case TypeRandom:
+				se.rng = rand.New(rand.NewPCG(seed, uint64(i)<<32|uint64(j)))
+			case TypeCounter:
+				if se.value == nil {
+					se.value = int64(0)
+					if sc.Min != nil {
+						se.value = int64(*sc.Min)
+					}
+				}
+			case TypeBool:
+				if se.value == nil {
+					se.value = false
+				}
+			}
+			d.series = append(d.series, se)
+		}
+		s.devices = append(s.devices, d)
+		s.byName[dc.DeviceName] = d
+	}
+	return s
+}
+
+// Devices lists the configured devices.
+func (s *Simulator) Devices() []tbgateway.DeviceInfo {
+	out := make([]tbgateway.DeviceInfo, len(s.devices))
+	for i, d := range s.devices {
+		out[i] = tbgateway.DeviceInfo{Name: d.cfg.DeviceName, Type: d.cfg.DeviceType}
+	}
+	return out
+}
+
+// Dropped returns how many device emissions were lost because storage was full.
+func (s *Simulator) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Run sends every device's attributes, then its time series every period, until ctx is done (it then returns
+// nil). A Send that fails with ErrStorageFull loses that emission (counted in Dropped, logged once per episode);
+// any other Send error ends Run with that error so the runtime restarts the connector.
+func (s *Simulator) Run(ctx context.Context, sink tbgateway.Sink) error {
+	s.mu.Lock()
+	s.sink = sink
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.sink = nil
+		s.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(s.devices))
+	var wg sync.WaitGroup
+	for _, d := range s.devices {
+		wg.Go(func() {
+			if err := s.runDevice(ctx, sink, d); err != nil {
+				errc <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc // nil when every device stopped because ctx is done
+}
+
+func (s *Simulator) runDevice(ctx context.Context, sink tbgateway.Sink, d *device) error {
+	if rec, ok := s.attributesRecord(d); ok {
+		if err := s.send(ctx, sink, rec); err != nil {
+			return err
+		}
+	}
+	if len(d.series) == 0 {
+		return nil
+	}
+	t := time.NewTicker(time.Duration(d.cfg.PeriodMs) * time.Millisecond)
+	defer t.Stop()
+	for {
+		if err := s.send(ctx, sink, s.sample(d, time.Now())); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// send hands one record to the sink and classifies the error.
+func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) error {
+	err := sink.Send(ctx, rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		if s.full {
+			s.full = false
+			s.log.Info("storage accepts data again", "dropped", s.dropped)
+		}
+		return nil
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, tbgateway.ErrStorageFull):
+		s.dropped++
+		if !s.full {
+			s.full = true
+			s.log.Warn("storage full; simulated data is dropped until it has room", "device", rec.Device)
+		}
+		return nil
+	}
+	return fmt.Errorf("simulator %q: device %q: %w", s.name, rec.Device, err)
+}
+
+func (s *Simulator) attributesRecord(d *device) (tbgateway.Record, bool) {
+	if len(d.attrs) == 0 {
+		return tbgateway.Record{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	attrs := make(map[string]any, len(d.attrs))
+	for k, v := range d.attrs {
+		attrs[k] = v
+	}
+	return tbgateway.Record{Device: d.cfg.DeviceName, DeviceType: d.cfg.DeviceType, Connector: s.name, Attributes: attrs}, true
+}
+
+// sample computes the next value of every series of d at now, stamped strictly after the previous sample.
+func (s *Simulator) sample(d *device, now time.Time) tbgateway.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := max(now.UnixMilli(), d.lastTS+1)
+	d.lastTS = ts
+	vals := make(map[string]any, len(d.series))
+	for _, se := range d.series {
+		v := se.next(now)
+		se.last, se.hasLast = v, true
+		vals[se.cfg.Key] = v
+	}
+	return tbgateway.Record{Device: d.cfg.DeviceName, DeviceType: d.cfg.DeviceType, Connector: s.name,
+		Telemetry: []tbgateway.Telemetry{{TS: ts, Values: vals}}}
+}
+
+// next returns the series' value for an emission at now.
+func (se *series) next(now time.Time) any {
+	switch se.typ {
+	case TypeSine:
+		lo, hi := *se.cfg.Min, *se.cfg.Max
+		phase := float64(now.UnixNano()) / 1e9 / se.cfg.PeriodSeconds
+		return round3(lo + (hi-lo)*(1+math.Sin(2*math.Pi*phase))/2)
+	case TypeRandom:
+		lo, hi := *se.cfg.Min, *se.cfg.Max
+		return round3(lo + (hi-lo)*se.rng.Float64())
+	case TypeCounter:
+		v := se.value.(int64)
+		next := v + 1
+		if se.cfg.Max != nil && float64(next) > *se.cfg.Max {
+			next = se.start()
+		}
+		se.value = next
+		return v
+	case TypeBool:
+		v := se.value.(bool)
+		se.value = !v
+		return v
+	}
+	return se.value // constant, string
+}
+
+// start is where a counter wraps to.
+func (se *series) start() int64 {
+	if v, ok := se.cfg.Value.(int64); ok {
+		return v
+	}
+	if se.cfg.Min != nil {
+		return int64(*se.cfg.Min)
+	}
+	return 0
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

@@ -1,0 +1,234 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/report"
+)
+
+// connectorCounters are one connector's statistics.
+type connectorCounters struct {
+	recordsReceived atomic.Uint64 // records handed to Send
+	recordsStored   atomic.Uint64 // records put into storage
+	datapoints      atomic.Uint64 // datapoints put into storage
+	invalid         atomic.Uint64 // records refused by validation
+	storeErrors     atomic.Uint64 // Send calls that failed in storage (full, closed)
+	supervisor      SupervisorStats
+}
+
+// buildConnectors creates every configured connector of a known type and the report-strategy resolver.
+func (g *Gateway) buildConnectors() (*report.Resolver, error) {
+	global, err := report.Config{
+		Type:         g.cfg.Thingsboard.ReportStrategy.Type,
+		ReportPeriod: floatPtr(float64(g.cfg.Thingsboard.ReportStrategy.ReportPeriodMS)),
+		TTL:          floatPtr(float64(g.cfg.Thingsboard.ReportStrategy.TTLSeconds)),
+	}.Strategy()
+	if err != nil {
+		return nil, fmt.Errorf("%s: thingsboard.reportStrategy.%w", g.cfg.File, err)
+	}
+	resolver := &report.Resolver{Global: global, Rules: map[report.Scope]report.Strategy{}}
+	for _, cc := range g.cfg.Connectors {
+		ct, ok := tbgateway.LookupConnector(cc.Type)
+		if !ok {
+			g.log.Warn(fmt.Sprintf("connector type %s is not supported yet", cc.Type), "connector", cc.Name, "file", cc.File)
+			continue
+		}
+		clog := connectorLogger(g.log, cc)
+		impl, err := ct.New(tbgateway.ConnectorConfig{Name: cc.Name, Type: cc.Type, File: cc.File, Raw: cc.Raw, Logger: clog})
+		if err != nil {
+			return nil, fmt.Errorf("connector %q (%s): %w", cc.Name, cc.File, err)
+		}
+		if raw, ok := connectorRawReportStrategy(cc.Raw); ok {
+			s, err := report.ParseConfig(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%s: reportStrategy.%w", cc.File, err)
+			}
+			resolver.Rules[report.Scope{Connector: cc.Name}] = s
+		}
+		if src, ok := impl.(tbgateway.ReportStrategySource); ok {
+			for _, rule := range src.ReportStrategies() {
+				s, err := report.ParseConfig(rule.Config)
+				if err != nil {
+					return nil, fmt.Errorf("%s: device %q key %q: reportStrategy.%w", cc.File, rule.Device, rule.Key, err)
+				}
+				resolver.Rules[report.Scope{Connector: cc.Name, Device: rule.Device, Key: rule.Key}] = s
+			}
+		}
+		g.conns = append(g.conns, &runningConnector{name: cc.Name, typ: cc.Type, impl: impl, log: clog})
+	}
+	return resolver, nil
+}
+
+func floatPtr(f float64) *float64 { return &f }
+
+// connectorLogger returns a logger named after the connector, at the connector file's "logLevel" when set.
+func connectorLogger(base *slog.Logger, cc config.Connector) *slog.Logger {
+	var top struct {
+		LogLevel string `json:"logLevel"`
+	}
+	log := base.With("connector", cc.Name, "type", cc.Type)
+	if err := json.Unmarshal(cc.Raw, &top); err != nil || top.LogLevel == "" {
+		return log
+	}
+	level, ok := pythonLogLevel(top.LogLevel)
+	if !ok {
+		log.Warn("unknown logLevel in connector file, using the gateway's", "file", cc.File, "logLevel", top.LogLevel)
+		return log
+	}
+	return slog.New(&levelHandler{min: level, next: log.Handler()})
+}
+
+// pythonLogLevel maps the Python gateway's level names to slog levels.
+func pythonLogLevel(s string) (slog.Level, bool) {
+	switch strings.ToUpper(s) {
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug, true
+	case "INFO":
+		return slog.LevelInfo, true
+	case "WARN", "WARNING":
+		return slog.LevelWarn, true
+	case "ERROR", "CRITICAL", "FATAL":
+		return slog.LevelError, true
+	case "NONE":
+		return slog.LevelError + 100, true
+	}
+	return 0, false
+}
+
+// levelHandler raises a handler's minimum level for one connector.
+type levelHandler struct {
+	min  slog.Level
+	next slog.Handler
+}
+
+func (h *levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.next.Enabled(ctx, l)
+}
+func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error { return h.next.Handle(ctx, r) }
+func (h *levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &levelHandler{min: h.min, next: h.next.WithAttrs(a)}
+}
+func (h *levelHandler) WithGroup(n string) slog.Handler {
+	return &levelHandler{min: h.min, next: h.next.WithGroup(n)}
+}
+
+// announceConfiguredDevices registers the devices a connector knows from its config, so downlink calls reach
+// it before its first data, and queues a connect for each new one.
+func (g *Gateway) announceConfiguredDevices(c *runningConnector) {
+	lister, ok := c.impl.(tbgateway.DeviceLister)
+	if !ok {
+		return
+	}
+	var recs []tbgateway.Record
+	for _, d := range lister.Devices() {
+		if rec, ok := g.register(c, d.Name, d.Type); ok {
+			recs = append(recs, rec)
+		}
+	}
+	if len(recs) == 0 {
+		return
+	}
+	if err := g.store.Put(context.Background(), recs); err != nil {
+		c.log.Warn("queueing device connects failed; they are sent with the devices' first data", "err", err)
+	}
+}
+
+// register records the device in the table and returns the connect record to send when it is new to the
+// gateway or its type changed.
+func (g *Gateway) register(c *runningConnector, name, typ string) (tbgateway.Record, bool) {
+	if typ == "" {
+		typ = tbgateway.DefaultDeviceType
+	}
+	changed, err := g.devices.Register(name, typ, c.name, c.typ)
+	if err != nil {
+		c.log.Warn("saving the device table failed", "device", name, "err", err)
+	}
+	if !changed {
+		return tbgateway.Record{}, false
+	}
+	return tbgateway.Record{Kind: tbgateway.KindConnect, Device: g.devices.OutboundName(name), DeviceType: typ, Connector: c.name}, true
+}
+
+// connectorSink is the tbgateway.Sink one connector writes to.
+type connectorSink struct {
+	g *Gateway
+	c *runningConnector
+}
+
+// Send validates, stamps, registers and filters the records, then stores them; see tbgateway.Sink.
+func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) error {
+	g, c := s.g, s.c
+	c.stats.recordsReceived.Add(uint64(len(recs)))
+	now := g.now()
+	out := make([]tbgateway.Record, 0, len(recs)+1)
+	for i := range recs {
+		rec := recs[i]
+		rec.Connector = c.name
+		if rec.DeviceType == "" {
+			rec.DeviceType = tbgateway.DefaultDeviceType
+		}
+		if rec.ReceivedTS == 0 {
+			rec.ReceivedTS = now.UnixMilli()
+		}
+		g.stamper.Stamp(&rec, now)
+		if err := rec.Validate(); err != nil {
+			c.stats.invalid.Add(1)
+			return fmt.Errorf("record %d of %d: %w", i+1, len(recs), err)
+		}
+		if conn, ok := g.register(c, rec.Device, rec.DeviceType); ok && rec.Kind != tbgateway.KindConnect {
+			out = append(out, conn)
+		}
+		if rec.Kind == tbgateway.KindDisconnect {
+			if _, err := g.devices.SetDisconnected(rec.Device, true); err != nil {
+				c.log.Warn("saving the device table failed", "device", rec.Device, "err", err)
+			}
+		} else if rec.Kind == tbgateway.KindData {
+			if _, err := g.devices.SetDisconnected(rec.Device, false); err != nil {
+				c.log.Warn("saving the device table failed", "device", rec.Device, "err", err)
+			}
+		}
+		rec.Device = g.devices.OutboundName(rec.Device)
+		if kept, ok := g.filter.Apply(now, rec); ok {
+			out = append(out, kept)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := g.store.Put(ctx, out); err != nil {
+		c.stats.storeErrors.Add(1)
+		return fmt.Errorf("storing %d records: %w", len(out), err)
+	}
+	n := 0
+	for i := range out {
+		n += out[i].Datapoints()
+	}
+	c.stats.recordsStored.Add(uint64(len(out)))
+	c.stats.datapoints.Add(uint64(n))
+	return nil
+}
+
+// RequestAttributes asks ThingsBoard for a device's attributes; see tbgateway.Sink.
+func (s *connectorSink) RequestAttributes(ctx context.Context, device string, client bool, keys []string) (map[string]any, error) {
+	return s.g.link.RequestAttributes(ctx, s.g.devices.OutboundName(device), client, keys)
+}
+
+// Logger returns the connector's logger.
+func (s *connectorSink) Logger() *slog.Logger { return s.c.log }
+
+// putReported stores the periodic re-sends of the report-strategy filter.
+func (g *Gateway) putReported(ctx context.Context, recs []tbgateway.Record) error {
+	err := g.store.Put(ctx, recs)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("storing report-period re-sends: %w", err)
+	}
+	return err
+}

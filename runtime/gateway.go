@@ -1,0 +1,237 @@
+// Package runtime wires the gateway together: it builds the configured connectors, the storage, the report
+// strategy filter and the ThingsBoard link from a config.Config, supervises them (a connector that fails or
+// panics is restarted with backoff while the others go on), routes ThingsBoard's downlink calls to the connector
+// that owns the device, and serves the gateway's own RPC methods.
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/report"
+	"github.com/tbgateway/tbgateway/storage/memory"
+	"github.com/tbgateway/tbgateway/uplink"
+)
+
+// ErrRestart is returned by Gateway.Run after the gateway_restart RPC asked for a restart.
+var ErrRestart = errors.New("restart requested")
+
+// DeviceTableFile is the device table's file name in the gateway's data folder (the Python gateway's name).
+const DeviceTableFile = "connected_devices.json"
+
+// Options are the runtime settings that do not come from the config files.
+type Options struct {
+	// Logger is the gateway's logger; nil discards.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is a configured gateway, ready to Run once.
+type Gateway struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	now     func() time.Time
+	store   tbgateway.Storage
+	link    *uplink.Client
+	devices *DeviceTable
+	filter  *report.Filter
+	stamper *Stamper
+	conns   []*runningConnector
+	started time.Time
+
+	restartOnce sync.Once
+	restart     chan struct{}
+
+	mu         sync.Mutex
+	syncCancel context.CancelFunc // stops the shared-attribute sync of the previous connection
+}
+
+// runningConnector is a built connector with its identity and counters.
+type runningConnector struct {
+	name, typ string
+	impl      tbgateway.Connector
+	log       *slog.Logger
+	stats     connectorCounters
+}
+
+// New builds the gateway from cfg without doing network I/O: storage, device table, connectors and the link.
+// A connector type that is not built in is logged as a warning ("connector type X is not supported yet") and
+// skipped; a connector whose configuration is invalid fails New with an error naming its file.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{})}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	store, err := openStorage(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.store = store
+	g.devices, err = OpenDeviceTable(filepath.Join(cfg.Gateway.DataFolderPath, DeviceTableFile))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	resolver, err := g.buildConnectors()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	g.filter = report.New(resolver, g.putReported, log.With("component", "report"))
+	g.link, err = uplink.New(uplinkConfig(cfg), store, g, log.With("component", "uplink"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)
+	}
+	return g, nil
+}
+
+// openStorage builds the configured storage.
+func openStorage(cfg *config.Config) (tbgateway.Storage, error) {
+	st := cfg.Storage
+	switch st.Type {
+	case config.StorageMemory:
+		return memory.New(memory.Options{MaxRecords: st.MaxRecordsCount, Policy: tbgateway.FullPolicy(st.FullPolicy)}), nil
+	}
+	return nil, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\")", cfg.File, st.Type)
+}
+
+// uplinkConfig maps the "thingsboard" section to the link's settings.
+func uplinkConfig(cfg *config.Config) uplink.Config {
+	tb := cfg.Thingsboard
+	sec := tb.Security
+	resolve := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(cfg.Dir, p)
+	}
+	payload := tb.MaxPayloadSizeBytes
+	return uplink.Config{
+		Host: tb.Host,
+		Port: tb.Port,
+		Security: uplink.Security{
+			Type: sec.Type, AccessToken: sec.AccessToken, ClientID: sec.ClientID,
+			Username: sec.Username, Password: sec.Password,
+			CACert: resolve(sec.CACert), Cert: resolve(sec.Cert), PrivateKey: resolve(sec.PrivateKey),
+			Insecure: sec.Insecure,
+		},
+		KeepAlive:                time.Duration(tb.KeepAlive) * time.Second,
+		ReconnectMin:             tb.ReconnectMinDelay(),
+		ReconnectMax:             tb.ReconnectMaxDelay(),
+		MaxInflight:              tb.MaxInflightMessages,
+		MaxPayloadSize:           payload,
+		RateLimits:               rateLimitOrEmpty(tb.RateLimits),
+		DPRateLimits:             rateLimitOrEmpty(tb.DPRateLimits),
+		MessagesRateLimits:       rateLimitOrEmpty(tb.MessagesRateLimits),
+		DeviceRateLimits:         rateLimitOrEmpty(tb.DeviceRateLimits),
+		DeviceDPRateLimits:       rateLimitOrEmpty(tb.DeviceDPRateLimits),
+		DeviceMessagesRateLimits: rateLimitOrEmpty(tb.DeviceMessagesRateLimits),
+		DeadLetterPath:           tb.DeadLetterFile,
+		BatchMax:                 cfg.Storage.ReadRecordsCount,
+	}
+}
+
+// rateLimitOrEmpty maps ThingsBoard's DEFAULT_* placeholders to "" (use what the server announces).
+func rateLimitOrEmpty(s string) string {
+	if config.IsRateLimitPlaceholder(s) {
+		return ""
+	}
+	return s
+}
+
+// Run runs the link, the report filter and every connector until ctx ends, then returns nil; after the
+// gateway_restart RPC it stops everything and returns ErrRestart. Connectors and the link are supervised:
+// an error or panic restarts only the failing part, with exponential backoff.
+func (g *Gateway) Run(ctx context.Context) error {
+	g.started = g.now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	spawn := func(name string, log *slog.Logger, counter *SupervisorStats, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			Supervise(ctx, name, run, BackoffOptions{}, log, counter)
+		}()
+	}
+	spawn("uplink", g.log, nil, g.link.Run)
+	spawn("report-strategy", g.log, nil, g.filter.Run)
+	for _, c := range g.conns {
+		sink := &connectorSink{g: g, c: c}
+		spawn("connector "+c.name, c.log, &c.stats.supervisor, func(ctx context.Context) error {
+			g.announceConfiguredDevices(c)
+			return c.impl.Run(ctx, sink)
+		})
+	}
+	g.log.Info("gateway started", "version", Version, "connectors", len(g.conns), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
+	var result error
+	select {
+	case <-ctx.Done():
+	case <-g.restart:
+		result = ErrRestart
+	}
+	cancel()
+	wg.Wait()
+	if err := g.store.Close(); err != nil {
+		g.log.Warn("closing storage", "err", err)
+	}
+	g.log.Info("gateway stopped")
+	return result
+}
+
+// requestRestart makes Run return ErrRestart after delay.
+func (g *Gateway) requestRestart(delay time.Duration) {
+	time.AfterFunc(delay, func() { g.restartOnce.Do(func() { close(g.restart) }) })
+}
+
+// Link returns the ThingsBoard link (for tests and the demo).
+func (g *Gateway) Link() *uplink.Client { return g.link }
+
+// Devices returns the device table.
+func (g *Gateway) Devices() *DeviceTable { return g.devices }
+
+// connectorsOfType returns the running connectors of a type.
+func (g *Gateway) connectorsOfType(typ string) []*runningConnector {
+	var out []*runningConnector
+	for _, c := range g.conns {
+		if c.typ == typ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// connectorByName returns the running connector with that name.
+func (g *Gateway) connectorByName(name string) *runningConnector {
+	for _, c := range g.conns {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// connectorRawReportStrategy extracts a connector file's top-level "reportStrategy", if any.
+func connectorRawReportStrategy(raw json.RawMessage) (json.RawMessage, bool) {
+	var top struct {
+		ReportStrategy json.RawMessage `json:"reportStrategy"`
+	}
+	if err := json.Unmarshal(raw, &top); err != nil || len(top.ReportStrategy) == 0 || string(top.ReportStrategy) == "null" {
+		return nil, false
+	}
+	return top.ReportStrategy, true
+}

@@ -1,0 +1,269 @@
+// Package uplink is the gateway's link to ThingsBoard: one MQTT 5 connection (paho.golang) that drains a
+// tbgateway.Storage into gateway-API messages and delivers what ThingsBoard sends back (shared attributes, RPC)
+// to a tbgateway.Downlink.
+//
+// Delivery: records are packed per device, in order, into v1/gateway/* messages up to the server's payload
+// limit, published at QoS 1 through a sliding window of in-flight messages, and acknowledged to the storage only
+// after the PUBACK of every message that carried part of them. Records ThingsBoard rejects as malformed go to a
+// dead-letter file; only a lost connection and rate limits are retried. A dropped link rewinds the storage, so
+// the records in flight at that moment are the only possible duplicates, and they are counted.
+//
+// The uplink imports the core package only; it never knows a connector or a storage type.
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tbgateway/tbgateway"
+)
+
+// EventType names a change of the link's state.
+type EventType int
+
+const (
+	// EventConnected: the connection is up, subscribed, session limits applied; delivery starts.
+	EventConnected EventType = iota + 1
+	// EventDisconnected: an established connection ended (Err says why; nil on shutdown).
+	EventDisconnected
+	// EventRejected: ThingsBoard refused the CONNECT (bad credentials, rate limit); Err carries the reason code.
+	EventRejected
+	// EventConnectFailed: the connection could not be opened (network, TLS).
+	EventConnectFailed
+)
+
+// String returns the event's name.
+func (t EventType) String() string {
+	switch t {
+	case EventConnected:
+		return "connected"
+	case EventDisconnected:
+		return "disconnected"
+	case EventRejected:
+		return "rejected"
+	case EventConnectFailed:
+		return "connect-failed"
+	}
+	return fmt.Sprintf("event(%d)", int(t))
+}
+
+// Event is one change of the link's state.
+type Event struct {
+	Type EventType
+	Err  error
+	Time time.Time
+}
+
+// eventBuffer is the capacity of the Events channel.
+const eventBuffer = 64
+
+// Client is the ThingsBoard link. Create it with New and start it with Run; the other methods are safe for
+// concurrent use at any time.
+type Client struct {
+	cfg   Config
+	store tbgateway.Storage
+	down  tbgateway.Downlink
+	log   *slog.Logger
+
+	events chan Event
+	stats  counters
+
+	mu      sync.RWMutex
+	link    *link // current connection, nil when down
+	devRate rateSpec
+	ownRate *rateSet
+	devSets map[string]*rateSet // per device behind the gateway; guarded by mu
+
+	reqID   atomic.Int64
+	pending pendingRequests
+	jobs    chan func(context.Context)
+	dead    deadLetterFile
+
+	// encodeHook lets tests corrupt a packed payload (to provoke ThingsBoard's malformed-payload answer).
+	encodeHook func(m *outMsg)
+}
+
+// New checks cfg (filling defaults) and returns a Client; nothing happens until Run.
+func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || down == nil {
+		return nil, errors.New("uplink: storage and downlink are required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Client{
+		cfg: cfg, store: store, down: down, log: log,
+		events:  make(chan Event, eventBuffer),
+		devSets: map[string]*rateSet{},
+		jobs:    make(chan func(context.Context), downlinkQueue),
+	}
+	c.dead.path = cfg.DeadLetterPath
+	c.pending.init()
+	c.applyRates(nil, nil)
+	return c, nil
+}
+
+// Events returns the channel that receives every connect, disconnect, rejection and failure. It holds the last
+// 64 undelivered events; when nobody reads and it is full, new events are dropped (the link never blocks on it).
+func (c *Client) Events() <-chan Event { return c.events }
+
+func (c *Client) emit(t EventType, err error) {
+	select {
+	case c.events <- Event{Type: t, Err: err, Time: time.Now()}:
+	default:
+	}
+}
+
+// Connected reports whether the link is up and past its start-up (subscriptions and session limits).
+func (c *Client) Connected() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.link != nil && c.link.ready.Load()
+}
+
+func (c *Client) current() *link {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.link == nil || !c.link.ready.Load() {
+		return nil
+	}
+	return c.link
+}
+
+// Run connects and keeps the link up, reconnecting with exponential backoff and jitter between ReconnectMin and
+// ReconnectMax, until ctx ends; then it disconnects, waits for its goroutines and returns nil. Run must be
+// called once.
+func (c *Client) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range c.cfg.DownlinkWorkers {
+		wg.Go(func() { c.worker(ctx) })
+	}
+	defer wg.Wait()
+	defer func() {
+		if err := c.dead.close(); err != nil {
+			c.log.Warn("closing the dead-letter file failed", "error", err)
+		}
+	}()
+	bo := NewBackoff(c.cfg.ReconnectMin, c.cfg.ReconnectMax, nil)
+	for {
+		up, err := c.connection(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if up {
+			bo.Reset()
+			c.stats.reconnects.Add(1)
+		}
+		d := bo.Next()
+		c.log.Warn("thingsboard link down, reconnecting", "error", err, "in", d.Round(time.Millisecond))
+		if !sleepCtx(ctx, d) {
+			return nil
+		}
+	}
+}
+
+// applyRates (re)builds the limiters from the configured limits, falling back to the server's. Caller must not
+// hold c.mu.
+func (c *Client) applyRates(own, dev *serverRates) {
+	pick := func(cfgVal string, srv string) []RateWindow {
+		if cfgVal != "" {
+			ws, _ := ParseRateLimits(cfgVal) // validated in Config.Validate
+			return ws
+		}
+		ws, err := ParseRateLimits(srv)
+		if err != nil {
+			c.log.Warn("ignoring unparsable server rate limit", "limit", srv, "error", err)
+			return nil
+		}
+		return scaleWindows(ws)
+	}
+	if own == nil {
+		own = &serverRates{}
+	}
+	if dev == nil {
+		dev = &serverRates{}
+	}
+	ownSpec := rateSpec{
+		msgs:    pick(c.cfg.MessagesRateLimits, own.Messages),
+		telMsgs: pick(c.cfg.RateLimits, own.TelemetryMessages),
+		telDP:   pick(c.cfg.DPRateLimits, own.TelemetryDataPoints),
+	}
+	devSpec := rateSpec{
+		msgs:    pick(c.cfg.DeviceMessagesRateLimits, dev.Messages),
+		telMsgs: pick(c.cfg.DeviceRateLimits, dev.TelemetryMessages),
+		telDP:   pick(c.cfg.DeviceDPRateLimits, dev.TelemetryDataPoints),
+	}
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ownRate = newRateSet(ownSpec, now)
+	if !equalSpec(devSpec, c.devRate) {
+		c.devRate = devSpec
+		clear(c.devSets)
+	}
+}
+
+func equalSpec(a, b rateSpec) bool {
+	eq := func(x, y []RateWindow) bool {
+		if len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+		return true
+	}
+	return eq(a.msgs, b.msgs) && eq(a.telMsgs, b.telMsgs) && eq(a.telDP, b.telDP)
+}
+
+// deviceRates returns the limiter of a device behind the gateway (nil when unlimited). Caller holds c.mu.
+func (c *Client) deviceRatesLocked(dev string, now time.Time) *rateSet {
+	if c.devRate.empty() {
+		return nil
+	}
+	rs := c.devSets[dev]
+	if rs == nil {
+		rs = newRateSet(c.devRate, now)
+		c.devSets[dev] = rs
+	}
+	return rs
+}
+
+// slowDown empties the limiters of the devices ThingsBoard said were over their limit.
+func (c *Client) slowDown(devs ...string) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range devs {
+		c.deviceRatesLocked(d, now).drain(now)
+	}
+}
+
+// waitOwnRate blocks until the gateway device's own limits allow one message with dps telemetry datapoints.
+func (c *Client) waitOwnRate(ctx context.Context, telemetry bool, dps int) error {
+	tm := 0
+	if telemetry {
+		tm = 1
+	}
+	for {
+		c.mu.Lock()
+		w := c.ownRate.reserve(1, tm, dps, time.Now())
+		c.mu.Unlock()
+		if w == 0 {
+			return nil
+		}
+		if !sleepCtx(ctx, w) {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/tbgateway/tbgateway"
+)
+
+// subscriptions are made on every connect: ThingsBoard keeps no session state. v1/gateway/disconnect is pushed
+// without a subscription (and refused as a filter).
+var subscriptions = []string{
+	"v1/devices/me/attributes",
+	"v1/devices/me/attributes/response/+",
+	"v1/devices/me/rpc/request/+",
+	"v1/devices/me/rpc/response/+",
+	topicGwAttributes,
+	topicGwRPC,
+	topicGwAttrResp,
+}
+
+// sessionLimitsTimeout bounds the wait for getSessionLimits' answer before the configured limits are used.
+const sessionLimitsTimeout = 10 * time.Second
+
+// link is one established connection.
+type link struct {
+	cli         *paho.Client
+	ts          *trackingSession
+	ctx         context.Context
+	cancel      context.CancelCauseFunc
+	ready       atomic.Bool
+	packetLimit int
+	window      int
+
+	mu   sync.Mutex
+	recs map[uint64]*recState // records handed out by the storage and not yet acknowledged
+}
+
+// recState counts the messages of a record still waiting for their PUBACK.
+type recState struct {
+	parts int
+	sent  bool
+}
+
+// connection runs one connection from dial to teardown. up reports whether it got past its start-up.
+func (c *Client) connection(ctx context.Context) (up bool, err error) {
+	raw, err := dial(ctx, &c.cfg)
+	if err != nil {
+		c.stats.connectFailures.Add(1)
+		c.emit(EventConnectFailed, err)
+		return false, err
+	}
+	ts := newTrackingSession(state.NewInMemory(), c.cfg.MaxInflight)
+	linkCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	l := &link{ts: ts, ctx: linkCtx, cancel: cancel, packetLimit: c.cfg.MaxPayloadSize, window: c.cfg.MaxInflight,
+		recs: map[uint64]*recState{}}
+	cli := paho.NewClient(paho.ClientConfig{
+		Conn:    &batchConn{Conn: raw},
+		Session: ts,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.onPublish(l, pr.Packet)
+			return true, nil
+		}},
+		OnClientError: func(err error) { cancel(fmt.Errorf("connection lost: %w", err)) },
+		OnServerDisconnect: func(d *paho.Disconnect) {
+			cancel(fmt.Errorf("server sent DISCONNECT, reason 0x%02x %s", d.ReasonCode, disconnectReason(d)))
+		},
+		PacketTimeout: c.cfg.AckTimeout,
+	})
+	l.cli = cli
+	ca, err := cli.Connect(ctx, c.connectPacket())
+	if err != nil {
+		_ = raw.Close()
+		if ca != nil && ca.ReasonCode >= 0x80 {
+			err = fmt.Errorf("thingsboard refused the connection: reason 0x%02x: %w", ca.ReasonCode, err)
+			c.stats.rejected.Add(1)
+			c.emit(EventRejected, err)
+			return false, err
+		}
+		err = fmt.Errorf("mqtt connect to %s:%d: %w", c.cfg.Host, c.cfg.Port, err)
+		c.stats.connectFailures.Add(1)
+		c.emit(EventConnectFailed, err)
+		return false, err
+	}
+	if p := ca.Properties; p != nil {
+		if p.MaximumPacketSize != nil && int(*p.MaximumPacketSize) < l.packetLimit {
+			l.packetLimit = int(*p.MaximumPacketSize)
+		}
+		if p.ReceiveMaximum != nil && int(*p.ReceiveMaximum) < l.window {
+			l.window = max(1, int(*p.ReceiveMaximum))
+		}
+	}
+	go func() { // ends with the link either way
+		select {
+		case <-cli.Done():
+			cancel(errors.New("connection closed"))
+		case <-linkCtx.Done():
+		}
+	}()
+	c.mu.Lock()
+	c.link = l
+	c.mu.Unlock()
+	defer c.teardown(ctx, l)
+
+	if err := c.subscribe(l); err != nil {
+		return false, err
+	}
+	c.applySessionLimits(l)
+	l.ready.Store(true)
+	c.emit(EventConnected, nil)
+	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
+		"maxPacket", l.packetLimit, "inflight", l.window)
+	c.down.OnConnect(linkCtx)
+	c.deliver(l)
+	return true, context.Cause(linkCtx)
+}
+
+func (c *Client) connectPacket() *paho.Connect {
+	s := c.cfg.Security
+	cp := &paho.Connect{KeepAlive: uint16(c.cfg.KeepAlive / time.Second), CleanStart: true, ClientID: s.ClientID}
+	switch s.Type {
+	case SecurityAccessToken, SecurityTLSAccessToken:
+		cp.Username, cp.UsernameFlag = s.AccessToken, true
+	case SecurityUsernamePassword:
+		if s.Username != "" {
+			cp.Username, cp.UsernameFlag = s.Username, true
+		}
+		if s.Password != "" {
+			cp.Password, cp.PasswordFlag = []byte(s.Password), true
+		}
+	}
+	return cp
+}
+
+func disconnectReason(d *paho.Disconnect) string {
+	if d.Properties != nil {
+		return d.Properties.ReasonString
+	}
+	return ""
+}
+
+func (c *Client) subscribe(l *link) error {
+	sub := &paho.Subscribe{}
+	for _, t := range subscriptions {
+		sub.Subscriptions = append(sub.Subscriptions, paho.SubscribeOptions{Topic: t, QoS: 1})
+	}
+	sa, err := l.cli.Subscribe(l.ctx, sub)
+	if sa == nil {
+		if err == nil {
+			err = errors.New("no SUBACK")
+		}
+		err = fmt.Errorf("subscribe: %w", err)
+		l.cancel(err)
+		return err
+	}
+	for i, code := range sa.Reasons {
+		if code >= 0x80 && i < len(subscriptions) {
+			c.log.Warn("thingsboard refused a subscription", "topic", subscriptions[i], "reason", fmt.Sprintf("0x%02x", code))
+		}
+	}
+	return nil
+}
+
+// serverRates is one group of limits in getSessionLimits' answer.
+type serverRates struct {
+	Messages            string `json:"messages"`
+	TelemetryMessages   string `json:"telemetryMessages"`
+	TelemetryDataPoints string `json:"telemetryDataPoints"`
+}
+
+type sessionLimits struct {
+	MaxPayloadSize      int          `json:"maxPayloadSize"`
+	MaxInflightMessages int          `json:"maxInflightMessages"`
+	RateLimits          *serverRates `json:"rateLimits"`
+	GatewayRateLimits   *serverRates `json:"gatewayRateLimits"`
+}
+
+// applySessionLimits asks ThingsBoard for the session limits and lowers the link's to them. Payload size and
+// in-flight count are used as given (they are hard limits); rate limits at 80% (see rateShare). Without an
+// answer the configured limits stay.
+func (c *Client) applySessionLimits(l *link) {
+	ctx, cancel := context.WithTimeout(l.ctx, sessionLimitsTimeout)
+	defer cancel()
+	raw, err := c.clientRPC(ctx, l, "getSessionLimits", json.RawMessage(`{"timeout":5000}`))
+	if err != nil {
+		c.log.Warn("getSessionLimits failed; using configured limits", "error", err)
+		return
+	}
+	var sl sessionLimits
+	if err := json.Unmarshal(raw, &sl); err != nil {
+		c.log.Warn("getSessionLimits answer is not understood; using configured limits", "answer", string(raw), "error", err)
+		return
+	}
+	if sl.MaxPayloadSize >= minPacketSize && sl.MaxPayloadSize < l.packetLimit {
+		l.packetLimit = sl.MaxPayloadSize
+	}
+	if sl.MaxInflightMessages > 0 && sl.MaxInflightMessages < l.window {
+		l.window = sl.MaxInflightMessages
+	}
+	c.applyRates(sl.RateLimits, sl.GatewayRateLimits)
+}
+
+// clientRPC sends a client-side RPC of the gateway device and waits for its answer.
+func (c *Client) clientRPC(ctx context.Context, l *link, method string, params json.RawMessage) (json.RawMessage, error) {
+	id := c.reqID.Add(1)
+	ch := c.pending.add(&c.pending.rpc, id)
+	defer c.pending.remove(&c.pending.rpc, id)
+	body, err := json.Marshal(struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}{method, params})
+	if err != nil {
+		return nil, fmt.Errorf("rpc %s: %w", method, err)
+	}
+	topic := "v1/devices/me/rpc/request/" + strconv.FormatInt(id, 10)
+	if err := c.publishOn(ctx, l, topic, body); err != nil {
+		return nil, err
+	}
+	select {
+	case raw := <-ch:
+		return raw, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("rpc %s: no answer: %w", method, ctx.Err())
+	}
+}
+
+// publishOn publishes one QoS 1 message on l and waits for a successful PUBACK.
+func (c *Client) publishOn(ctx context.Context, l *link, topic string, payload []byte) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.ctx, cancel)
+	defer stop()
+	pr, err := l.cli.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: payload})
+	if err != nil {
+		if pr != nil {
+			return fmt.Errorf("publish %s: thingsboard answered 0x%02x: %w", topic, pr.ReasonCode, err)
+		}
+		if l.ctx.Err() != nil {
+			return fmt.Errorf("publish %s: %w", topic, errors.Join(tbgateway.ErrNotConnected, err))
+		}
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	c.stats.ownMessages.Add(1)
+	return nil
+}
+
+// teardown ends a connection: it disconnects, waits for paho, settles the PUBACKs that arrived, and rewinds
+// the storage so the unacknowledged records go again on the next connection.
+func (c *Client) teardown(ctx context.Context, l *link) {
+	c.mu.Lock()
+	c.link = nil
+	c.mu.Unlock()
+	wasReady := l.ready.Swap(false)
+	cause := context.Cause(l.ctx)
+	l.cancel(errors.New("link closed"))
+	_ = l.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	<-l.cli.Done()
+	for {
+		select {
+		case ack := <-l.ts.acks:
+			c.complete(l, ack)
+			continue
+		default:
+		}
+		break
+	}
+	_ = l.ts.Close()
+	l.mu.Lock()
+	var redelivered uint64
+	for _, r := range l.recs {
+		if r.sent {
+			redelivered++
+		}
+	}
+	l.recs = nil
+	l.mu.Unlock()
+	c.store.Rewind()
+	c.stats.redelivered.Add(redelivered)
+	if ctx.Err() != nil {
+		cause = nil
+	}
+	if wasReady {
+		c.emit(EventDisconnected, cause)
+	}
+	if redelivered > 0 {
+		c.log.Info("records in flight at disconnect will be sent again", "records", redelivered)
+	}
+}

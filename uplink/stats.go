@@ -1,0 +1,50 @@
+package uplink
+
+import "sync/atomic"
+
+// Stats are the link's counters since New.
+type Stats struct {
+	// Messages and Datapoints count packed gateway-API messages published and the values they carried.
+	Messages, Datapoints uint64
+	// Acks counts successful PUBACKs of those messages.
+	Acks uint64
+	// OwnMessages counts the gateway's own publishes (device API, requests, RPC replies, connect).
+	OwnMessages uint64
+	// DeadMessages and DeadRecords count messages ThingsBoard rejected as malformed and the records in them;
+	// DeadValues counts values that could never be sent (not encodable or bigger than a message).
+	DeadMessages, DeadRecords, DeadValues uint64
+	// Redelivered counts records that were in flight when a link dropped and are therefore sent again.
+	Redelivered uint64
+	// RateLimited counts PUBACKs saying a rate limit or quota was hit.
+	RateLimited uint64
+	// Reconnects counts connections that came up after the first; ConnectFailures and Rejected count failed
+	// attempts (network/TLS, and refused by ThingsBoard); AckTimeouts counts links dropped for a missing PUBACK.
+	Reconnects, ConnectFailures, Rejected, AckTimeouts uint64
+	// DownlinkDropped counts server messages dropped because the downlink queue was full or unparsable.
+	DownlinkDropped uint64
+	// Errors counts other failures (storage ack, reply publish).
+	Errors uint64
+}
+
+type counters struct {
+	messages, datapoints, acks, ownMessages            atomic.Uint64
+	deadMessages, deadRecords, deadValues, redelivered atomic.Uint64
+	rateLimited, reconnects, connectFailures, rejected atomic.Uint64
+	ackTimeouts, downlinkDropped, errors               atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Client) Stats() Stats {
+	s := &c.stats
+	st := Stats{
+		Messages: s.messages.Load(), Datapoints: s.datapoints.Load(), Acks: s.acks.Load(),
+		OwnMessages: s.ownMessages.Load(), DeadMessages: s.deadMessages.Load(), DeadRecords: s.deadRecords.Load(),
+		DeadValues: s.deadValues.Load(), Redelivered: s.redelivered.Load(), RateLimited: s.rateLimited.Load(),
+		Reconnects: s.reconnects.Load(), ConnectFailures: s.connectFailures.Load(), Rejected: s.rejected.Load(),
+		AckTimeouts: s.ackTimeouts.Load(), DownlinkDropped: s.downlinkDropped.Load(), Errors: s.errors.Load(),
+	}
+	if st.Reconnects > 0 {
+		st.Reconnects-- // the first connection is not a reconnect
+	}
+	return st
+}
