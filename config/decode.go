@@ -126,6 +126,21 @@ func decodeThingsboard(o *object, t *Thingsboard) {
 	if t.ProxyHost != "" {
 		o.d.warn(joinPath(o.path, "proxy_host"), "an HTTP proxy is not supported, ignored")
 	}
+	if t.RemoteConfiguration {
+		o.d.warn(joinPath(o.path, "remoteConfiguration"), "remote configuration is not supported yet, ignored")
+	}
+	if t.LatencyDebugMode {
+		o.d.warn(joinPath(o.path, "latencyDebugMode"), "latency debug mode is not supported yet, ignored")
+	}
+	if t.DeviceFiltering.Enable {
+		o.d.warn(joinPath(o.path, "deviceFiltering.enable"), "device filtering is not supported yet, ignored")
+	}
+	if t.CheckingDeviceActivity.CheckDeviceInactivity {
+		o.d.warn(joinPath(o.path, "checkingDeviceActivity.checkDeviceInactivity"), "device inactivity checks are not supported yet, ignored")
+	}
+	if t.Provisioning != nil {
+		o.d.warn(joinPath(o.path, "provisioning"), "self-provisioning is not supported yet, ignored")
+	}
 	if t.Statistics.EnableCustom {
 		o.d.warn(joinPath(o.path, "statistics.enableCustom"), "custom command statistics are not supported, ignored")
 	}

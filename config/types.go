@@ -22,8 +22,8 @@ type Config struct {
 	Connectors []Connector
 	// Gateway is our own top-level "gateway" section (absent from Python configs).
 	Gateway Gateway
-	// Raw holds the JSON of every top-level section as written in the file (YAML converted to JSON), keyed by
-	// the section name, including sections this package does not know. Environment overrides are not applied
+	// Raw holds every top-level section re-encoded as JSON (same values as the file, keys sorted; YAML
+	// converted), keyed by the section name, including sections this package does not know. Environment overrides are not applied
 	// to Raw; it is what remote configuration echoes and what a caller can re-decode for keys it owns.
 	Raw map[string]json.RawMessage
 }
