@@ -8,6 +8,8 @@
 package tbgateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -134,11 +136,49 @@ func validateKV(k string, v any) error {
 			return fmt.Errorf("key %q: %v is not a JSON number", k, x)
 		}
 	case RawJSON:
-		if len(x) == 0 {
-			return fmt.Errorf("key %q: empty JSON value", k)
+		if err := validateRawJSON(x); err != nil {
+			return fmt.Errorf("key %q: %v", k, err)
 		}
 	default:
 		return fmt.Errorf("key %q: unsupported value type %T", k, v)
+	}
+	return nil
+}
+
+// MaxJSONDepth is the deepest nesting of objects and arrays accepted in a RawJSON value; deeper documents are
+// refused before they are stored, since a server's JSON parser may reject them.
+const MaxJSONDepth = 64
+
+// validateRawJSON checks that a JSON value is a valid object or array no deeper than MaxJSONDepth.
+func validateRawJSON(b RawJSON) error {
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+		return errors.New("a JSON value must be an object or an array")
+	}
+	if !json.Valid(t) {
+		return errors.New("invalid JSON")
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range t {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxJSONDepth {
+				return fmt.Errorf("JSON nested deeper than %d levels", MaxJSONDepth)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
 	}
 	return nil
 }

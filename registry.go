@@ -1,6 +1,7 @@
 package tbgateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -53,4 +54,36 @@ func ConnectorTypes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ConverterFactory builds a converter from its configuration (the converter's JSON object from a connector
+// file). It does no I/O.
+type ConverterFactory func(config json.RawMessage) (Converter, error)
+
+var converters = struct {
+	sync.RWMutex
+	byName map[string]ConverterFactory
+}{byName: map[string]ConverterFactory{}}
+
+// RegisterConverter makes a named converter available to connectors whose configuration names a custom converter
+// (the Python configs' "extension"/"converter" class names); Go packages compiled into the binary call it from
+// init. It panics on an empty name, a nil factory or a duplicate, which are programming errors.
+func RegisterConverter(name string, f ConverterFactory) {
+	if name == "" || f == nil {
+		panic("tbgateway: RegisterConverter with empty name or nil factory")
+	}
+	converters.Lock()
+	defer converters.Unlock()
+	if _, dup := converters.byName[name]; dup {
+		panic(fmt.Sprintf("tbgateway: converter %q registered twice", name))
+	}
+	converters.byName[name] = f
+}
+
+// LookupConverter returns the converter factory registered under name, if any.
+func LookupConverter(name string) (ConverterFactory, bool) {
+	converters.RLock()
+	defer converters.RUnlock()
+	f, ok := converters.byName[name]
+	return f, ok
 }

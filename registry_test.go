@@ -1,0 +1,57 @@
+package tbgateway
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+type upperConverter struct{}
+
+func (upperConverter) Convert(topic string, payload []byte) ([]Record, error) {
+	return []Record{{Device: topic, Attributes: map[string]any{"raw": string(payload)}}}, nil
+}
+
+func TestConverterRegistry(t *testing.T) {
+	RegisterConverter("test-upper", func(json.RawMessage) (Converter, error) { return upperConverter{}, nil })
+	f, ok := LookupConverter("test-upper")
+	if !ok {
+		t.Fatal("registered converter not found")
+	}
+	c, err := f(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := c.Convert("dev", []byte("x"))
+	if err != nil || len(recs) != 1 || recs[0].Device != "dev" {
+		t.Fatalf("Convert = %v, %v", recs, err)
+	}
+	if _, ok := LookupConverter("missing"); ok {
+		t.Fatal("unknown converter found")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a duplicate registration did not panic")
+		}
+	}()
+	RegisterConverter("test-upper", func(json.RawMessage) (Converter, error) { return upperConverter{}, nil })
+}
+
+func TestConnectorRegistry(t *testing.T) {
+	RegisterConnector(ConnectorType{Type: "test-none", New: func(ConnectorConfig) (Connector, error) { return nil, nil }})
+	if _, ok := LookupConnector("test-none"); !ok {
+		t.Fatal("registered connector not found")
+	}
+	found := false
+	for _, typ := range ConnectorTypes() {
+		found = found || typ == "test-none"
+	}
+	if !found {
+		t.Fatal("ConnectorTypes does not list the registered type")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a duplicate registration did not panic")
+		}
+	}()
+	RegisterConnector(ConnectorType{Type: "test-none", New: func(ConnectorConfig) (Connector, error) { return nil, nil }})
+}
