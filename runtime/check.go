@@ -25,6 +25,9 @@ func CheckConfig(path string, env func(string) string) ([]string, error) {
 		return warnings, err
 	}
 	var errs []error
+	if cfg.Storage.Type != config.StorageMemory {
+		errs = append(errs, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\")", cfg.File, cfg.Storage.Type))
+	}
 	for _, cc := range cfg.Connectors {
 		ct, ok := tbgateway.LookupConnector(cc.Type)
 		if !ok {

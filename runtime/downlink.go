@@ -12,10 +12,11 @@ import (
 // sharedSyncTimeout bounds one shared-attribute request made after a reconnect.
 const sharedSyncTimeout = 20 * time.Second
 
-// OnConnect re-announces every known device to ThingsBoard and, in the background, requests the shared
-// attributes their connectors listen to (changes made while the gateway was offline are not replayed by the
-// server). It implements tbgateway.Downlink.
+// OnConnect publishes the gateway device's own attributes (Version, ...), re-announces every known device to
+// ThingsBoard and, in the background, requests the shared attributes their connectors listen to (changes made
+// while the gateway was offline are not replayed by the server). It implements tbgateway.Downlink.
 func (g *Gateway) OnConnect(ctx context.Context) {
+	g.publishOwnAttributes(ctx)
 	devs := g.devices.List()
 	announced := 0
 	for _, d := range devs {
@@ -41,7 +42,7 @@ func (g *Gateway) OnConnect(ctx context.Context) {
 	}
 	g.syncCancel = cancel
 	g.mu.Unlock()
-	go g.syncSharedAttributes(syncCtx, devs)
+	g.syncs.Go(func() { g.syncSharedAttributes(syncCtx, devs) })
 }
 
 // syncSharedAttributes requests, one device at a time, the shared attributes each connector declared and
@@ -143,8 +144,9 @@ func (g *Gateway) renameDevice(oldName, newName string) {
 
 // deleteDevice applies gateway_device_deleted.
 func (g *Gateway) deleteDevice(name string) {
+	// The stamper is keyed by the connector-side name; ThingsBoard names a renamed device by its new name.
+	g.stamper.Forget(g.devices.InboundName(name))
 	known, err := g.devices.Delete(name)
-	g.stamper.Forget(name)
 	switch {
 	case err != nil:
 		g.log.Warn("saving the device table after a delete failed", "device", name, "err", err)

@@ -33,6 +33,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// ConnectorBackoff shapes the restart delays of failing connectors; zero fields take Supervise's defaults
+	// (1 s doubling up to 1 min). Tests set small delays.
+	ConnectorBackoff BackoffOptions
+	// StatisticsPeriod overrides thingsboard.statistics.statsSendPeriodInSeconds (which the config keeps at 10 s
+	// or more) when positive; tests set a short period.
+	StatisticsPeriod time.Duration
 }
 
 // Gateway is a configured gateway, ready to Run once.
@@ -47,12 +53,16 @@ type Gateway struct {
 	stamper *Stamper
 	conns   []*runningConnector
 	started time.Time
+	opts    Options
+	statsMu sync.Mutex
+	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
 
 	restartOnce sync.Once
 	restart     chan struct{}
 
 	mu         sync.Mutex
 	syncCancel context.CancelFunc // stops the shared-attribute sync of the previous connection
+	syncs      sync.WaitGroup     // running shared-attribute syncs; Run waits for them
 }
 
 // runningConnector is a built connector with its identity and counters.
@@ -71,7 +81,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{})}
+	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -161,18 +171,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	spawn := func(name string, log *slog.Logger, counter *SupervisorStats, run func(context.Context) error) {
+	spawn := func(name string, log *slog.Logger, counter *SupervisorStats, bo BackoffOptions, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			Supervise(ctx, name, run, BackoffOptions{}, log, counter)
+			Supervise(ctx, name, run, bo, log, counter)
 		}()
 	}
-	spawn("uplink", g.log, nil, g.link.Run)
-	spawn("report-strategy", g.log, nil, g.filter.Run)
+	spawn("uplink", g.log, nil, BackoffOptions{}, g.link.Run)
+	spawn("report-strategy", g.log, nil, BackoffOptions{}, g.filter.Run)
+	if g.cfg.Thingsboard.Statistics.Enable {
+		spawn("statistics", g.log, nil, BackoffOptions{}, g.runStatistics)
+	}
 	for _, c := range g.conns {
 		sink := &connectorSink{g: g, c: c}
-		spawn("connector "+c.name, c.log, &c.stats.supervisor, func(ctx context.Context) error {
+		spawn("connector "+c.name, c.log, &c.stats.supervisor, g.opts.ConnectorBackoff, func(ctx context.Context) error {
 			g.announceConfiguredDevices(c)
 			return c.impl.Run(ctx, sink)
 		})
@@ -186,6 +199,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
+	// The link has stopped, so no new sync starts; stop the last one before the connectors' state goes away.
+	g.mu.Lock()
+	if g.syncCancel != nil {
+		g.syncCancel()
+	}
+	g.mu.Unlock()
+	g.syncs.Wait()
 	if err := g.store.Close(); err != nil {
 		g.log.Warn("closing storage", "err", err)
 	}

@@ -98,7 +98,8 @@ func (s *Server) Claim(device string) (json.RawMessage, bool) {
 	return slices.Clone(d.claim), true
 }
 
-// Messages returns the raw log of received publishes, oldest first.
+// Messages returns the raw log of received publishes, oldest first. The
+// payloads are shared with the log and must not be modified.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -67,7 +67,7 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (dev *device, 
 	if user == provisionName || cid == provisionName {
 		return nil, true, refusal{}, true
 	}
-	if tc, isTLS := cl.Net.Conn.(*tls.Conn); isTLS {
+	if tc, isTLS := unwrapConn(cl.Net.Conn).(*tls.Conn); isTLS {
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
 			return s.authX509(certs[0])
 		}

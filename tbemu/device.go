@@ -73,6 +73,10 @@ func (s *Server) deviceAttributes(ss *session, payload []byte, now time.Time) ou
 		return outcomeA(ss)
 	}
 	ps.kvObject(&sc, 0, false)
+	if ps.tooLong(0) {
+		s.touch(ss, now)
+		return outcomeA(ss)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss.dev.lastActivity = now

@@ -122,9 +122,15 @@ func (s *Server) gatewayTelemetry(ss *session, payload []byte, now time.Time) ou
 		}
 	}
 	for _, pd := range ps.devs {
-		d := s.subDevice(ss, string(pd.name), "", now, &out)
+		d := s.devices[string(pd.name)]
+		if d == nil || d.owner != ss || d == ss.dev {
+			d = s.subDevice(ss, string(pd.name), "", now, &out)
+		}
 		d.lastActivity = now
 		s.storePoints(d, ps.pts[pd.from:pd.to])
+	}
+	if len(ps.meta) > 0 {
+		ss.recordMetrics(ps.meta, now.UnixMilli())
 	}
 	return out
 }
@@ -208,6 +214,11 @@ func (s *Server) gatewayAttributes(ss *session, payload []byte, now time.Time) o
 		ps.reset()
 		sc := scanner{b: raw}
 		ps.kvObject(&sc, 0, false)
+		if ps.tooLong(0) {
+			s.log.Warn("gateway attributes entry holds a string longer than the limit; dropped", "gateway", ss.name(), "device", name)
+			out = outcomeC(ss)
+			continue
+		}
 		for _, p := range ps.pts {
 			d.attrs[0][string(p.key)] = p.v.toValue()
 		}

@@ -26,6 +26,9 @@ type session struct {
 	limits    *limiter            // the connection's own device limits
 	subLimits map[string]*limiter // per sub-device limits
 	closed    bool
+	acks      *ackConn // nil for connections not from our listener
+	metrics   map[string]*connectorMetrics
+	lastSeen  time.Time // last packet of this connection
 	pktID     atomic.Uint32
 	scratch   parseScratch
 }
@@ -82,14 +85,23 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 			id: s.sessSeq, cl: cl, v5: pk.ProtocolVersion == 5, dev: dev, provision: prov,
 			subs: map[string]byte{}, subDevs: map[string]*device{}, subLimits: map[string]*limiter{},
 		}
+		ss.scratch.maxString = s.opts.MaxStringValueLength
 		if dev != nil {
 			ss.gateway = dev.spec.Gateway
 		}
 		ss.limits = s.newLimiter(ss.gateway, false)
+		if ac, ok := cl.Net.Conn.(*ackConn); ok {
+			ac.lock = cl
+			ss.acks = ac
+		}
 		s.pendingAuth[cl] = ss
 		// Unique mochi ids: ThingsBoard ties sessions to devices, not client
 		// ids, so mochi's client-id takeover must never kick in.
 		cl.ID = fmt.Sprintf("tbemu-%d", ss.id)
+		// ThingsBoard does not enforce keepalive; idle sessions end through
+		// the inactivity timeout instead.
+		cl.State.Keepalive = 0
+		ss.lastSeen = time.Now()
 	}
 	s.mu.Unlock()
 	if ok {
@@ -141,6 +153,16 @@ func (s *Server) takeOver(d *device, ss *session) (evict *session) {
 	}
 	if old.dev == d {
 		old.closed = true
+		// Its sub-sessions end with it, at once rather than when its
+		// connection is finally gone.
+		now := time.Now()
+		for name, sd := range old.subDevs {
+			if sd.owner == old {
+				sd.owner = nil
+				sd.lastDisconnect = now
+			}
+			delete(old.subDevs, name)
+		}
 		return old
 	}
 	delete(old.subDevs, d.spec.Name)
@@ -189,10 +211,15 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 }
 
 // OnPacketRead enforces the packet size limit (spec §1: a bigger packet is a
-// decode failure; v5 DISCONNECT 0x81) and counts PINGREQ as activity.
+// decode failure; v5 DISCONNECT 0x81), keeps batched PUBACKs in order with
+// other replies and counts PINGREQ as activity.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	s := h.s
-	if pk.FixedHeader.Remaining > s.opts.MaxPayloadSize {
+	oversize := pk.FixedHeader.Remaining > s.opts.MaxPayloadSize
+	if ac, ok := cl.Net.Conn.(*ackConn); ok && (oversize || pk.FixedHeader.Type != packets.Publish) {
+		ac.flushAcks() // batched PUBACKs go before whatever this packet triggers
+	}
+	if oversize {
 		if cl.Properties.ProtocolVersion == 5 {
 			_ = cl.WritePacket(packets.Packet{
 				FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
@@ -200,15 +227,17 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 			})
 		}
 		s.log.Info("packet too large, closing", "client", cl.ID, "size", pk.FixedHeader.Remaining)
-		return pk, packets.ErrPacketTooLarge
+		// Only ErrRejectPacket makes mochi end the read loop (other errors are ignored).
+		return pk, packets.ErrRejectPacket
 	}
-	if pk.FixedHeader.Type == packets.Pingreq {
-		s.mu.Lock()
-		if ss := s.sessions[cl]; ss != nil && ss.dev != nil {
-			ss.dev.lastActivity = time.Now()
+	s.mu.Lock()
+	if ss := s.sessions[cl]; ss != nil {
+		ss.lastSeen = time.Now()
+		if pk.FixedHeader.Type == packets.Pingreq && ss.dev != nil {
+			ss.dev.lastActivity = ss.lastSeen
 		}
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	return pk, nil
 }
 

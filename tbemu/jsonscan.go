@@ -137,6 +137,10 @@ func (sc *scanner) rawString() (raw []byte, escaped, ok bool) {
 	start := sc.i
 	for sc.i < len(sc.b) {
 		c := sc.b[sc.i]
+		if c >= 0x20 && c != '"' && c != '\\' { // fast path: plain byte
+			sc.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			raw = sc.b[start:sc.i]
@@ -213,11 +217,48 @@ func (sc *scanner) digits() int {
 	return n
 }
 
-// skip advances over one (already validated) value and returns its bytes.
+// skip advances over one already validated value and returns its bytes.
+// It only tracks strings and nesting, which is enough for valid input.
 func (sc *scanner) skip() []byte {
 	sc.skipWS()
 	start := sc.i
-	sc.validValue(0)
+	depth := 0
+	for sc.i < len(sc.b) {
+		c := sc.b[sc.i]
+		switch c {
+		case '"':
+			sc.i++
+			for sc.i < len(sc.b) {
+				c := sc.b[sc.i]
+				sc.i++
+				if c == '\\' {
+					sc.i++
+				} else if c == '"' {
+					break
+				}
+			}
+			if depth == 0 {
+				return sc.b[start:sc.i]
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 { // end of a scalar inside a container
+				return sc.b[start:sc.i]
+			}
+			depth--
+			if depth == 0 {
+				sc.i++
+				return sc.b[start:sc.i]
+			}
+		case ',', ' ', '\t', '\n', '\r', ':':
+			if depth == 0 {
+				return sc.b[start:sc.i]
+			}
+		}
+		sc.i++
+	}
 	return sc.b[start:sc.i]
 }
 
@@ -311,42 +352,6 @@ func hex4(b []byte) int {
 	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
 }
 
-// Kind is the stored type of a telemetry or attribute value (spec §5).
-type Kind uint8
-
-// The value kinds ThingsBoard stores.
-const (
-	KindLong Kind = iota + 1
-	KindDouble
-	KindBool
-	KindString
-	KindJSON
-)
-
-// value is a typed datapoint without boxing: num holds an int64, the bits of
-// a float64 or 0/1 for a bool; str holds string and JSON text.
-type value struct {
-	kind Kind
-	num  uint64
-	str  string
-}
-
-// rawValue is a typed value whose text still points into the payload, so
-// parsing allocates nothing; toValue copies it out at commit time.
-type rawValue struct {
-	kind Kind
-	num  uint64
-	text []byte // string content (unescaped) or JSON text
-}
-
-func (r rawValue) toValue() value {
-	v := value{kind: r.kind, num: r.num}
-	if r.kind == KindString || r.kind == KindJSON {
-		v.str = string(r.text)
-	}
-	return v
-}
-
 // parseValue reads one value and types it per spec §5. skip reports a null
 // (ThingsBoard silently skips nulls). Escaped strings are decoded into
 // scratch, which is returned grown.
@@ -375,134 +380,6 @@ func (sc *scanner) parseValue(scratch []byte) (v rawValue, skip bool, out []byte
 		lit, _ := sc.number()
 		return typeNumber(lit), false, scratch
 	}
-}
-
-// typeNumber applies ThingsBoard's number typing: a literal with '.' and no
-// exponent is DOUBLE; otherwise an integral value is LONG; an integer too big
-// for a long, or a decimal with scale > 16, becomes STRING.
-func typeNumber(lit []byte) rawValue {
-	dot, exp := -1, -1
-	for i, c := range lit {
-		switch c {
-		case '.':
-			dot = i
-		case 'e', 'E':
-			exp = i
-		}
-	}
-	if dot < 0 && exp < 0 {
-		if n, ok := parseInt(lit); ok {
-			return rawValue{kind: KindLong, num: uint64(n)}
-		}
-		return rawValue{kind: KindString, text: lit}
-	}
-	if scale(lit, dot, exp) > 16 {
-		return rawValue{kind: KindString, text: lit}
-	}
-	f, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil {
-		return rawValue{kind: KindString, text: lit}
-	}
-	if exp >= 0 && f == math.Trunc(f) && math.Abs(f) < 9.2e18 {
-		return rawValue{kind: KindLong, num: uint64(int64(f))}
-	}
-	return rawValue{kind: KindDouble, num: math.Float64bits(f)}
-}
-
-// scale is BigDecimal's scale of the literal: fraction digits minus exponent.
-func scale(lit []byte, dot, exp int) int {
-	frac := 0
-	end := len(lit)
-	if exp >= 0 {
-		end = exp
-	}
-	if dot >= 0 {
-		frac = end - dot - 1
-	}
-	if exp < 0 {
-		return frac
-	}
-	e, err := strconv.Atoi(string(lit[exp+1:]))
-	if err != nil {
-		return frac
-	}
-	return frac - e
-}
-
-// parseInt parses an optionally negative decimal integer into an int64.
-func parseInt(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && b[0] == '-' {
-		neg = true
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	if neg {
-		if n > 1<<63 {
-			return 0, false
-		}
-		return -int64(n), true
-	}
-	if n > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(n), true
-}
-
-// typeString applies the type cast of strings (JSON_TYPE_CAST_ENABLED): a
-// plain decimal ("123", "-1.5", no exponent, no hex) becomes a number.
-func typeString(s []byte) rawValue {
-	if !isParsable(s) {
-		return rawValue{kind: KindString, text: s}
-	}
-	for _, c := range s {
-		if c == '.' {
-			f, err := strconv.ParseFloat(string(s), 64)
-			if err != nil {
-				return rawValue{kind: KindString, text: s}
-			}
-			return rawValue{kind: KindDouble, num: math.Float64bits(f)}
-		}
-	}
-	if n, ok := parseInt(s); ok {
-		return rawValue{kind: KindLong, num: uint64(n)}
-	}
-	return rawValue{kind: KindString, text: s}
-}
-
-// isParsable mirrors Apache NumberUtils.isParsable: optional '-', digits with
-// at most one '.', not ending in '.'.
-func isParsable(s []byte) bool {
-	if len(s) == 0 || s[len(s)-1] == '.' {
-		return false
-	}
-	if s[0] == '-' {
-		s = s[1:]
-		if len(s) == 0 {
-			return false
-		}
-	}
-	dots, digits := 0, 0
-	for _, c := range s {
-		switch {
-		case c == '.':
-			dots++
-		case c >= '0' && c <= '9':
-			digits++
-		default:
-			return false
-		}
-	}
-	return dots <= 1 && digits > 0
 }
 
 // parseTS reads a "ts" value: a number (fraction truncated) or a string

@@ -68,7 +68,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		l.mu.Unlock()
 		go func() {
 			defer l.wg.Done()
-			if err := establish(l.id, c); err != nil {
+			if err := establish(l.id, &ackConn{Conn: c}); err != nil {
 				l.log.Debug("mqtt connection ended", "remote", c.RemoteAddr().String(), "error", err)
 			}
 			c.Close()
@@ -90,14 +90,60 @@ func (l *listener) dropAll() {
 
 func (l *listener) closeNet() { l.ln.Close() }
 
-// Close stops accepting, lets mochi close its clients, then closes whatever
-// is left and waits for the connection handlers.
-func (l *listener) Close(closeClients listeners.CloseFn) {
+// Close stops accepting, closes every connection and waits for the
+// connection handlers. It does not call mochi's closeClients: that takes the
+// client list's read lock recursively and deadlocks against a client that
+// connects or disconnects at the same moment; Server.Close sends the
+// DISCONNECTs itself.
+func (l *listener) Close(listeners.CloseFn) {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
 	l.ln.Close()
-	closeClients(l.id)
 	l.dropAll()
 	l.wg.Wait()
+}
+
+// ackConn batches PUBACKs: the read goroutine queues them in acks, and they
+// are written in one go right before the connection is read again, i.e. once
+// everything already received has been handled. This saves a write system
+// call per message under load without delaying any PUBACK while the client
+// waits. acks is only touched by the connection's read goroutine.
+type ackConn struct {
+	net.Conn
+	lock sync.Locker // the mochi client's write lock, set after CONNECT
+	acks []byte
+}
+
+func (c *ackConn) Read(p []byte) (int, error) {
+	c.flushAcks()
+	return c.Conn.Read(p)
+}
+
+// queueAck appends a PUBACK. Called on the read goroutine only.
+func (c *ackConn) queueAck(id uint16, reason byte, v5 bool) {
+	if v5 && reason != 0 {
+		c.acks = append(c.acks, 0x40, 3, byte(id>>8), byte(id), reason)
+		return
+	}
+	c.acks = append(c.acks, 0x40, 2, byte(id>>8), byte(id))
+}
+
+// flushAcks writes queued PUBACKs. Called on the read goroutine only.
+func (c *ackConn) flushAcks() {
+	if len(c.acks) == 0 || c.lock == nil {
+		return
+	}
+	c.lock.Lock()
+	_, _ = c.Conn.Write(c.acks) // a broken connection shows up on the next read
+	c.lock.Unlock()
+	c.acks = c.acks[:0]
+}
+
+// unwrapConn returns the connection under an ackConn.
+func unwrapConn(c net.Conn) net.Conn {
+	if a, ok := c.(*ackConn); ok {
+		return a.Conn
+	}
+	return c
 }

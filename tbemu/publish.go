@@ -88,20 +88,24 @@ func (s *Server) handlePublish(cl *mqtt.Client, pk packets.Packet) {
 	s.mu.Unlock()
 	s.notify()
 
-	for _, o := range out.send {
-		s.write(o)
-	}
-	for _, e := range out.evict {
-		s.closeSession(e, packets.ErrSessionTakenOver.Code)
-	}
 	ack := out.ack && pk.FixedHeader.Qos > 0 && !withhold
-	if delay > 0 && (ack || out.close) {
+	switch {
+	case delay > 0:
 		s.after(delay, func() { s.finish(ss, pk.PacketID, ack, out) })
-		return
+	case ss.acks != nil && len(out.send) == 0 && len(out.evict) == 0 && !out.close:
+		// The common case: batched, written before the next read.
+		if ack {
+			ss.acks.queueAck(pk.PacketID, out.reason, ss.v5)
+		}
+	default:
+		if ss.acks != nil {
+			ss.acks.flushAcks() // keep the order of this connection's packets
+		}
+		s.finish(ss, pk.PacketID, ack, out)
 	}
-	s.finish(ss, pk.PacketID, ack, out)
 }
 
+// finish writes the PUBACK, then the responses, then closes if needed.
 func (s *Server) finish(ss *session, id uint16, ack bool, out outcome) {
 	if ack {
 		_ = ss.cl.WritePacket(packets.Packet{
@@ -109,6 +113,12 @@ func (s *Server) finish(ss *session, id uint16, ack bool, out outcome) {
 			PacketID:    id,
 			ReasonCode:  out.reason,
 		})
+	}
+	for _, o := range out.send {
+		s.write(o)
+	}
+	for _, e := range out.evict {
+		s.closeSession(e, packets.ErrSessionTakenOver.Code)
 	}
 	if out.close {
 		s.closeSession(ss, out.discode)

@@ -86,6 +86,8 @@ func (c *rawClient) send(pk packets.Packet) {
 		err = pk.PingreqEncode(&buf)
 	case packets.Disconnect:
 		err = pk.DisconnectEncode(&buf)
+	case packets.Unsubscribe:
+		err = pk.UnsubscribeEncode(&buf)
 	}
 	if err != nil {
 		c.t.Fatalf("encode %v: %v", pk.FixedHeader.Type, err)

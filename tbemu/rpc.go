@@ -54,6 +54,7 @@ func (s *Server) RPC(ctx context.Context, device, method string, params json.Raw
 	if ok {
 		s.write(o)
 	}
+	s.notify()
 
 	t := time.NewTimer(timeout)
 	defer t.Stop()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Options configures a Server. The zero value is usable: MQTT on a free
@@ -36,12 +37,22 @@ type Options struct {
 	RPCTimeout      time.Duration // default 10s
 	MaxPayloadSize  int           // default 65536
 	Logger          *slog.Logger  // nil = discard
+	// MaxStringValueLength is ThingsBoard's JSON_MAX_STRING_VALUE_LENGTH: a string value longer than this many
+	// bytes is a bad value (class C: PUBACK 0x99 under MQTT 5, the connection closed under 3.x); 0 = no limit.
+	MaxStringValueLength int
 	// ClientRPCTimeout is how long a client-side RPC with no handler waits
 	// before it is answered {"error":"timeout"}; default 60s.
 	ClientRPCTimeout time.Duration
 	// ProvisionCloseDelay is how long after a provisioning response the
 	// connection is closed; default 60s.
 	ProvisionCloseDelay time.Duration
+	// GatewayMetricsInterval is how often the gatewayMetrics telemetry of
+	// gateways is written (spec §3.9); default 60s.
+	GatewayMetricsInterval time.Duration
+	// InactivityTimeout closes sessions and drops gateway sub-sessions idle
+	// this long (spec §1, §4.4; MQTT keepalive itself is not enforced, as in
+	// ThingsBoard); default 600s.
+	InactivityTimeout time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -68,6 +79,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.ProvisionCloseDelay <= 0 {
 		o.ProvisionCloseDelay = 60 * time.Second
+	}
+	if o.GatewayMetricsInterval <= 0 {
+		o.GatewayMetricsInterval = 60 * time.Second
+	}
+	if o.InactivityTimeout <= 0 {
+		o.InactivityTimeout = 600 * time.Second
 	}
 }
 
@@ -219,7 +236,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	caps.MaximumPacketSize = uint32(max(opts.MaxPayloadSize+1, 16<<20))
 	s.mq = mqtt.New(&mqtt.Options{
 		Capabilities:            caps,
-		Logger:                  s.log.With("component", "mochi"),
+		Logger:                  slog.New(minLevel{s.log.Handler(), slog.LevelWarn}).With("component", "mochi"),
 		SysTopicResendInterval:  math.MaxInt32,
 		ClientNetReadBufferSize: 64 << 10,
 	})
@@ -262,6 +279,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.mq.Close()
 		return nil, fmt.Errorf("serve mqtt: %w", err)
 	}
+	s.goBG(s.reportGatewayMetricsLoop)
+	s.goBG(s.expireLoop)
 	if opts.HTTPAddr != "" {
 		if err := s.startHTTP(ctx); err != nil {
 			s.mq.Close()
@@ -283,6 +302,15 @@ func (s *Server) Close() error {
 				s.http.Close()
 			}
 			cancel()
+		}
+		s.mu.Lock()
+		open := make([]*session, 0, len(s.sessions))
+		for _, ss := range s.sessions {
+			open = append(open, ss)
+		}
+		s.mu.Unlock()
+		for _, ss := range open {
+			s.closeSession(ss, packets.ErrServerShuttingDown.Code)
 		}
 		s.mq.Close()
 		s.bgMu.Lock()
@@ -380,3 +408,19 @@ func marshal(v any) []byte {
 	}
 	return b
 }
+
+// minLevel drops records below min; mochi logs routine events at info.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.min} }

@@ -33,7 +33,29 @@ type pendingDevice struct {
 type parseScratch struct {
 	pts  []pendingPoint
 	devs []pendingDevice
-	buf  []byte // arena for unescaped strings
+	meta []metadata // gateway metrics metadata of accepted entries
+	buf  []byte     // arena for unescaped strings
+	// maxString is the longest string value accepted (Options.MaxStringValueLength); 0 = no limit.
+	maxString int
+}
+
+// tooLong reports whether a point from index first on holds a string longer than the limit.
+func (ps *parseScratch) tooLong(first int) bool {
+	if ps.maxString <= 0 {
+		return false
+	}
+	for i := first; i < len(ps.pts); i++ {
+		if ps.pts[i].v.kind == KindString && len(ps.pts[i].v.text) > ps.maxString {
+			return true
+		}
+	}
+	return false
+}
+
+// metadata is an entry's gateway metrics metadata (spec §3.9).
+type metadata struct {
+	connector             []byte
+	receivedTs, published int64
 }
 
 func (ps *parseScratch) reset() {
@@ -41,58 +63,88 @@ func (ps *parseScratch) reset() {
 	ps.pts = ps.pts[:0]
 	clear(ps.devs)
 	ps.devs = ps.devs[:0]
+	clear(ps.meta)
+	ps.meta = ps.meta[:0]
 	ps.buf = ps.buf[:0]
 }
 
 // element parses one telemetry entry (spec §2.2): {"ts":..,"values":{..}} when
 // both keys are present, else a flat {"k":v}. Gateway entries may carry
-// "metadata" (spec §3.9), which is checked and stripped. On error the scanner
-// is left after the entry.
+// "metadata" (spec §3.9), which is checked and stripped. The common ts+values
+// form is parsed in one pass; the points of "values" get their ts patched
+// once "ts" is known. On error the scanner is left after the entry.
 func (ps *parseScratch) element(sc *scanner, now int64, gateway bool) error {
 	if sc.peek() != '{' {
 		sc.skip()
 		return errBadValue
 	}
 	start := sc.i
-	tsAt, valuesAt, metaAt := -1, -1, -1
+	first := len(ps.pts)
+	var ts int64
+	hasTS, tsOK, hasValues, valuesOK, metaOK := false, false, false, false, true
+	var meta metadata
+	hasMeta := false
 	if sc.enter() {
 		for {
 			k, _ := sc.key(nil)
-			sc.skipWS()
 			switch string(k) {
 			case "ts":
-				tsAt = sc.i
+				hasTS = true
+				ts, tsOK = sc.parseTS()
 			case "values":
-				valuesAt = sc.i
+				hasValues = true
+				if sc.peek() == '{' && !valuesOK {
+					valuesOK = true
+					ps.kvObject(sc, 0, false)
+				} else {
+					sc.skip()
+				}
 			case "metadata":
-				metaAt = sc.i
+				if gateway {
+					hasMeta = true
+					meta, metaOK = parseMetadata(sc)
+				} else {
+					sc.skip()
+				}
+			default:
+				sc.skip()
 			}
-			sc.skip()
 			if !sc.more() {
 				break
 			}
 		}
 	}
-	end := sc.i
-	defer func() { sc.i = end }()
-	if gateway && metaAt >= 0 && !validMetadata(sc, metaAt) {
+	if !metaOK {
+		clear(ps.pts[first:])
+		ps.pts = ps.pts[:first]
 		return errBadValue
 	}
-	if tsAt >= 0 && valuesAt >= 0 {
-		sc.i = tsAt
-		ts, ok := sc.parseTS()
-		if !ok {
+	if hasMeta {
+		ps.meta = append(ps.meta, meta)
+	}
+	if hasTS && hasValues {
+		if !tsOK || !valuesOK || ps.tooLong(first) {
+			clear(ps.pts[first:])
+			ps.pts = ps.pts[:first]
 			return errBadValue
 		}
-		sc.i = valuesAt
-		if sc.peek() != '{' {
-			return errBadValue
+		for i := first; i < len(ps.pts); i++ {
+			ps.pts[i].ts = ts
 		}
-		ps.kvObject(sc, ts, false)
 		return nil
 	}
+	// Flat form: every member is a value (rare enough to parse twice).
+	clear(ps.pts[first:])
+	ps.pts = ps.pts[:first]
+	end := sc.i
 	sc.i = start
 	ps.kvObject(sc, now, gateway)
+	sc.i = end
+	if ps.tooLong(first) {
+		clear(ps.pts[first:])
+		ps.pts = ps.pts[:first]
+		return errBadValue
+	}
 	return nil
 }
 
@@ -116,12 +168,13 @@ func (ps *parseScratch) kvObject(sc *scanner, ts int64, skipMeta bool) {
 	}
 }
 
-// validMetadata checks that the object at i has connector, receivedTs and
-// publishedTs.
-func validMetadata(sc *scanner, i int) bool {
-	sc.i = i
+// parseMetadata reads the metadata object at sc; it must have a string
+// connector and numeric receivedTs and publishedTs.
+func parseMetadata(sc *scanner) (metadata, bool) {
+	var m metadata
 	if sc.peek() != '{' {
-		return false
+		sc.skip()
+		return m, false
 	}
 	seen := 0
 	if sc.enter() {
@@ -130,15 +183,20 @@ func validMetadata(sc *scanner, i int) bool {
 			switch string(k) {
 			case "connector":
 				if sc.peek() == '"' {
+					raw, _, _ := sc.rawString()
+					m.connector = raw
 					seen |= 1
+				} else {
+					sc.skip()
 				}
-				sc.skip()
 			case "receivedTs":
-				if _, ok := sc.parseTS(); ok {
+				var ok bool
+				if m.receivedTs, ok = sc.parseTS(); ok {
 					seen |= 2
 				}
 			case "publishedTs":
-				if _, ok := sc.parseTS(); ok {
+				var ok bool
+				if m.published, ok = sc.parseTS(); ok {
 					seen |= 4
 				}
 			default:
@@ -149,7 +207,7 @@ func validMetadata(sc *scanner, i int) bool {
 			}
 		}
 	}
-	return seen == 7
+	return m, seen == 7
 }
 
 // deviceTelemetry parses a device API telemetry payload: an entry or an
@@ -205,7 +263,7 @@ func (ps *parseScratch) gatewayTelemetry(payload []byte, now int64) errClass {
 			if sc.peek() != '[' {
 				sc.skip()
 			} else {
-				from := len(ps.pts)
+				from, metaFrom := len(ps.pts), len(ps.meta)
 				bad := false
 				if sc.enter() {
 					for {
@@ -220,6 +278,8 @@ func (ps *parseScratch) gatewayTelemetry(payload []byte, now int64) errClass {
 				if bad {
 					clear(ps.pts[from:])
 					ps.pts = ps.pts[:from]
+					clear(ps.meta[metaFrom:])
+					ps.meta = ps.meta[:metaFrom]
 					class = classC
 				}
 				ps.devs = append(ps.devs, pendingDevice{name: name, from: from, to: len(ps.pts)})
@@ -244,6 +304,15 @@ func (s *Server) storePoints(d *device, pts []pendingPoint) {
 			sr = &series{}
 			d.series[string(p.key)] = sr
 		}
-		sr.put(p.ts, p.v.toValue(), s.opts.MaxValuesPerKey)
+		v := value{kind: p.v.kind, num: p.v.num}
+		if v.kind == KindString || v.kind == KindJSON {
+			// Reuse the previous string when it repeats (status values).
+			if last, ok := sr.last(); ok && last.v.kind == v.kind && last.v.str == string(p.v.text) {
+				v.str = last.v.str
+			} else {
+				v.str = string(p.v.text)
+			}
+		}
+		sr.put(p.ts, v, s.opts.MaxValuesPerKey)
 	}
 }

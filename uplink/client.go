@@ -78,11 +78,16 @@ type Client struct {
 	devRate rateSpec
 	ownRate *rateSet
 	devSets map[string]*rateSet // per device behind the gateway; guarded by mu
+	seen    map[string]struct{} // devices already sent to, for the gateway's "new device" charge; guarded by mu
 
 	reqID   atomic.Int64
 	pending pendingRequests
 	jobs    chan func(context.Context)
 	dead    deadLetterFile
+
+	// suspects are records of a message ThingsBoard rejected as malformed together with other records: until
+	// each is settled, it is packed alone, so the rejection lands on the bad record only. Guarded by mu.
+	suspects map[uint64]struct{}
 
 	// encodeHook lets tests corrupt a packed payload (to provoke ThingsBoard's malformed-payload answer).
 	encodeHook func(m *outMsg)
@@ -101,9 +106,11 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 	}
 	c := &Client{
 		cfg: cfg, store: store, down: down, log: log,
-		events:  make(chan Event, eventBuffer),
-		devSets: map[string]*rateSet{},
-		jobs:    make(chan func(context.Context), downlinkQueue),
+		events:   make(chan Event, eventBuffer),
+		devSets:  map[string]*rateSet{},
+		seen:     map[string]struct{}{},
+		suspects: map[uint64]struct{}{},
+		jobs:     make(chan func(context.Context), downlinkQueue),
 	}
 	c.dead.path = cfg.DeadLetterPath
 	c.pending.init()
@@ -139,14 +146,16 @@ func (c *Client) current() *link {
 }
 
 // Run connects and keeps the link up, reconnecting with exponential backoff and jitter between ReconnectMin and
-// ReconnectMax, until ctx ends; then it disconnects, waits for its goroutines and returns nil. Run must be
-// called once.
+// ReconnectMax, until ctx ends; then it disconnects, waits for its goroutines and returns nil. The only error
+// it returns is a closed storage (nothing left to deliver from). Run must be called once.
 func (c *Client) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range c.cfg.DownlinkWorkers {
-		wg.Go(func() { c.worker(ctx) })
-	}
 	defer wg.Wait()
+	workCtx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers() // before wg.Wait: Run may also return with ctx still live
+	for range c.cfg.DownlinkWorkers {
+		wg.Go(func() { c.worker(workCtx) })
+	}
 	defer func() {
 		if err := c.dead.close(); err != nil {
 			c.log.Warn("closing the dead-letter file failed", "error", err)
@@ -158,9 +167,11 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, tbgateway.ErrStorageClosed) {
+			return fmt.Errorf("uplink: %w", err)
+		}
 		if up {
 			bo.Reset()
-			c.stats.reconnects.Add(1)
 		}
 		d := bo.Next()
 		c.log.Warn("thingsboard link down, reconnecting", "error", err, "in", d.Round(time.Millisecond))

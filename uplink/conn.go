@@ -193,6 +193,21 @@ func (s *trackingSession) resolve(id uint16) *tracked {
 	return t
 }
 
+// inflightSeqs returns the records of every message still awaiting its PUBACK.
+func (s *trackingSession) inflightSeqs() map[uint64]struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[uint64]struct{}{}
+	for _, q := range s.byID {
+		for _, t := range q {
+			for _, seq := range t.msg.seqs {
+				out[seq] = struct{}{}
+			}
+		}
+	}
+	return out
+}
+
 // oldest returns the send time of the longest-waiting tracked message (zero if none).
 func (s *trackingSession) oldest() time.Time {
 	s.mu.Lock()

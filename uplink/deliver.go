@@ -11,15 +11,26 @@ import (
 	"github.com/tbgateway/tbgateway"
 )
 
-// devQueue holds a device's records taken from the storage but not yet packed (its rate limit is reached).
+// devQueue holds a device's records taken from the storage but not yet packed, because its rate limit is
+// reached. Devices under their limits never get one: their records are packed straight from the batch.
 type devQueue struct {
 	name    string
 	entries []tbgateway.Entry
 	until   time.Time
 }
 
+// dispatcher is the single goroutine that packs records, in storage order per device, and publishes them.
+type dispatcher struct {
+	c        *Client
+	l        *link
+	pk       *packer
+	queues   map[string]*devQueue
+	blocked  []*devQueue // devices with queued records, in the order they got blocked
+	pendingN int
+}
+
 // deliver drains the storage over l until the link ends. It runs three parts: a fetcher (storage.Next), the
-// dispatcher here (per-device queues, rate limits, packing, publishing in order) and a completer (PUBACKs).
+// dispatcher (rate limits, packing, publishing in order) and a completer (PUBACKs).
 func (c *Client) deliver(l *link) {
 	ctx := l.ctx
 	batches := make(chan []tbgateway.Entry, 1)
@@ -44,12 +55,8 @@ func (c *Client) deliver(l *link) {
 	wg.Go(func() { c.completer(l, sem) })
 	defer wg.Wait()
 
-	pk := newPacker(l.packetLimit)
-	queues := map[string]*devQueue{}
-	var active []*devQueue
-	pendingN := 0
-	maxPending := 4 * c.cfg.BatchMax
-	pk.onNewChunk = func(dev string, telemetry bool) {
+	d := &dispatcher{c: c, l: l, pk: newPacker(l.packetLimit), queues: map[string]*devQueue{}}
+	d.pk.onNewChunk = func(dev string, telemetry bool) {
 		tm := 0
 		if telemetry {
 			tm = 1
@@ -58,33 +65,23 @@ func (c *Client) deliver(l *link) {
 		c.deviceRatesLocked(dev, time.Now()).take(1, tm, 0)
 		c.mu.Unlock()
 	}
+	maxPending := 4 * c.cfg.BatchMax
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		var in chan []tbgateway.Entry
-		if pendingN < maxPending {
+		if d.pendingN < maxPending {
 			in = batches
 		}
+		var batch []tbgateway.Entry
 		select {
 		case <-ctx.Done():
 			return
-		case es := <-in:
-			for _, e := range es {
-				q := queues[e.Record.Device]
-				if q == nil {
-					q = &devQueue{name: e.Record.Device}
-					queues[e.Record.Device] = q
-				}
-				if len(q.entries) == 0 {
-					active = append(active, q)
-				}
-				q.entries = append(q.entries, e)
-				pendingN++
-			}
+		case batch = <-in:
 		case <-timer.C:
 		}
-		next := c.pump(l, pk, &active, queues, &pendingN)
-		if !c.send(l, pk, sem) {
+		next := d.pump(batch)
+		if !c.send(l, d.pk, sem) {
 			return
 		}
 		if !next.IsZero() {
@@ -93,60 +90,109 @@ func (c *Client) deliver(l *link) {
 	}
 }
 
-// pump packs every queued record its device's rate limit allows now, oldest first per device, and returns the
-// earliest time a blocked device may go on (zero if none is blocked).
-func (c *Client) pump(l *link, pk *packer, active *[]*devQueue, queues map[string]*devQueue, pendingN *int) time.Time {
+// pump first packs what blocked devices may now send, then the new batch, and returns the earliest time a
+// still-blocked device may go on (zero if none is blocked).
+func (d *dispatcher) pump(batch []tbgateway.Entry) time.Time {
 	now := time.Now()
-	var next time.Time
-	keep := (*active)[:0]
-	for _, q := range *active {
-		for len(q.entries) > 0 && !now.Before(q.until) {
-			e := &q.entries[0]
-			if w := c.reserveRecord(pk, e, now); w > 0 {
-				q.until = now.Add(w)
-				break
+	c := d.c
+	c.mu.Lock()
+	limited := !c.devRate.empty() || c.ownRate != nil
+	d.pk.msgMaxDP = c.ownRate.maxDatapoints()
+	c.mu.Unlock()
+	if len(d.blocked) > 0 {
+		keep := d.blocked[:0]
+		for _, q := range d.blocked {
+			for len(q.entries) > 0 && !now.Before(q.until) {
+				if w := d.admit(&q.entries[0], now); w > 0 {
+					q.until = now.Add(w)
+					break
+				}
+				q.entries[0] = tbgateway.Entry{}
+				q.entries = q.entries[1:]
+				d.pendingN--
 			}
-			c.mu.Lock()
-			pk.maxDP = c.deviceRatesLocked(q.name, now).maxDatapoints()
-			c.mu.Unlock()
-			parts := pk.add(e)
-			l.mu.Lock()
-			if parts > 0 {
-				l.recs[e.Seq] = &recState{parts: parts}
+			if len(q.entries) > 0 {
+				keep = append(keep, q)
+			} else {
+				delete(d.queues, q.name)
 			}
-			l.mu.Unlock()
-			_, dead := pk.take0()
-			if len(dead) > 0 {
-				c.deadValues(e, dead)
-			}
-			if parts == 0 {
-				c.ackSeqs(e.Seq)
-			}
-			q.entries[0] = tbgateway.Entry{}
-			q.entries = q.entries[1:]
-			*pendingN--
 		}
-		if len(q.entries) > 0 {
-			keep = append(keep, q)
-			if next.IsZero() || q.until.Before(next) {
-				next = q.until
+		clear(d.blocked[len(keep):])
+		d.blocked = keep
+	}
+	for i := range batch {
+		e := &batch[i]
+		if len(d.queues) > 0 {
+			if q := d.queues[e.Record.Device]; q != nil { // keep the device's order behind its queue
+				q.entries = append(q.entries, *e)
+				d.pendingN++
+				continue
 			}
-		} else {
-			q.entries = nil
-			delete(queues, q.name)
+		}
+		if limited {
+			if w := d.admit(e, now); w > 0 {
+				q := &devQueue{name: e.Record.Device, entries: []tbgateway.Entry{*e}, until: now.Add(w)}
+				d.queues[q.name] = q
+				d.blocked = append(d.blocked, q)
+				d.pendingN++
+			}
+			continue
+		}
+		d.packOne(e)
+	}
+	var next time.Time
+	for _, q := range d.blocked {
+		if next.IsZero() || q.until.Before(next) {
+			next = q.until
 		}
 	}
-	clear((*active)[len(keep):])
-	*active = keep
 	return next
 }
 
-// reserveRecord checks the device's limits for one record; it takes the datapoints (messages are charged as the
-// packer opens them) and returns 0, or how long the device must wait.
-func (c *Client) reserveRecord(pk *packer, e *tbgateway.Entry, now time.Time) time.Duration {
-	r := &e.Record
+// admit packs e if its device's limits allow it now; otherwise it returns how long the device must wait.
+func (d *dispatcher) admit(e *tbgateway.Entry, now time.Time) time.Duration {
+	c := d.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	w := c.reserveRecordLocked(d.pk, e, now)
+	if w == 0 {
+		d.pk.maxDP = c.deviceRatesLocked(e.Record.Device, now).maxDatapoints()
+	}
+	c.mu.Unlock()
+	if w > 0 {
+		return w
+	}
+	d.packOne(e)
+	d.pk.maxDP = 0
+	return 0
+}
+
+// packOne packs one record and registers it for acknowledgement.
+func (d *dispatcher) packOne(e *tbgateway.Entry) {
+	solo := d.c.isSuspect(e.Seq)
+	if solo {
+		d.pk.flush() // close the messages being built, so this record's messages carry nothing else
+	}
+	parts := d.pk.add(e)
+	if solo {
+		d.pk.flush()
+	}
+	if parts > 1 {
+		d.l.mu.Lock()
+		d.l.multi[e.Seq] = parts
+		d.l.mu.Unlock()
+	}
+	if dead := d.pk.takeDead(); len(dead) > 0 {
+		d.c.deadValues(e, dead)
+	}
+	if parts == 0 {
+		d.c.ackSeqs(e.Seq)
+	}
+}
+
+// reserveRecordLocked checks the device's limits for one record; it takes the datapoints (messages are charged
+// as the packer opens them) and returns 0, or how long the device must wait. Caller holds c.mu.
+func (c *Client) reserveRecordLocked(pk *packer, e *tbgateway.Entry, now time.Time) time.Duration {
+	r := &e.Record
 	rs := c.deviceRatesLocked(r.Device, now)
 	if rs == nil {
 		return 0
@@ -159,11 +205,11 @@ func (c *Client) reserveRecord(pk *packer, e *tbgateway.Entry, now time.Time) ti
 		dps += len(t.Values)
 	}
 	tm := 0
-	if dps > 0 && pk.tel.byDev[r.Device] == nil {
+	if dps > 0 && pk.tel.lookup(r.Device) == nil {
 		tm = 1
 	}
 	msgs := tm
-	if len(r.Attributes) > 0 && pk.attr.byDev[r.Device] == nil {
+	if len(r.Attributes) > 0 && pk.attr.lookup(r.Device) == nil {
 		msgs++
 	}
 	if w := max(rs.msgs.wait(msgs, now), rs.telMsgs.wait(tm, now), rs.telDP.wait(dps, now)); w > 0 {
@@ -187,16 +233,12 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 		case <-l.ctx.Done():
 			return false
 		}
+		if !c.waitGatewayRate(l, m) {
+			return false
+		}
 		if c.encodeHook != nil {
 			c.encodeHook(m)
 		}
-		l.mu.Lock()
-		for _, s := range m.seqs {
-			if r := l.recs[s]; r != nil {
-				r.sent = true
-			}
-		}
-		l.mu.Unlock()
 		t := &tracked{msg: m, sentAt: time.Now()}
 		l.ts.expect(t)
 		_, err := l.cli.PublishWithOptions(l.ctx, &paho.Publish{Topic: m.topic, QoS: 1, Payload: m.payload},
@@ -210,6 +252,43 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 		c.stats.datapoints.Add(uint64(m.datapoints))
 	}
 	return true
+}
+
+// waitGatewayRate charges a gateway-API message to the gateway device's own limits, waiting while they are
+// exhausted (ThingsBoard counts gateway traffic against the gateway device too, and creating a device behind the
+// gateway costs one more message). It returns false when the link ended.
+func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
+	tm, dps := 0, 0
+	if m.topic == topicGwTelemetry {
+		tm, dps = 1, m.datapoints
+	}
+	for {
+		now := time.Now()
+		c.mu.Lock()
+		if c.ownRate == nil {
+			c.mu.Unlock()
+			return true
+		}
+		msgs := 1
+		for _, d := range m.devices {
+			if _, ok := c.seen[d]; !ok {
+				msgs++
+			}
+		}
+		w := c.ownRate.reserve(msgs, tm, dps, now)
+		if w == 0 {
+			for _, d := range m.devices {
+				c.seen[d] = struct{}{}
+			}
+		}
+		c.mu.Unlock()
+		if w == 0 {
+			return true
+		}
+		if !sleepCtx(l.ctx, w) {
+			return false
+		}
+	}
 }
 
 // completer handles PUBACKs of tracked messages and the ack timeout.
@@ -255,21 +334,29 @@ func (c *Client) complete(l *link, ack packets.ControlPacket) bool {
 		c.slowDown(m.devices...)
 		l.cancel(fmt.Errorf("thingsboard rate limit (0x%02x) for devices %v", code, m.devices))
 		return true
+	case len(m.seqs) > 1:
+		// Malformed, but the message carries several records: find the bad one by sending each alone.
+		// Dropping the link rewinds everything in flight in order; the suspects are then packed one per message.
+		c.stats.isolations.Add(1)
+		c.suspect(m.seqs)
+		c.log.Warn("thingsboard rejected a message as malformed; resending its records one per message to find the bad one",
+			"reason", fmt.Sprintf("0x%02x %s", code, reasonText(pa)), "topic", m.topic, "devices", m.devices, "records", len(m.seqs))
+		l.cancel(fmt.Errorf("thingsboard rejected a message of %d records (0x%02x); isolating them", len(m.seqs), code))
+		return true
 	default:
 		c.deadLetterMessage(m, code, reasonText(pa))
 	}
-	var done []uint64
+	done := make([]uint64, 0, len(m.seqs))
 	l.mu.Lock()
 	for _, s := range m.seqs {
-		r := l.recs[s]
-		if r == nil {
-			continue
+		if n, multi := l.multi[s]; multi {
+			if n > 1 {
+				l.multi[s] = n - 1
+				continue
+			}
+			delete(l.multi, s)
 		}
-		r.parts--
-		if r.parts == 0 {
-			delete(l.recs, s)
-			done = append(done, s)
-		}
+		done = append(done, s)
 	}
 	l.mu.Unlock()
 	c.ackSeqs(done...)
@@ -287,15 +374,42 @@ func (c *Client) ackSeqs(seqs ...uint64) {
 	if len(seqs) == 0 {
 		return
 	}
+	c.mu.Lock()
+	if len(c.suspects) > 0 {
+		for _, s := range seqs {
+			delete(c.suspects, s)
+		}
+	}
+	c.mu.Unlock()
 	if err := c.store.Ack(seqs...); err != nil && !errors.Is(err, tbgateway.ErrStorageClosed) {
 		c.stats.errors.Add(1)
 		c.log.Error("storage ack failed", "records", len(seqs), "error", err)
 	}
 }
 
-// take0 returns the dead values recorded so far, leaving finished messages in place.
-func (p *packer) take0() ([]*outMsg, []deadValue) {
+// takeDead returns the dead values recorded so far, leaving finished messages in place.
+func (p *packer) takeDead() []deadValue {
 	dead := p.dead
 	p.dead = nil
-	return nil, dead
+	return dead
+}
+
+// suspect marks records to be packed alone until they are settled.
+func (c *Client) suspect(seqs []uint64) {
+	c.mu.Lock()
+	for _, s := range seqs {
+		c.suspects[s] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
+// isSuspect reports whether a record must be packed alone.
+func (c *Client) isSuspect(seq uint64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.suspects) == 0 {
+		return false
+	}
+	_, ok := c.suspects[seq]
+	return ok
 }

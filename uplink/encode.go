@@ -70,6 +70,13 @@ func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		b = strconv.AppendInt(b, int64(f), 10) // exact, and much cheaper than float formatting
+		if f == 0 && math.Signbit(f) {
+			b = append(b[:len(b)-1], '-', '0')
+		}
+		return append(b, '.', '0')
+	}
 	start := len(b)
 	b = strconv.AppendFloat(b, f, 'f', -1, 64)
 	dot := -1

@@ -81,8 +81,8 @@ func FuzzEncodeKV(f *testing.F) {
 		if len(got) != len(values) {
 			t.Fatalf("decoded %d keys from %s, want %d", len(got), obj, len(values))
 		}
-		if want := strings.ToValidUTF8(s, "\uFFFD"); got[strings.ToValidUTF8(key, "\uFFFD")] != want && validUTF8(key) {
-			t.Fatalf("string: got %q want %q", got[key], want)
+		if want := stdJSONString(s); validUTF8(key) && got[key] != want {
+			t.Fatalf("string: got %q want %q (as encoding/json coerces it)", got[key], want)
 		}
 		if validUTF8(key) {
 			if n := got[key+"i"].(json.Number); string(n) != strconv.FormatInt(i, 10) {
@@ -103,4 +103,73 @@ func FuzzEncodeKV(f *testing.F) {
 	})
 }
 
+// stdJSONString is s after an encoding/json round trip (invalid bytes become U+FFFD one by one).
+func stdJSONString(s string) string {
+	b, _ := json.Marshal(s)
+	var out string
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
 func validUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
+
+// FuzzPacker packs records with arbitrary names and values under an arbitrary limit: every message is valid
+// JSON within the limit, and every value that was not dead-lettered arrives unchanged.
+func FuzzPacker(f *testing.F) {
+	f.Add("dev\"1", "k\\", "v\n", 2.5, uint16(600))
+	f.Add("\xff", "\x00", "\xe2\x80", -0.0, uint16(0))
+	f.Fuzz(func(t *testing.T, dev, key, sval string, fl float64, limit uint16) {
+		if math.IsNaN(fl) || math.IsInf(fl, 0) || !validUTF8(dev) || !validUTF8(key) || strings.TrimSpace(dev) == "" {
+			return
+		}
+		pk := newPacker(minPacketSize + int(limit))
+		var recs []tbgateway.Record
+		for i := range 20 {
+			recs = append(recs, tbgateway.Record{Device: dev, Attributes: map[string]any{key: sval},
+				Telemetry: []tbgateway.Telemetry{{TS: int64(i + 1), Values: map[string]any{key: fl, key + "s": sval}}}})
+		}
+		msgs, dead, _ := packAll(pk, recs)
+		var tels, attrs int
+		for _, m := range msgs {
+			if !json.Valid(m.payload) || len(m.payload) > payloadLimit(pk.limit, m.topic) {
+				t.Fatalf("bad message (%d bytes): %s", len(m.payload), m.payload)
+			}
+			if m.topic == topicGwAttributes {
+				var a map[string]map[string]string
+				if err := json.Unmarshal(m.payload, &a); err != nil || a[dev][key] != stdJSONString(sval) {
+					t.Fatalf("attributes %s (%v)", m.payload, err)
+				}
+				attrs++
+				continue
+			}
+			var tm map[string][]struct {
+				TS     int64
+				Values map[string]any
+			}
+			if err := json.Unmarshal(m.payload, &tm); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tm[dev] {
+				for k, v := range e.Values {
+					switch k {
+					case key:
+						if g := v.(float64); math.Abs(g-fl) > 1e-16*math.Max(1, math.Abs(fl)) {
+							t.Fatalf("float %v arrived as %v", fl, g)
+						}
+						tels++
+					case key + "s":
+						if v != stdJSONString(sval) {
+							t.Fatalf("string %q arrived as %q", sval, v)
+						}
+						tels++
+					default:
+						t.Fatalf("unexpected key %q", k)
+					}
+				}
+			}
+		}
+		if attrs+len(dead) < 20 || tels+len(dead) < 40 {
+			t.Fatalf("values lost: %d attribute messages, %d telemetry values, %d dead", attrs, tels, len(dead))
+		}
+	})
+}

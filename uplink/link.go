@@ -40,14 +40,8 @@ type link struct {
 	packetLimit int
 	window      int
 
-	mu   sync.Mutex
-	recs map[uint64]*recState // records handed out by the storage and not yet acknowledged
-}
-
-// recState counts the messages of a record still waiting for their PUBACK.
-type recState struct {
-	parts int
-	sent  bool
+	mu    sync.Mutex
+	multi map[uint64]int // records split over several messages: how many still wait for their PUBACK
 }
 
 // connection runs one connection from dial to teardown. up reports whether it got past its start-up.
@@ -62,7 +56,7 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 	linkCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	l := &link{ts: ts, ctx: linkCtx, cancel: cancel, packetLimit: c.cfg.MaxPayloadSize, window: c.cfg.MaxInflight,
-		recs: map[uint64]*recState{}}
+		multi: map[uint64]int{}}
 	cli := paho.NewClient(paho.ClientConfig{
 		Conn:    &batchConn{Conn: raw},
 		Session: ts,
@@ -116,6 +110,7 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 	}
 	c.applySessionLimits(l)
 	l.ready.Store(true)
+	c.stats.reconnects.Add(1)
 	c.emit(EventConnected, nil)
 	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
 		"maxPacket", l.packetLimit, "inflight", l.window)
@@ -274,15 +269,15 @@ func (c *Client) teardown(ctx context.Context, l *link) {
 		break
 	}
 	_ = l.ts.Close()
+	// Records of messages still awaiting a PUBACK were sent and go again; a split record with some parts
+	// acknowledged is counted too (its acknowledged parts repeat).
+	inflight := l.ts.inflightSeqs()
 	l.mu.Lock()
-	var redelivered uint64
-	for _, r := range l.recs {
-		if r.sent {
-			redelivered++
-		}
+	for s := range l.multi {
+		inflight[s] = struct{}{}
 	}
-	l.recs = nil
 	l.mu.Unlock()
+	redelivered := uint64(len(inflight))
 	c.store.Rewind()
 	c.stats.redelivered.Add(redelivered)
 	if ctx.Err() != nil {

@@ -55,6 +55,7 @@ type packer struct {
 	out        []*outMsg
 	dead       []deadValue
 	maxDP      int // datapoints one message may carry for the device being added (0 = unlimited)
+	msgMaxDP   int // datapoints one message may carry in all (0 = unlimited)
 	onNewChunk func(device string, telemetry bool)
 	kv, prefix []byte
 	parts      int // parts of the record being added
@@ -122,10 +123,13 @@ func (p *packer) deadKV(seq uint64, dev, key, why string) {
 }
 
 func (p *packer) dpAllowed(b *builder, dev string) bool {
+	if p.msgMaxDP > 0 && b.dps >= p.msgMaxDP {
+		return false
+	}
 	if p.maxDP <= 0 {
 		return true
 	}
-	c := b.byDev[dev]
+	c := b.lookup(dev)
 	return c == nil || c.dps < p.maxDP
 }
 
@@ -138,7 +142,7 @@ func (p *packer) addAttribute(seq uint64, dev, k string, v any) {
 	}
 	for {
 		b := p.attr
-		if c := b.byDev[dev]; c != nil {
+		if c := b.lookup(dev); c != nil {
 			if _, dup := c.keys[k]; dup {
 				p.flushBuilder(b) // one object cannot hold the key twice; the later value goes in the next message
 				continue
@@ -205,7 +209,7 @@ func (p *packer) note(b *builder, seq uint64, dev string, telemetry bool) {
 		b.seqs = append(b.seqs, seq)
 		p.parts++
 	}
-	if b.byDev[dev] == nil && p.onNewChunk != nil {
+	if p.onNewChunk != nil && b.lookup(dev) == nil {
 		p.onNewChunk(dev, telemetry)
 	}
 }
@@ -258,6 +262,7 @@ type builder struct {
 	dps         int
 	cur         *chunk // chunk with an open telemetry element
 	curKVs      int
+	last        *chunk // lookup cache
 }
 
 type chunk struct {
@@ -275,9 +280,22 @@ func newBuilder(topic string, open, close byte, limit int) *builder {
 
 func (b *builder) empty() bool { return len(b.chunks) == 0 }
 
+// lookup returns dev's chunk in the open message, or nil; the last one used is cached because records of one
+// device usually come in runs.
+func (b *builder) lookup(dev string) *chunk {
+	if b.last != nil && b.last.dev == dev {
+		return b.last
+	}
+	c := b.byDev[dev]
+	if c != nil {
+		b.last = c
+	}
+	return c
+}
+
 // fits reports whether an item of n bytes can be added to dev's chunk.
 func (b *builder) fits(dev string, n int) bool {
-	if c := b.byDev[dev]; c != nil {
+	if c := b.lookup(dev); c != nil {
 		if c.n > 0 {
 			n++
 		}
@@ -296,7 +314,7 @@ func escapedExtra(s string) int {
 }
 
 func (b *builder) chunkFor(dev string) *chunk {
-	if c := b.byDev[dev]; c != nil {
+	if c := b.lookup(dev); c != nil {
 		return c
 	}
 	var c *chunk
@@ -315,6 +333,7 @@ func (b *builder) chunkFor(dev string) *chunk {
 	b.size += len(c.qname) + 3
 	b.chunks = append(b.chunks, c)
 	b.byDev[dev] = c
+	b.last = c
 	return c
 }
 
@@ -398,6 +417,6 @@ func (b *builder) finish() *outMsg {
 	m := &outMsg{topic: b.topic, payload: p, seqs: b.seqs, devices: devs, datapoints: b.dps}
 	b.free = append(b.free, b.chunks...)
 	b.chunks = b.chunks[:0]
-	b.seqs, b.size, b.dps, b.cur = nil, 2, 0, nil
+	b.seqs, b.size, b.dps, b.cur, b.last = nil, 2, 0, nil, nil
 	return m
 }

@@ -77,7 +77,7 @@ func TestPackerGroupsDevicesInOneMessage(t *testing.T) {
 // Every element below encodes to the same size, so the number per message is known exactly.
 func TestPackerSplitsExactlyAtTheLimit(t *testing.T) {
 	elem := `{"ts":1000000000000,"values":{"v":1234}}` // 40 bytes
-	head := `{"D":[`                                     // then elements joined by ',' then "]}"
+	head := `{"D":[`                                   // then elements joined by ',' then "]}"
 	const perMsg = 7
 	exact := len(head) + perMsg*len(elem) + (perMsg - 1) + 2
 	packetLimit := exact + publishOverhead + len(topicGwTelemetry)

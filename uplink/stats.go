@@ -13,6 +13,9 @@ type Stats struct {
 	// DeadMessages and DeadRecords count messages ThingsBoard rejected as malformed and the records in them;
 	// DeadValues counts values that could never be sent (not encodable or bigger than a message).
 	DeadMessages, DeadRecords, DeadValues uint64
+	// Isolations counts messages of several records ThingsBoard rejected as malformed; their records were then
+	// sent one per message, so only the bad one goes to the dead-letter file.
+	Isolations uint64
 	// Redelivered counts records that were in flight when a link dropped and are therefore sent again.
 	Redelivered uint64
 	// RateLimited counts PUBACKs saying a rate limit or quota was hit.
@@ -30,7 +33,7 @@ type counters struct {
 	messages, datapoints, acks, ownMessages            atomic.Uint64
 	deadMessages, deadRecords, deadValues, redelivered atomic.Uint64
 	rateLimited, reconnects, connectFailures, rejected atomic.Uint64
-	ackTimeouts, downlinkDropped, errors               atomic.Uint64
+	ackTimeouts, downlinkDropped, errors, isolations   atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -42,6 +45,7 @@ func (c *Client) Stats() Stats {
 		DeadValues: s.deadValues.Load(), Redelivered: s.redelivered.Load(), RateLimited: s.rateLimited.Load(),
 		Reconnects: s.reconnects.Load(), ConnectFailures: s.connectFailures.Load(), Rejected: s.rejected.Load(),
 		AckTimeouts: s.ackTimeouts.Load(), DownlinkDropped: s.downlinkDropped.Load(), Errors: s.errors.Load(),
+		Isolations: s.isolations.Load(),
 	}
 	if st.Reconnects > 0 {
 		st.Reconnects-- // the first connection is not a reconnect
