@@ -244,6 +244,7 @@ type connSpec struct {
 type setup struct {
 	connectors []connSpec
 	tb         map[string]any
+	storage    map[string]any // the "storage" section; nil means memory
 	opts       runtime.Options
 }
 
@@ -298,6 +299,10 @@ func (e *e2e) writeConfig(s setup) {
 	for k, v := range s.tb {
 		tb[k] = v
 	}
+	storage := s.storage
+	if storage == nil {
+		storage = map[string]any{"type": "memory", "max_records_count": 100000}
+	}
 	var conns []map[string]any
 	for _, c := range s.connectors {
 		file := c.Name + ".json"
@@ -306,7 +311,7 @@ func (e *e2e) writeConfig(s setup) {
 	}
 	writeJSON(e.t, filepath.Join(e.dir, config.MainFileJSON), map[string]any{
 		"thingsboard": tb,
-		"storage":     map[string]any{"type": "memory", "max_records_count": 100000},
+		"storage":     storage,
 		"connectors":  conns,
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/memory"
+	"github.com/tbgateway/tbgateway/storage/sqlite"
 	"github.com/tbgateway/tbgateway/uplink"
 )
 
@@ -85,7 +87,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	store, err := openStorage(cfg)
+	store, err := openStorage(cfg, log.With("component", "storage"))
 	if err != nil {
 		return nil, err
 	}
@@ -109,26 +111,48 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// openStorage builds the configured storage.
-func openStorage(cfg *config.Config) (tbgateway.Storage, error) {
+// openStorage builds the configured storage. Relative paths resolve against the main config file's folder.
+func openStorage(cfg *config.Config, log *slog.Logger) (tbgateway.Storage, error) {
 	st := cfg.Storage
+	policy := tbgateway.FullPolicy(st.FullPolicy)
 	switch st.Type {
 	case config.StorageMemory:
-		return memory.New(memory.Options{MaxRecords: st.MaxRecordsCount, Policy: tbgateway.FullPolicy(st.FullPolicy)}), nil
+		return memory.New(memory.Options{MaxRecords: st.MaxRecordsCount, Policy: policy}), nil
+	case config.StorageSQLite:
+		store, err := sqlite.Open(context.Background(), sqlite.Options{
+			Dir:             sqlite.DirFromDataFilePath(resolvePath(cfg.Dir, st.DataFilePath)),
+			MaxBytes:        int64(st.SizeLimitMB*(1<<20)) * int64(max(st.MaxDBAmount, 1)),
+			Policy:          policy,
+			TTL:             time.Duration(st.MessagesTTLInDays * float64(24*time.Hour)),
+			TTLCheckPeriod:  time.Duration(st.MessagesTTLCheckInHours * float64(time.Hour)),
+			MaxBatchRecords: st.WritingBatchSize,
+		}, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s: storage: %w", cfg.File, err)
+		}
+		return store, nil
 	}
-	return nil, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\")", cfg.File, st.Type)
+	return nil, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\" or \"sqlite\")", cfg.File, st.Type)
+}
+
+// resolvePath returns p, or p joined to dir when p is relative.
+func resolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	// Keep a trailing separator: for the Python keys it means "this folder".
+	joined := filepath.Join(dir, p)
+	if strings.HasSuffix(p, "/") {
+		joined += "/"
+	}
+	return joined
 }
 
 // uplinkConfig maps the "thingsboard" section to the link's settings.
 func uplinkConfig(cfg *config.Config) uplink.Config {
 	tb := cfg.Thingsboard
 	sec := tb.Security
-	resolve := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(cfg.Dir, p)
-	}
+	resolve := func(p string) string { return resolvePath(cfg.Dir, p) }
 	payload := tb.MaxPayloadSizeBytes
 	return uplink.Config{
 		Host: tb.Host,

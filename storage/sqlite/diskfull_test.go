@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+)
+
+// fillUntilFull Puts batches until a Put fails and returns that error and the number of records stored.
+func fillUntilFull(t *testing.T, s *Store) (int, error) {
+	t.Helper()
+	stored := 0
+	for i := 0; i < 100000; i++ {
+		batch := recs("full", stored, stored+50)
+		for j := range batch {
+			batch[j].Attributes = map[string]any{"pad": strings.Repeat("x", 200)}
+		}
+		if err := s.Put(context.Background(), batch); err != nil {
+			return stored, err
+		}
+		stored += len(batch)
+	}
+	t.Fatal("the store never filled up")
+	return 0, nil
+}
+
+func assertDiskFullErr(t *testing.T, s *Store, err error) {
+	t.Helper()
+	if !errors.Is(err, tbgateway.ErrStorageFull) || !strings.Contains(err.Error(), s.Path()) ||
+		!strings.Contains(err.Error(), "full") {
+		t.Fatalf("Put on a full disk: %v, want an error naming %s and wrapping ErrStorageFull", err, s.Path())
+	}
+	t.Logf("Put on a full disk: %v", err)
+}
+
+// TestDatabaseFull limits the database with PRAGMA max_page_count, which makes SQLite fail exactly as on a
+// full disk (SQLITE_FULL).
+func TestDatabaseFull(t *testing.T) {
+	s := openStore(t, Options{Dir: t.TempDir(), pragmas: []string{"max_page_count(64)"}})
+	stored, err := fillUntilFull(t, s)
+	assertDiskFullErr(t, s, err)
+	st := s.Stats()
+	if st.Count != stored || st.Refused != 50 {
+		t.Fatalf("Stats = %+v, want Count %d (the failed Put stored nothing), Refused 50", st, stored)
+	}
+	// Still usable: everything stored comes out, and acknowledging makes room again.
+	es := drain(t, s, stored)
+	seqs := make([]uint64, len(es))
+	for i, e := range es {
+		seqs[i] = e.Seq
+	}
+	if err := s.Ack(seqs...); err != nil {
+		t.Fatalf("Ack on a full database: %v", err)
+	}
+	if err := s.Put(context.Background(), recs("after", 0, 50)); err != nil {
+		t.Fatalf("Put after room was made: %v", err)
+	}
+	if got := drain(t, s, 50); got[0].Record.Device != "after" {
+		t.Fatalf("got device %q", got[0].Record.Device)
+	}
+}
+
+// TestDiskFullTmpfs fills a 2 MB tmpfs, which needs root; it skips otherwise.
+func TestDiskFullTmpfs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root; TestDatabaseFull covers SQLITE_FULL without it")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s); TestDatabaseFull covers SQLITE_FULL without it", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	s, err := Open(context.Background(), Options{Dir: dir}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for len(chunk) > 0 {
+		if _, err := f.Write(chunk); err != nil {
+			chunk = chunk[:len(chunk)/2] // fill the last pages too
+		}
+	}
+	f.Close()
+
+	stored, err := fillUntilFull(t, s)
+	assertDiskFullErr(t, s, err)
+	if c := s.Stats().Count; c != stored {
+		t.Fatalf("Count = %d, want %d", c, stored)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(context.Background(), recs("after", 0, 5)); err != nil {
+		t.Fatalf("Put after space returned: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, Options{Dir: dir})
+	if c := s2.Stats().Count; c != stored+5 {
+		t.Fatalf("after reopening: Count = %d, want %d", c, stored+5)
+	}
+	es := drain(t, s2, stored+5)
+	if es[len(es)-1].Record.Device != "after" {
+		t.Fatalf("last record is of device %q, want after", es[len(es)-1].Record.Device)
+	}
+	if err := s2.Close(); err != nil { // before the unmount
+		t.Fatal(err)
+	}
+}
