@@ -45,6 +45,11 @@ type Config struct {
 	LogLevel string `json:"logLevel,omitempty"`
 	// Seed seeds the random series (DefaultSeed when absent).
 	Seed *int64 `json:"seed,omitempty"`
+	// AckLog, when set, is a file to which every telemetry record is appended as one JSON line
+	// {"device","ts","values"} once the gateway has accepted it (Sink.Send returned): the simulator's "device side
+	// acknowledgement", which delivery tests compare with what reached ThingsBoard. A relative path is relative to
+	// the gateway's working directory.
+	AckLog string `json:"ackLog,omitempty"`
 	// ReportStrategy is the connector-wide report strategy; the runtime applies it, Validate checks it.
 	ReportStrategy json.RawMessage `json:"reportStrategy,omitempty"`
 	// Devices are the simulated devices; at least one.
@@ -301,7 +306,7 @@ func normalize(v any) any {
 }
 
 var (
-	topKeys    = keySet("name", "logLevel", "seed", "reportStrategy", "devices", "id", "configVersion", "enableRemoteLogging")
+	topKeys    = keySet("name", "logLevel", "seed", "ackLog", "reportStrategy", "devices", "id", "configVersion", "enableRemoteLogging")
 	deviceKeys = keySet("deviceName", "deviceType", "periodMs", "reportStrategy", "attributes", "timeseries")
 	attrKeys   = keySet("key", "value")
 	seriesKeys = keySet("key", "type", "min", "max", "periodSeconds", "value", "reportStrategy")

@@ -82,14 +82,16 @@ func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
 // Simulator is a running instance of the simulator connector. It implements tbgateway.Connector,
 // DeviceLister, AttributeUpdater and RPCHandler; the downlink methods are safe to call concurrently with Run.
 type Simulator struct {
-	name string
-	log  *slog.Logger
+	name       string
+	ackLogPath string
+	log        *slog.Logger
 
 	mu      sync.Mutex
 	devices []*device
 	byName  map[string]*device
 	sink    tbgateway.Sink // set while Run runs
 	full    bool           // the last Send found storage full (logged once per change)
+	ackLog  *ackLog        // set while Run runs when the config names an ackLog
 	dropped uint64
 }
 
@@ -122,7 +124,7 @@ func New(cfg *Config, log *slog.Logger) *Simulator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Simulator{name: cfg.Name, log: log, byName: map[string]*device{}}
+	s := &Simulator{name: cfg.Name, log: log, byName: map[string]*device{}, ackLogPath: cfg.AckLog}
 	seed := uint64(DefaultSeed)
 	if cfg.Seed != nil {
 		seed = uint64(*cfg.Seed)
@@ -177,13 +179,25 @@ func (s *Simulator) Dropped() uint64 {
 // nil). A Send that fails with ErrStorageFull loses that emission (counted in Dropped, logged once per episode);
 // any other Send error ends Run with that error so the runtime restarts the connector.
 func (s *Simulator) Run(ctx context.Context, sink tbgateway.Sink) error {
+	var al *ackLog
+	if s.ackLogPath != "" {
+		var err error
+		if al, err = openAckLog(s.ackLogPath); err != nil {
+			return fmt.Errorf("simulator %q: %w", s.name, err)
+		}
+	}
 	s.mu.Lock()
 	s.sink = sink
+	s.ackLog = al
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.sink = nil
+		s.ackLog = nil
 		s.mu.Unlock()
+		if al != nil {
+			al.close()
+		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -232,6 +246,11 @@ func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway
 	defer s.mu.Unlock()
 	switch {
 	case err == nil:
+		if s.ackLog != nil && len(rec.Telemetry) > 0 {
+			if err := s.ackLog.write(rec); err != nil {
+				return fmt.Errorf("simulator %q: %w", s.name, err)
+			}
+		}
 		if s.full {
 			s.full = false
 			s.log.Info("storage accepts data again", "dropped", s.dropped)
