@@ -1,0 +1,51 @@
+// Package file is the durable tbgateway.Storage: an append-only segment log on local disk, the replacement for
+// the Python gateway's "file" storage (it can import that storage's files, see below).
+//
+// # Files
+//
+// Everything lives in Options.Dir under names that never collide with the Python storage's files:
+//
+//   - tbgw-<first seq, 20 digits>.seg: a segment, a sequence of frames
+//     [u32 payload length][u32 CRC32C of the next 8+length bytes][u64 seq][payload], all little endian. The payload
+//     is tbgateway.Record.AppendBinary. Sequence numbers are consecutive within a segment and increase across
+//     segments. A segment is closed when it holds RecordsPerSegment records or SegmentBytes bytes and deleted
+//     once every record in it is acknowledged or dropped (at the next checkpoint; the newest one stays).
+//   - tbgw-ack: the read position, written atomically (temporary file, fsync, rename, directory fsync): the
+//     contiguous acknowledged prefix, the sequence numbers acknowledged beyond it (acks may come out of order), and
+//     the highest sequence number handed out by Next, all under a CRC32C.
+//
+// # Delivery contract
+//
+//   - Put returns only after an fsync that covers every byte of its records has completed (group commit: the
+//     records of concurrent Puts are written with one write and one fsync). MaxRecordsBetweenFsync > 1 never
+//     weakens this; it only lets the writer wait up to SyncInterval for more records before the fsync.
+//   - A Put that fails stores none of its records: a partial write is truncated back (disk full, I/O error).
+//   - Next hands out records in Put order; Ack removes them in any order; Rewind re-serves the unacknowledged
+//     handed-out records first (counted in Redelivered).
+//   - The read position is checkpointed to tbgw-ack after AckBatch acknowledgements or AckInterval, whichever
+//     comes first, and on Close. After a clean Close nothing acknowledged comes back. After a crash (no Close),
+//     the records handed out again are exactly: the records handed out and not acknowledged, plus the records
+//     acknowledged since the last completed checkpoint: about AckBatch at most (plus those made while a checkpoint is
+//     being written), none older than AckInterval plus one checkpoint write — unless checkpoints fail (a full disk),
+//     which is logged. Records at or below the handed-out mark of the last checkpoint that come out again are counted
+//     in Redelivered; records first handed out after the last checkpoint are handed out again uncounted.
+//     Nothing that Put returned for is lost, nothing is reordered.
+//
+// # Recovery
+//
+// Open scans every segment. A frame whose length is impossible, whose CRC does not match or whose sequence number
+// does not follow its predecessor ends the segment there: the file is truncated to its valid prefix, logged and
+// counted (FileStats.TornTails for the last segment, the usual result of a crash mid-write; FileStats.Corrupt for
+// an earlier segment, where the records lost are counted from the gap in sequence numbers up to the next segment).
+// The store does not try to resynchronise inside a damaged segment: a damaged length field makes every later
+// offset a guess.
+//
+// # Python file storage import
+//
+// When Dir holds the Python gateway's data_<ms>.txt files (one base64(JSON) event per line) and its
+// state_file.txt ({"file","position"}), Open imports the events not yet read — from the state's file and line on,
+// in file order — into the log, then renames each imported file (and the state file) to <name>.imported so a
+// restart does not import them twice. Nothing of the Python storage is deleted. A crash between the import and the
+// rename imports the same events again on the next start. Imported records are never refused for the record or
+// byte bound (the Python gateway had accepted them already); under drop-oldest the usual drops apply afterwards.
+package file
