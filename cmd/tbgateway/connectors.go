@@ -2,5 +2,6 @@ package main
 
 // Every connector type built into the binary registers itself when its package is imported here.
 import (
+	_ "github.com/tbgateway/tbgateway/connectors/mqtt"
 	_ "github.com/tbgateway/tbgateway/connectors/simulator"
 )

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/tbgateway/tbgateway/config"
@@ -41,9 +42,27 @@ type demoOptions struct {
 
 // demo is a running emulator and a gateway configured against it, not yet running.
 type demo struct {
-	emu *tbemu.Server
-	gw  *runtime.Gateway
-	dir string
+	emu    *tbemu.Server
+	broker *demoBroker
+	gw     *runtime.Gateway
+	dir    string
+	log    *slog.Logger
+}
+
+// run runs the simulated devices and the gateway until ctx ends.
+func (d *demo) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { d.broker.runDevices(ctx, d.log) })
+	return d.gw.Run(ctx)
+}
+
+// close stops the emulator and the broker.
+func (d *demo) close() {
+	d.broker.close()
+	d.emu.Close()
 }
 
 // startDemo starts the emulator, writes the demo configuration into opts.Dir and builds the gateway from it,
@@ -62,6 +81,15 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	}
 	if err := writeDemoConfig(opts.Dir); err != nil {
 		return fail(err)
+	}
+	broker, err := startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker"))
+	if err != nil {
+		return fail(err)
+	}
+	fail = func(err error) (*demo, error) {
+		broker.close()
+		emu.Close()
+		return nil, err
 	}
 	host, port, err := net.SplitHostPort(emu.MQTTAddr())
 	if err != nil {
@@ -87,7 +115,7 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &demo{emu: emu, gw: gw, dir: opts.Dir}, nil
+	return &demo{emu: emu, broker: broker, gw: gw, dir: opts.Dir, log: opts.Logger}, nil
 }
 
 // writeDemoConfig copies the embedded demo configuration into dir.
@@ -139,16 +167,17 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}
-	defer d.emu.Close()
+	defer d.close()
 	url := d.emu.HTTPURL()
 	fmt.Fprintf(stdout, `tbgateway demo
   gateway config:       %s
   ThingsBoard emulator: MQTT %s, gateway device %q (token %q)
+  device MQTT broker:   %s (simulated devices publish to demo/sensor/<name>/data)
   see the devices:      %s/            (page with latest values)
                         %s/api/devices (JSON)
   Ctrl-C stops the demo.
-`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, url, url)
-	if err := d.gw.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, url, url)
+	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}

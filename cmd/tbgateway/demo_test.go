@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -53,10 +54,10 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.emu.Close()
+	defer d.close()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- d.gw.Run(runCtx) }()
+	go func() { done <- d.run(runCtx) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
@@ -65,6 +66,9 @@ func TestDemo(t *testing.T) {
 	}()
 
 	want := demoDevices(t)
+	for i := 1; i <= demoMQTTDevices; i++ {
+		want[fmt.Sprintf("MQTT Sensor %d", i)] = [2][]string{{"model"}, {"temperature", "humidity", "relay"}}
+	}
 	complete := func() bool {
 		for name, keys := range want {
 			attrs := d.emu.Attributes(name, tbemu.Scope("client"))

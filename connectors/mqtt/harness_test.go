@@ -1,0 +1,468 @@
+package mqtt_test
+
+// The integration harness: a real mosquitto started on a free loopback port with persistence in a temporary
+// folder, the tbemu ThingsBoard emulator in process, and a whole gateway (config.Load + runtime.New + Run) whose
+// MQTT connector subscribes to that mosquitto.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho3 "github.com/eclipse/paho.mqtt.golang"
+	"go.uber.org/goleak"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/connectors/mqtt"
+	"github.com/tbgateway/tbgateway/runtime"
+	"github.com/tbgateway/tbgateway/tbemu"
+	"github.com/tbgateway/tbgateway/uplink"
+)
+
+func TestMain(m *testing.M) {
+	// regexp2 runs one clock goroutine for match timeouts for the life of the process.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
+}
+
+const (
+	mosquittoPath = "/usr/sbin/mosquitto"
+	gwName        = "MQTT E2E Gateway"
+	gwToken       = "mqtt-e2e-token"
+	// testTimeout bounds every integration test; it is a failure bound, never a pacing.
+	testTimeout = 120 * time.Second
+	// probeType is the connector type registered by the tests: the real MQTT connector, kept where the test can
+	// read its counters.
+	probeType = "mqtttest"
+)
+
+var instances = struct {
+	sync.Mutex
+	m map[string]*mqtt.Connector
+}{m: map[string]*mqtt.Connector{}}
+
+func init() {
+	tbgateway.RegisterConnector(tbgateway.ConnectorType{Type: probeType, New: func(cc tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
+		cfg, _, err := mqtt.Decode(cc.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cc.File, err)
+		}
+		cfg.Name = cc.Name
+		c, err := mqtt.New(cfg, cc.Logger)
+		if err != nil {
+			return nil, err
+		}
+		instances.Lock()
+		instances.m[cc.Name] = c
+		instances.Unlock()
+		return c, nil
+	}})
+}
+
+// broker is a mosquitto process run by a test.
+type broker struct {
+	t       *testing.T
+	port    int
+	tlsPort int // 0 without a TLS listener
+	dir     string
+	conf    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// startMosquitto starts mosquitto on a free loopback port with persistence in a temporary folder and stops it
+// when the test ends. Without mosquitto the test fails under CI=true and is skipped otherwise.
+func startMosquitto(t *testing.T) *broker { return startMosquittoTLS(t, nil) }
+
+// brokerUsers, when set by a test before newEnv, are written to a mosquitto password file (anonymous clients
+// stay allowed; a client giving a username must give its password).
+var brokerUsers map[string]string
+
+// tlsFiles are the PEM files of a TLS listener that requires client certificates.
+type tlsFiles struct{ ca, cert, key string }
+
+// startMosquittoTLS is startMosquitto with, when tf is not nil, a second listener speaking TLS (tlsPort).
+func startMosquittoTLS(t *testing.T, tf *tlsFiles) *broker {
+	t.Helper()
+	if _, err := os.Stat(mosquittoPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mosquitto is missing at %s: %v", mosquittoPath, err)
+		}
+		t.Skipf("mosquitto is missing at %s; install with make test-deps", mosquittoPath)
+	}
+	b := &broker{t: t, dir: t.TempDir()}
+	b.port = freePort(t)
+	b.conf = filepath.Join(b.dir, "mosquitto.conf")
+	conf := fmt.Sprintf(`listener %d 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location %s/
+autosave_interval 0
+set_tcp_nodelay true
+max_queued_messages 1000000
+max_inflight_messages 0
+user root
+log_dest stderr
+log_type error
+`, b.port, b.dir)
+	if len(brokerUsers) > 0 {
+		pw := filepath.Join(b.dir, "passwords")
+		for u, p := range brokerUsers {
+			args := []string{"-b", pw, u, p}
+			if _, err := os.Stat(pw); err != nil {
+				args = append([]string{"-c"}, args...)
+			}
+			if out, err := exec.Command("/usr/bin/mosquitto_passwd", args...).CombinedOutput(); err != nil {
+				t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+			}
+		}
+		conf += "password_file " + pw + "\n"
+	}
+	if tf != nil {
+		b.tlsPort = freePort(t)
+		conf += fmt.Sprintf("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+			b.tlsPort, tf.ca, tf.cert, tf.key)
+	}
+	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (b *broker) start() {
+	b.t.Helper()
+	if err := b.tryStart(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// tryStart starts mosquitto and waits until it accepts connections; safe to call from any goroutine.
+func (b *broker) tryStart() error {
+	b.cmd = exec.Command(mosquittoPath, "-c", b.conf)
+	if os.Getenv("E2E_LOG") != "" {
+		b.cmd.Stderr = os.Stderr
+	}
+	if err := b.cmd.Start(); err != nil {
+		return fmt.Errorf("start mosquitto: %w", err)
+	}
+	b.done = make(chan struct{})
+	cmd, done := b.cmd, b.done
+	go func() { _ = cmd.Wait(); close(done) }()
+	// Wait until it accepts connections; the deadline is a failure bound.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", b.addr(), time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("mosquitto exited at start (port %d)", b.port)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mosquitto does not accept connections on %s: %w", b.addr(), err)
+		}
+	}
+}
+
+// stop ends mosquitto gracefully (it writes its persistence file) and waits for it.
+func (b *broker) stop() {
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(20 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+	}
+	b.cmd = nil
+}
+
+// restart stops mosquitto gracefully and starts it again on the same port and persistence folder.
+func (b *broker) restart() error {
+	b.stop()
+	return b.tryStart()
+}
+
+func (b *broker) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+
+// device is a test's MQTT client standing for devices: it publishes and collects what the gateway publishes.
+type device struct {
+	t   *testing.T
+	c   paho3.Client
+	got chan paho3.Message
+}
+
+func newDevice(t *testing.T, b *broker, id string, subscribe ...string) *device {
+	t.Helper()
+	d := &device{t: t, got: make(chan paho3.Message, 1024)}
+	opts := paho3.NewClientOptions().AddBroker("tcp://" + b.addr()).SetClientID(id).SetAutoReconnect(false).
+		SetConnectRetry(false).SetOrderMatters(false).SetConnectTimeout(10 * time.Second)
+	d.c = paho3.NewClient(opts)
+	if tok := d.c.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("device client connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { d.c.Disconnect(100) })
+	for _, f := range subscribe {
+		if tok := d.c.Subscribe(f, 1, func(_ paho3.Client, m paho3.Message) { d.got <- m }); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+			t.Fatalf("device subscribe %q: %v", f, tok.Error())
+		}
+	}
+	return d
+}
+
+func (d *device) publish(topic string, payload any) {
+	d.t.Helper()
+	var b []byte
+	switch p := payload.(type) {
+	case string:
+		b = []byte(p)
+	default:
+		b, _ = json.Marshal(p)
+	}
+	if tok := d.c.Publish(topic, 1, false, b); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		d.t.Fatalf("publish to %q: %v", topic, tok.Error())
+	}
+}
+
+// next waits for the next message the device received.
+func (d *device) next(ctx context.Context) paho3.Message {
+	d.t.Helper()
+	select {
+	case m := <-d.got:
+		return m
+	case <-ctx.Done():
+		d.t.Fatalf("the device received nothing: %v", ctx.Err())
+	}
+	return nil
+}
+
+// logSink keeps the gateway's log lines so tests can assert what was logged.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.lines = append(l.lines, string(p))
+	l.mu.Unlock()
+	if os.Getenv("E2E_LOG") != "" {
+		os.Stderr.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *logSink) reset() {
+	l.mu.Lock()
+	l.lines = nil
+	l.mu.Unlock()
+}
+
+func (l *logSink) contains(parts ...string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// env is one test's emulator, broker and gateway.
+type env struct {
+	t   *testing.T
+	ctx context.Context
+	emu *tbemu.Server
+	b   *broker
+	log *logSink
+	gw  *runtime.Gateway
+
+	stopGateway func()
+}
+
+// newEnv starts mosquitto and tbemu, then a gateway with one MQTT connector (type typ, name "MQTT") whose
+// configuration is conf with the broker's host and port filled in.
+func newEnv(t *testing.T, typ string, conf map[string]any) *env {
+	t.Helper()
+	return newEnvTLS(t, typ, conf, nil)
+}
+
+// newEnvTLS is newEnv with a mosquitto TLS listener (see startMosquittoTLS) the gateway connects to.
+func newEnvTLS(t *testing.T, typ string, conf map[string]any, tf *tlsFiles) *env {
+	t.Helper()
+	b := startMosquittoTLS(t, tf)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	emu, err := tbemu.Start(ctx, tbemu.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	if err := emu.AddDevice(tbemu.DeviceSpec{Name: gwName, Type: "gateway", Gateway: true, Token: gwToken}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, emu: emu, b: b, log: &logSink{}}
+	instances.Lock()
+	delete(instances.m, "MQTT")
+	instances.Unlock()
+	brokerSection, _ := conf["broker"].(map[string]any)
+	if brokerSection == nil {
+		brokerSection = map[string]any{}
+		conf["broker"] = brokerSection
+	}
+	brokerSection["host"] = "127.0.0.1"
+	brokerSection["port"] = b.port
+	if tf != nil {
+		brokerSection["port"] = b.tlsPort
+	}
+	if _, ok := brokerSection["reconnectMaxDelaySeconds"]; !ok {
+		brokerSection["reconnectMaxDelaySeconds"] = 1
+	}
+	e.stopGateway = e.startGateway(typ, conf)
+	return e
+}
+
+// startGateway runs a gateway with the connector file conf until the test ends; the returned function stops it
+// earlier (idempotent).
+func (e *env) startGateway(typ string, conf map[string]any) (stop func()) {
+	return e.startGatewayWait(typ, conf, true)
+}
+
+// startGatewayWait is startGateway; with waitBroker false it returns once the gateway reached tbemu, without
+// waiting for the connector's broker connection.
+func (e *env) startGatewayWait(typ string, conf map[string]any, waitBroker bool) (stop func()) {
+	t := e.t
+	dir := t.TempDir()
+	host, portText, _ := net.SplitHostPort(e.emu.MQTTAddr())
+	port, _ := strconv.Atoi(portText)
+	writeJSON(t, filepath.Join(dir, "mqtt.json"), conf)
+	writeJSON(t, filepath.Join(dir, config.MainFileJSON), map[string]any{
+		"thingsboard": map[string]any{"host": host, "port": port, "security": map[string]any{"type": "accessToken", "accessToken": gwToken},
+			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
+		"storage":    map[string]any{"type": "memory", "max_records_count": 1000000},
+		"connectors": []any{map[string]any{"type": typ, "name": "MQTT", "configuration": "mqtt.json"}},
+	})
+	cfg, _, err := config.Load(dir, nil)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw, err := runtime.New(cfg, runtime.Options{Logger: logger})
+	if err != nil {
+		t.Fatalf("runtime.New: %v", err)
+	}
+	e.gw = gw
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	for {
+		select {
+		case ev := <-gw.Link().Events():
+			if ev.Type == uplink.EventConnected {
+				// The connector logs this once its subscriptions are in place.
+				if !waitBroker {
+					return stop
+				}
+				e.eventually("the MQTT connector's subscriptions", func() bool { return e.log.contains("connected to the broker") })
+				return stop
+			}
+		case <-e.ctx.Done():
+			t.Fatalf("the gateway never connected to tbemu: %v", e.ctx.Err())
+		}
+	}
+}
+
+// restartGateway stops the running gateway, lets between run while it is down, and starts a new one.
+func (e *env) restartGateway(typ string, conf map[string]any, between func()) {
+	e.stopGateway()
+	between()
+	e.log.reset()
+	e.stopGateway = e.startGateway(typ, conf)
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stats returns the counters of the connector named "MQTT" of type probeType.
+func (e *env) stats() mqtt.Stats {
+	e.t.Helper()
+	instances.Lock()
+	c := instances.m["MQTT"]
+	instances.Unlock()
+	if c == nil {
+		e.t.Fatal("no connector of type " + probeType + " is running")
+	}
+	return c.Stats()
+}
+
+// waitFor waits until cond holds at the emulator.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	if err := e.emu.WaitFor(e.ctx, cond); err != nil {
+		e.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// eventually polls cond for state outside the emulator; the deadline is the test's, a failure bound only.
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-e.ctx.Done():
+			e.t.Fatalf("waiting for %s: %v", what, e.ctx.Err())
+		}
+	}
+}

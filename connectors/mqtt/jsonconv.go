@@ -1,0 +1,269 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dlclark/regexp2"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+)
+
+// ErrBadPayload is wrapped by every converter error caused by the message itself (not JSON, missing device
+// name, a value of the wrong type, nothing to report): the message is logged, counted and skipped.
+var ErrBadPayload = errors.New("bad payload")
+
+func badPayload(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadPayload, fmt.Sprintf(format, args...))
+}
+
+// deviceExpr computes a device name or profile from a message: a template over the payload (sources message
+// and constant) or a regular expression searched in the topic (source topic; no match means the expression's
+// own text, as the Python gateway does).
+type deviceExpr struct {
+	source string
+	tmpl   template
+	re     *regexp2.Regexp
+}
+
+func compileDeviceExpr(source, expr string) (deviceExpr, error) {
+	d := deviceExpr{source: source}
+	if source == SourceTopic {
+		re, err := compileRegex(expr)
+		if err != nil {
+			return d, fmt.Errorf("invalid regular expression %q: %w", expr, err)
+		}
+		d.re = re
+	}
+	t, err := parseTemplate(expr)
+	d.tmpl = t
+	return d, err
+}
+
+// eval returns the value and whether one was found; missing names what was not found.
+func (d *deviceExpr) eval(topic string, body any) (string, string, bool) {
+	if d.re != nil {
+		if s, ok := search(d.re, topic); ok {
+			return s, "", true
+		}
+		return d.tmpl.text, "", true
+	}
+	if d.tmpl.text == "" {
+		return "", "", false
+	}
+	v, missing, ok := d.tmpl.eval(body)
+	if !ok {
+		return "", missing, false
+	}
+	return text(v), "", true
+}
+
+// datapoint is a compiled attribute or time series mapping.
+type datapoint struct {
+	key     template
+	value   template
+	typ     string
+	tsField *jpath
+}
+
+func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
+	out := make([]datapoint, 0, len(list))
+	for i, d := range list {
+		k, err := parseTemplate(d.Key)
+		if err != nil {
+			return nil, fmt.Errorf("[%d].key: %w", i, err)
+		}
+		v, err := parseTemplate(d.Value)
+		if err != nil {
+			return nil, fmt.Errorf("[%d].value: %w", i, err)
+		}
+		dp := datapoint{key: k, value: v, typ: d.Type}
+		if d.TSField != "" {
+			f := d.TSField
+			if t, err := parseTemplate(f); err == nil && t.single() {
+				dp.tsField = t.parts[0].path
+			} else if dp.tsField, err = parsePath(f); err != nil {
+				return nil, fmt.Errorf("[%d].tsField: %w", i, err)
+			}
+		}
+		out = append(out, dp)
+	}
+	return out, nil
+}
+
+// JSONConverter is the "json" converter: device name and profile from ${...} expressions on the payload or
+// regular expressions on the topic, attributes and time series from key/value templates with type hints.
+// A JSON array payload gives one record per element. Telemetry carries the payload's "ts" or "timestamp" (or
+// the mapping's tsField) when present, otherwise TS 0 so the gateway stamps it. Safe for concurrent use.
+type JSONConverter struct {
+	name, profile deviceExpr
+	attrs, series []datapoint
+	allAttrs      bool
+	allSeries     bool
+	useReceivedTS bool
+}
+
+// NewJSONConverter compiles a json converter configuration.
+func NewJSONConverter(c ConverterConfig) (*JSONConverter, error) {
+	jc := &JSONConverter{allAttrs: c.AllAttributes, allSeries: c.AllTimeseries, useReceivedTS: c.UseReceivedTS}
+	var err error
+	if jc.name, err = compileDeviceExpr(c.DeviceInfo.NameSource, c.DeviceInfo.NameExpression); err != nil {
+		return nil, fmt.Errorf("deviceInfo.deviceNameExpression: %w", err)
+	}
+	if jc.profile, err = compileDeviceExpr(c.DeviceInfo.ProfileSource, c.DeviceInfo.ProfileExpression); err != nil {
+		return nil, fmt.Errorf("deviceInfo.deviceProfileExpression: %w", err)
+	}
+	if jc.attrs, err = compileDatapoints(c.Attributes); err != nil {
+		return nil, fmt.Errorf("attributes%w", err)
+	}
+	if jc.series, err = compileDatapoints(c.Timeseries); err != nil {
+		return nil, fmt.Errorf("timeseries%w", err)
+	}
+	return jc, nil
+}
+
+// Convert implements tbgateway.Converter. Errors wrap ErrBadPayload.
+func (jc *JSONConverter) Convert(topic string, payload []byte) ([]tbgateway.Record, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var body any
+	if err := dec.Decode(&body); err != nil {
+		return nil, badPayload("not JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, badPayload("not JSON: extra data after the value")
+	}
+	switch x := body.(type) {
+	case map[string]any:
+		rec, err := jc.convertOne(topic, x)
+		if err != nil {
+			return nil, err
+		}
+		return []tbgateway.Record{rec}, nil
+	case []any:
+		out := make([]tbgateway.Record, 0, len(x))
+		for i, item := range x {
+			m, ok := item.(map[string]any)
+			if !ok {
+				return nil, badPayload("element %d of the array is %s, not an object", i, describe(item))
+			}
+			rec, err := jc.convertOne(topic, m)
+			if err != nil {
+				return nil, fmt.Errorf("element %d: %w", i, err)
+			}
+			out = append(out, rec)
+		}
+		return out, nil
+	}
+	return nil, badPayload("payload is %s, not a JSON object or array", describe(body))
+}
+
+func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgateway.Record, error) {
+	rec := tbgateway.Record{Kind: tbgateway.KindData}
+	name, missing, ok := jc.name.eval(topic, body)
+	if !ok || name == "" {
+		return rec, badPayload("device name: %q not found", missing)
+	}
+	rec.Device = name
+	if typ, _, ok := jc.profile.eval(topic, body); ok && typ != "" {
+		rec.DeviceType = typ
+	}
+	msgTS := int64(0)
+	if !jc.useReceivedTS {
+		for _, k := range []string{"ts", "timestamp"} {
+			if v, ok := body[k]; ok && v != nil {
+				ts, err := parseTS(v)
+				if err != nil {
+					return rec, badPayload("%s: %v", k, err)
+				}
+				msgTS = ts
+				break
+			}
+		}
+	}
+	if jc.allAttrs || len(jc.attrs) > 0 {
+		rec.Attributes = map[string]any{}
+	}
+	if jc.allAttrs {
+		for k, v := range body {
+			rec.Attributes[k] = natural(v)
+		}
+	}
+	for _, dp := range jc.attrs {
+		k, v, ok, err := dp.apply(body)
+		if err != nil {
+			return rec, err
+		}
+		if ok {
+			rec.Attributes[k] = v
+		}
+	}
+	var order []int64
+	byTS := map[int64]map[string]any{}
+	add := func(ts int64, k string, v any) {
+		m, ok := byTS[ts]
+		if !ok {
+			m = map[string]any{}
+			byTS[ts] = m
+			order = append(order, ts)
+		}
+		m[k] = v
+	}
+	if jc.allSeries {
+		for k, v := range body {
+			add(msgTS, k, natural(v))
+		}
+	}
+	for _, dp := range jc.series {
+		k, v, ok, err := dp.apply(body)
+		if err != nil {
+			return rec, err
+		}
+		if !ok {
+			continue
+		}
+		ts := msgTS
+		if dp.tsField != nil && !jc.useReceivedTS {
+			if raw, found := dp.tsField.get(body); found {
+				if ts, err = parseTS(raw); err != nil {
+					return rec, badPayload("key %q: tsField %s: %v", k, dp.tsField.raw, err)
+				}
+			}
+		}
+		add(ts, k, v)
+	}
+	for _, ts := range order {
+		rec.Telemetry = append(rec.Telemetry, tbgateway.Telemetry{TS: ts, Values: byTS[ts]})
+	}
+	if len(rec.Attributes) == 0 {
+		rec.Attributes = nil
+	}
+	if rec.Datapoints() == 0 {
+		return rec, badPayload("device %q: none of the configured keys is in the payload", rec.Device)
+	}
+	return rec, nil
+}
+
+// apply evaluates one mapping on a payload. ok is false when a referenced value is missing (the key is
+// skipped, as in the Python gateway); a value that does not fit the type hint is an error.
+func (dp *datapoint) apply(body any) (key string, value any, ok bool, err error) {
+	kv, _, found := dp.key.eval(body)
+	if !found {
+		return "", nil, false, nil
+	}
+	key = text(kv)
+	raw, _, found := dp.value.eval(body)
+	if !found {
+		return "", nil, false, nil
+	}
+	if !dp.value.hasExpr() {
+		raw = dp.value.text
+	}
+	value, err = cast(raw, dp.typ)
+	if err != nil {
+		return "", nil, false, badPayload("key %q: %v (type %s)", key, err, dp.typ)
+	}
+	return key, value, true, nil
+}
