@@ -1,0 +1,452 @@
+// Package modbus is the "modbus" connector, a drop-in for the Python gateway's Modbus connector: it reads its
+// configuration files (modbus.json, modbus_serial.json, and the remote-configuration shape), polls devices as a
+// Modbus master over TCP, UDP, RTU on a serial port, RTU over TCP and RTU over UDP, and serves registers as a
+// Modbus TCP slave.
+//
+// Polling: each physical line (a host:port endpoint or a serial port) has one queue and one connection, shared
+// by the polls and writes of every device on it; writes go first. A device's reads are merged into as few
+// requests as the protocol allows (125 registers, 2000 bits, items at most "maxReadGap" objects apart, default
+// 16); a merged read that the device refuses with an exception is split into one read per item from then on.
+// Lines run independently, so a dead device delays only the devices on its own line. Every fault is logged with
+// the device, its address and the reason (first of an episode at warning level, then debug), counted (Stats),
+// and the device is polled again with exponential backoff up to 8 poll periods; polling resumes by itself. A
+// device that fails is disconnected at ThingsBoard and connected again when it answers.
+//
+// Values are decoded as the Python gateway does; see Codec. Downlink: shared-attribute updates and RPCs write
+// (function codes 5, 6, 15, 16) or read (1-4) the items configured for the key or method; the reserved RPC
+// methods "get" and "set" take "type=…;functionCode=…;address=…;objectsCount=…;value=…" (or the same keys as a
+// JSON object) in their params. Replies are {"result": {"value": v}} or {"result": {"error": "..."}}.
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+)
+
+// Type is the connector type in the main config.
+const Type = "modbus"
+
+func init() {
+	tbgateway.RegisterConnector(tbgateway.ConnectorType{Type: Type, New: newConnector, Check: Check})
+}
+
+// Check is the ConfigChecker: it decodes and validates cfg.Raw without I/O; warnings and the error name the
+// file and the key path.
+func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
+	_, warnings, err := Decode(cfg.Raw)
+	where := cfg.File
+	if where == "" {
+		where = "connector " + cfg.Name
+	}
+	for i, w := range warnings {
+		warnings[i] = where + ": " + w
+	}
+	if err != nil {
+		return warnings, fmt.Errorf("%s: %w", where, err)
+	}
+	return warnings, nil
+}
+
+func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
+	c, _, err := Decode(cfg.Raw)
+	if err != nil {
+		where := cfg.File
+		if where == "" {
+			where = "connector " + cfg.Name
+		}
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if cfg.Name != "" {
+		c.Name = cfg.Name
+	}
+	return New(c, cfg.Logger), nil
+}
+
+// Connector is a running Modbus connector. It implements tbgateway.Connector, DeviceLister, AttributeUpdater,
+// RPCHandler, ReportStrategySource and SharedKeysLister; the downlink methods may be called concurrently with
+// Run and wait (bounded by their context) while Run is not running.
+type Connector struct {
+	name    string
+	log     *slog.Logger
+	cfg     *Config
+	devices []*device
+	byName  map[string]*device
+
+	mu      sync.Mutex
+	running chan struct{} // closed while Run runs; replaced when it stops
+	lines   map[string]*line
+	sink    tbgateway.Sink
+}
+
+var (
+	_ tbgateway.Connector            = (*Connector)(nil)
+	_ tbgateway.DeviceLister         = (*Connector)(nil)
+	_ tbgateway.AttributeUpdater     = (*Connector)(nil)
+	_ tbgateway.RPCHandler           = (*Connector)(nil)
+	_ tbgateway.ReportStrategySource = (*Connector)(nil)
+	_ tbgateway.SharedKeysLister     = (*Connector)(nil)
+)
+
+// device is a configured device and its run-time state.
+type device struct {
+	cfg    *Device
+	slave  *Bank // set for the slave-mode device: it is read from the bank, not over a line
+	reads  []*readRequest
+	stats  deviceCounters
+	failed bool // in a failure episode (only the device's poller touches it)
+}
+
+type deviceCounters struct {
+	polls, pollFailures, requests         atomic.Uint64
+	timeouts, exceptions, protocol, disco atomic.Uint64
+	writes, writeFailures                 atomic.Uint64
+	perPoll                               atomic.Int64 // merged read requests of one poll
+}
+
+// DeviceStats are one device's counters since the connector was created.
+type DeviceStats struct {
+	Polls, PollFailures uint64 // completed polls, and those with at least one failed request
+	Requests            uint64 // read requests sent (after merging)
+	RequestsPerPoll     int    // merged read requests one poll makes
+	Timeouts            uint64
+	Exceptions          uint64 // Modbus exception responses
+	ProtocolErrors      uint64 // bad CRC, short or garbled frames
+	Disconnects         uint64 // connection failures and losses
+	Writes, WriteErrors uint64
+}
+
+// New returns a connector for a decoded configuration; log may be nil.
+func New(cfg *Config, log *slog.Logger) *Connector {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Connector{name: cfg.Name, log: log, cfg: cfg, byName: map[string]*device{}, running: make(chan struct{})}
+	for _, d := range cfg.Devices {
+		dev := &device{cfg: d, reads: planReads(d, d.MaxReadGap)}
+		dev.stats.perPoll.Store(int64(len(dev.reads)))
+		c.devices = append(c.devices, dev)
+		c.byName[d.Name] = dev
+	}
+	if cfg.Slave != nil {
+		dev := &device{cfg: cfg.Slave.Device, slave: NewBank(false), reads: planReads(cfg.Slave.Device, 0)}
+		dev.slave.units[dev.cfg.UnitID] = &unitData{}
+		c.initSlave(dev)
+		c.devices = append(c.devices, dev)
+		c.byName[dev.cfg.Name] = dev
+	}
+	return c
+}
+
+// Devices lists the configured devices.
+func (c *Connector) Devices() []tbgateway.DeviceInfo {
+	out := make([]tbgateway.DeviceInfo, 0, len(c.devices))
+	for _, d := range c.devices {
+		out = append(out, tbgateway.DeviceInfo{Name: d.cfg.Name, Type: d.cfg.Type})
+	}
+	return out
+}
+
+// SharedAttributeKeys lists the attributeUpdates tags of a device.
+func (c *Connector) SharedAttributeKeys(name string) []string {
+	d := c.byName[name]
+	if d == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(d.cfg.AttributeUpdates))
+	for _, it := range d.cfg.AttributeUpdates {
+		keys = append(keys, it.Tag)
+	}
+	return keys
+}
+
+// ReportStrategies returns the per-device and per-key "reportStrategy" objects of the configuration.
+func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
+	var out []tbgateway.ReportStrategyRule
+	for _, d := range c.devices {
+		if len(d.cfg.ReportStrategy) > 0 {
+			out = append(out, tbgateway.ReportStrategyRule{Device: d.cfg.Name, Config: d.cfg.ReportStrategy})
+		}
+		for _, it := range append(append([]*Item{}, d.cfg.Attributes...), d.cfg.Timeseries...) {
+			if len(it.ReportStrategy) > 0 {
+				out = append(out, tbgateway.ReportStrategyRule{Device: d.cfg.Name, Key: it.Tag, Config: it.ReportStrategy})
+			}
+		}
+	}
+	return out
+}
+
+// Stats returns every device's counters, by device name.
+func (c *Connector) Stats() map[string]DeviceStats {
+	out := make(map[string]DeviceStats, len(c.devices))
+	for _, d := range c.devices {
+		s := &d.stats
+		out[d.cfg.Name] = DeviceStats{
+			Polls: s.polls.Load(), PollFailures: s.pollFailures.Load(), Requests: s.requests.Load(),
+			RequestsPerPoll: int(s.perPoll.Load()), Timeouts: s.timeouts.Load(), Exceptions: s.exceptions.Load(),
+			ProtocolErrors: s.protocol.Load(), Disconnects: s.disco.Load(),
+			Writes: s.writes.Load(), WriteErrors: s.writeFailures.Load(),
+		}
+	}
+	return out
+}
+
+// Run polls every device (and serves the slave section) until ctx is done; it then returns nil. It returns an
+// error when the slave server cannot listen or when storage refuses records for a reason other than being full.
+func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines := map[string]*line{}
+	count := map[string]int{}
+	for _, d := range c.devices {
+		if d.slave == nil {
+			count[d.cfg.lineKey()]++
+		}
+	}
+	for _, d := range c.devices {
+		if d.slave == nil && lines[d.cfg.lineKey()] == nil {
+			lines[d.cfg.lineKey()] = newLine(d.cfg, count[d.cfg.lineKey()], c.log)
+		}
+	}
+	var srv *Server
+	if s := c.cfg.Slave; s != nil {
+		var err error
+		if srv, err = ServeTCP(s.Addr, c.slaveDevice().slave); err != nil {
+			return fmt.Errorf("modbus %q: slave %q: %w", c.name, s.Device.Name, err)
+		}
+		defer srv.Close()
+		c.log.Info("serving Modbus TCP", "device", s.Device.Name, "addr", srv.Addr())
+	}
+	c.mu.Lock()
+	c.lines, c.sink = lines, sink
+	running := c.running
+	close(running)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.lines, c.sink, c.running = nil, nil, make(chan struct{})
+		c.mu.Unlock()
+	}()
+
+	errc := make(chan error, len(c.devices))
+	var wg sync.WaitGroup
+	for _, l := range lines {
+		wg.Go(func() { l.run(ctx) })
+	}
+	for _, d := range c.devices {
+		if d.slave != nil && !c.cfg.Slave.Send {
+			continue
+		}
+		wg.Go(func() {
+			if err := c.poll(ctx, sink, d, lines[d.cfg.lineKey()]); err != nil {
+				errc <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// live waits until Run runs and returns its lines and sink.
+func (c *Connector) live(ctx context.Context) (map[string]*line, tbgateway.Sink, error) {
+	c.mu.Lock()
+	running := c.running
+	c.mu.Unlock()
+	select {
+	case <-running:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("modbus %q is not running: %w", c.name, ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sink == nil {
+		return nil, nil, fmt.Errorf("modbus %q is not running", c.name)
+	}
+	return c.lines, c.sink, nil
+}
+
+func (c *Connector) slaveDevice() *device {
+	for _, d := range c.devices {
+		if d.slave != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// poll runs one device's poll loop.
+func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l *line) error {
+	period := d.cfg.PollPeriod
+	next := time.Now()
+	fails := 0
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rec, err := c.pollOnce(ctx, d, l)
+		if ctx.Err() != nil {
+			return nil
+		}
+		d.stats.polls.Add(1)
+		if err != nil {
+			d.stats.pollFailures.Add(1)
+			fails++
+			if !d.failed {
+				d.failed = true
+				c.log.Warn("device does not answer; retrying with backoff", "device", d.cfg.Name,
+					"addr", d.cfg.url(), "unitId", d.cfg.UnitID, "reason", err)
+				if serr := c.send(ctx, sink, tbgateway.Record{Kind: tbgateway.KindDisconnect, Device: d.cfg.Name,
+					DeviceType: d.cfg.Type, Connector: c.name}); serr != nil {
+					return serr
+				}
+			} else {
+				c.log.Debug("device still does not answer", "device", d.cfg.Name, "addr", d.cfg.url(),
+					"unitId", d.cfg.UnitID, "reason", err, "failures", fails)
+			}
+		} else if d.failed {
+			d.failed = false
+			c.log.Info("device answers again", "device", d.cfg.Name, "addr", d.cfg.url(), "failedPolls", fails)
+			fails = 0
+			if serr := c.send(ctx, sink, tbgateway.Record{Kind: tbgateway.KindConnect, Device: d.cfg.Name,
+				DeviceType: d.cfg.Type, Connector: c.name}); serr != nil {
+				return serr
+			}
+		} else {
+			fails = 0
+		}
+		if rec.Datapoints() > 0 {
+			if err := c.send(ctx, sink, rec); err != nil {
+				return err
+			}
+		}
+		wait := period
+		if fails > 0 {
+			wait = period << min(fails-1, 3) // 1, 2, 4, 8 poll periods
+		}
+		next = next.Add(wait)
+		if now := time.Now(); next.Before(now) {
+			next = now // overran: poll again now rather than in a burst
+		}
+		t.Reset(time.Until(next))
+	}
+}
+
+// send stores a record; a full storage loses it (logged at debug, counted by the runtime), other errors end Run.
+func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) error {
+	err := sink.Send(ctx, rec)
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.Is(err, tbgateway.ErrStorageFull):
+		c.log.Debug("storage full; poll result dropped", "device", rec.Device)
+		return nil
+	}
+	return fmt.Errorf("modbus %q: device %q: %w", c.name, rec.Device, err)
+}
+
+// pollOnce reads every merged request of a device and decodes what arrived. The record holds the values of the
+// requests that succeeded; err reports the first failure.
+func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway.Record, error) {
+	rec := tbgateway.Record{Device: d.cfg.Name, DeviceType: d.cfg.Type, Connector: c.name}
+	attrs, ts := map[string]any{}, map[string]any{}
+	var firstErr error
+	results := make([]readResult, len(d.reads))
+	if d.slave != nil {
+		for i, r := range d.reads {
+			results[i] = d.slave.read(d.cfg.UnitID, r)
+		}
+	} else {
+		err := l.submit(ctx, l.polls, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(mc *mb.ModbusClient) error {
+			for i, r := range d.reads {
+				results[i] = readFrom(mc, r)
+				d.stats.requests.Add(1)
+				if results[i].err != nil && classify(results[i].err) != faultException {
+					return results[i].err // the connection is gone or garbled: the line reconnects
+				}
+			}
+			return nil
+		}})
+		if err != nil && ctx.Err() == nil {
+			c.count(d, err)
+			firstErr = fmt.Errorf("read: %w", err)
+		}
+	}
+	var split bool
+	for i, r := range d.reads {
+		res := results[i]
+		if res.err != nil {
+			if firstErr == nil {
+				c.count(d, res.err)
+				firstErr = fmt.Errorf("read fc %d address %d count %d: %w", r.fc, r.addr, r.count, res.err)
+			}
+			if classify(res.err) == faultException && len(r.parts) > 1 {
+				split = true
+			}
+			continue
+		}
+		for _, p := range r.parts {
+			v, err := p.decode(res, c.log, d.cfg.Name)
+			if err != nil {
+				continue
+			}
+			if p.attr {
+				attrs[p.item.Tag] = v
+			} else {
+				ts[p.item.Tag] = v
+			}
+		}
+	}
+	if split {
+		c.splitReads(d)
+	}
+	if len(attrs) > 0 {
+		rec.Attributes = attrs
+	}
+	if len(ts) > 0 {
+		rec.Telemetry = []tbgateway.Telemetry{{Values: ts}}
+	}
+	return rec, firstErr
+}
+
+// splitReads replaces merged requests that a device refused by one request per item.
+func (c *Connector) splitReads(d *device) {
+	var out []*readRequest
+	for _, r := range d.reads {
+		if len(r.parts) > 1 {
+			out = append(out, r.split()...)
+			continue
+		}
+		out = append(out, r)
+	}
+	c.log.Info("device refused a merged read; reading its items one by one", "device", d.cfg.Name,
+		"requests", len(out))
+	d.reads = out
+	d.stats.perPoll.Store(int64(len(out)))
+}
+
+func (c *Connector) count(d *device, err error) {
+	switch classify(err) {
+	case faultTimeout:
+		d.stats.timeouts.Add(1)
+	case faultException:
+		d.stats.exceptions.Add(1)
+	case faultProtocol:
+		d.stats.protocol.Add(1)
+	case faultDisconnect:
+		d.stats.disco.Add(1)
+	}
+}
