@@ -82,6 +82,9 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	if err := writeDemoConfig(opts.Dir); err != nil {
 		return fail(err)
 	}
+	if err := startDemoModbus(ctx, opts.Dir); err != nil {
+		return fail(err)
+	}
 	broker, err := startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker"))
 	if err != nil {
 		return fail(err)
@@ -173,10 +176,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   gateway config:       %s
   ThingsBoard emulator: MQTT %s, gateway device %q (token %q)
   device MQTT broker:   %s (simulated devices publish to demo/sensor/<name>/data)
+  Modbus device:        %q, polled every second over Modbus TCP
   see the devices:      %s/            (page with latest values)
                         %s/api/devices (JSON)
   Ctrl-C stops the demo.
-`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, url, url)
+`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, url, url)
 	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
