@@ -79,6 +79,9 @@ type Item struct {
 	Codec          Codec
 	ReportStrategy json.RawMessage
 	Value          any // slave mode: initial value
+	// Write says an attributeUpdates or rpc item writes (function code 5, 6, 15 or 16 configured; every
+	// attributeUpdates item of the slave section); other rpc items read.
+	Write bool
 }
 
 // lineKey identifies the physical line a device is on: devices with the same key share one queue and one

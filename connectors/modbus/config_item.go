@@ -54,6 +54,10 @@ func decodeItem(path string, raw json.RawMessage, byteOrder, wordOrder string, w
 		return nil, nil, fmt.Errorf("%s: want a register address 0-65535, found %d", o.key("address"), addr)
 	}
 	it.Address = uint16(addr)
+	switch it.FunctionCode {
+	case 5, 6, 15, 16:
+		it.Write = true
+	}
 	count := 1
 	for _, k := range []string{"registerCount", "registersCount", "objectsCount"} {
 		if o.has(k) {
@@ -274,6 +278,9 @@ func decodeSlave(o *obj) (*SlaveConfig, []string, error) {
 					}
 					it.FunctionCode = t.fc
 					it.Codec.Coils = t.fc == 1 || t.fc == 2
+					if part.key == "attributeUpdates" {
+						it.Write = true
+					}
 					*part.into = append(*part.into, it)
 				}
 			}

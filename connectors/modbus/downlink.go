@@ -143,7 +143,7 @@ func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 func (c *Connector) deviceRPC(ctx context.Context, d *device, req tbgateway.RPCRequest) json.RawMessage {
 	method := strings.ToLower(req.Method)
 	if it := findItem(d.cfg.RPC, req.Method); it != nil {
-		write := it.FunctionCode >= 5
+		write := it.Write
 		var value any
 		if write {
 			v, err := rpcValue(req.Params)

@@ -50,6 +50,12 @@ func testLogger() *slog.Logger {
 // startGateway starts tbemu and a gateway whose only connector is the given Modbus connector file content.
 func startGateway(t *testing.T, connectorFile []byte) *gateway {
 	t.Helper()
+	return startGatewayAs(t, connectorFile, modbus.Type, "Modbus")
+}
+
+// startGatewayAs is startGateway with the connector's type and name in the main config.
+func startGatewayAs(t *testing.T, connectorFile []byte, connectorType, connectorName string) *gateway {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -71,7 +77,7 @@ func startGateway(t *testing.T, connectorFile []byte) *gateway {
 			"security":   map[string]any{"type": "accessToken", "accessToken": gwToken},
 			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
 		"storage":    map[string]any{"type": "memory", "max_records_count": 100000},
-		"connectors": []any{map[string]any{"type": "modbus", "name": "Modbus", "configuration": "modbus.json"}},
+		"connectors": []any{map[string]any{"type": connectorType, "name": connectorName, "configuration": "modbus.json"}},
 	}
 	b, _ := json.Marshal(main)
 	if err := os.WriteFile(filepath.Join(dir, config.MainFileJSON), b, 0o644); err != nil {

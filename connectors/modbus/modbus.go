@@ -85,6 +85,7 @@ type Connector struct {
 	running chan struct{} // closed while Run runs; replaced when it stops
 	lines   map[string]*line
 	sink    tbgateway.Sink
+	served  string // the slave server's address while Run runs
 }
 
 var (
@@ -227,12 +228,15 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	}
 	c.mu.Lock()
 	c.lines, c.sink = lines, sink
+	if srv != nil {
+		c.served = srv.Addr()
+	}
 	running := c.running
 	close(running)
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.lines, c.sink, c.running = nil, nil, make(chan struct{})
+		c.lines, c.sink, c.served, c.running = nil, nil, "", make(chan struct{})
 		c.mu.Unlock()
 	}()
 
@@ -273,6 +277,14 @@ func (c *Connector) live(ctx context.Context) (map[string]*line, tbgateway.Sink,
 		return nil, nil, fmt.Errorf("modbus %q is not running", c.name)
 	}
 	return c.lines, c.sink, nil
+}
+
+// SlaveAddr returns the host:port the slave section is served on while Run runs (the kernel's choice when the
+// configured port is 0), or "" when there is no slave section or Run is not running.
+func (c *Connector) SlaveAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served
 }
 
 func (c *Connector) slaveDevice() *device {
@@ -364,14 +376,15 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 	rec := tbgateway.Record{Device: d.cfg.Name, DeviceType: d.cfg.Type, Connector: c.name}
 	attrs, ts := map[string]any{}, map[string]any{}
 	var firstErr error
-	results := make([]readResult, len(d.reads))
+	reads := d.reads
+	results := make([]readResult, len(reads))
 	if d.slave != nil {
-		for i, r := range d.reads {
+		for i, r := range reads {
 			results[i] = d.slave.read(d.cfg.UnitID, r)
 		}
 	} else {
 		err := l.submit(ctx, l.polls, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(mc *mb.ModbusClient) error {
-			for i, r := range d.reads {
+			for i, r := range reads {
 				results[i] = readFrom(mc, r)
 				d.stats.requests.Add(1)
 				if results[i].err != nil && classify(results[i].err) != faultException {
@@ -380,13 +393,17 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 			}
 			return nil
 		}})
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			// the line may still be running the job and writing results: leave them alone
+			return rec, ctx.Err()
+		}
+		if err != nil {
 			c.count(d, err)
 			firstErr = fmt.Errorf("read: %w", err)
 		}
 	}
 	var split bool
-	for i, r := range d.reads {
+	for i, r := range reads {
 		res := results[i]
 		if res.err != nil {
 			if firstErr == nil {
