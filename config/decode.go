@@ -213,6 +213,7 @@ func decodeStorage(o *object, s *Storage) {
 	o.integer("max_db_amount", &s.MaxDBAmount, positiveIntDescription)
 	o.integer("oversize_check_period", &s.OversizeCheckPeriodMin, positiveIntDescription)
 	o.str("fullPolicy", &s.FullPolicy)
+	o.boolean("liveFirst", &s.LiveFirst)
 }
 
 func decodeGRPC(o *object, g *GRPC) {

@@ -220,6 +220,10 @@ type Storage struct {
 	// FullPolicy is our "fullPolicy": what a full storage does with a new record, "refuse-new" (default, the
 	// Python behaviour: the writer gets an error) or "drop-oldest" (the oldest stored record is dropped).
 	FullPolicy string
+	// LiveFirst is our "liveFirst", default false: after an outage, telemetry produced since the reconnect is
+	// sent beside the stored backlog instead of behind it. Attributes, connects and disconnects always keep
+	// their order (see tbgateway.LiveReader).
+	LiveFirst bool
 }
 
 // GRPC is the "grpc" section, kept so that it round-trips; gRPC is not supported.

@@ -25,8 +25,8 @@ func CheckConfig(path string, env func(string) string) ([]string, error) {
 		return warnings, err
 	}
 	var errs []error
-	if t := cfg.Storage.Type; t != config.StorageMemory && t != config.StorageSQLite {
-		errs = append(errs, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\" or \"sqlite\")", cfg.File, t))
+	if t := cfg.Storage.Type; t != config.StorageMemory && t != config.StorageFile && t != config.StorageSQLite {
+		errs = append(errs, fmt.Errorf("%s: storage.type: %q storage is not supported (use \"memory\", \"file\" or \"sqlite\")", cfg.File, t))
 	}
 	for _, cc := range cfg.Connectors {
 		ct, ok := tbgateway.LookupConnector(cc.Type)

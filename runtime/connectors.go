@@ -136,7 +136,7 @@ func (g *Gateway) announceConfiguredDevices(c *runningConnector) {
 	if len(recs) == 0 {
 		return
 	}
-	if err := g.store.Put(context.Background(), recs); err != nil {
+	if err := g.put(context.Background(), recs); err != nil {
 		c.log.Warn("queueing device connects failed; they are sent with the devices' first data", "err", err)
 	}
 }
@@ -203,7 +203,7 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 	if len(out) == 0 {
 		return nil
 	}
-	if err := g.store.Put(ctx, out); err != nil {
+	if err := g.put(ctx, out); err != nil {
 		c.stats.storeErrors.Add(1)
 		return fmt.Errorf("storing %d records: %w", len(out), err)
 	}
@@ -226,7 +226,7 @@ func (s *connectorSink) Logger() *slog.Logger { return s.c.log }
 
 // putReported stores the periodic re-sends of the report-strategy filter.
 func (g *Gateway) putReported(ctx context.Context, recs []tbgateway.Record) error {
-	err := g.store.Put(ctx, recs)
+	err := g.put(ctx, recs)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("storing report-period re-sends: %w", err)
 	}

@@ -259,7 +259,13 @@ type e2e struct {
 // newE2E starts an emulator with the gateway device and returns the test's context (bounded by testTimeout).
 func newE2E(t *testing.T) *e2e {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	return newE2ETimeout(t, testTimeout)
+}
+
+// newE2ETimeout is newE2E for a long test: its context is bounded by timeout.
+func newE2ETimeout(t *testing.T, timeout time.Duration) *e2e {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: testLogger("tbemu"), MaxStringValueLength: maxStringValue})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 func durableStorages() map[string]map[string]any {
 	return map[string]map[string]any{
 		"sqlite": {"type": "sqlite", "data_file_path": "./data/"},
+		"file":   {"type": "file", "data_folder_path": "./data/"},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/report"
+	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/storage/memory"
 	"github.com/tbgateway/tbgateway/storage/sqlite"
 	"github.com/tbgateway/tbgateway/uplink"
@@ -59,6 +60,8 @@ type Gateway struct {
 	statsMu sync.Mutex
 	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
 
+	storageWatch storageWatch
+
 	restartOnce sync.Once
 	restart     chan struct{}
 
@@ -92,6 +95,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = store
+	if _, ok := store.(tbgateway.LiveReader); cfg.Storage.LiveFirst && !ok {
+		log.Warn("storage.liveFirst is not supported by this storage type yet; telemetry is sent in order", "type", cfg.Storage.Type)
+	}
 	g.devices, err = OpenDeviceTable(filepath.Join(cfg.Gateway.DataFolderPath, DeviceTableFile))
 	if err != nil {
 		store.Close()
@@ -131,8 +137,22 @@ func openStorage(cfg *config.Config, log *slog.Logger) (tbgateway.Storage, error
 			return nil, fmt.Errorf("%s: storage: %w", cfg.File, err)
 		}
 		return store, nil
+	case config.StorageFile:
+		// The Python keys: data_folder_path, max_file_count × max_records_per_file records (the capacity), and
+		// max_records_between_fsync (the fsync policy; Put always returns after the fsync covering it).
+		store, err := file.Open(file.Options{
+			Dir:                    resolvePath(cfg.Dir, st.DataFolderPath),
+			MaxSegments:            st.MaxFileCount,
+			RecordsPerSegment:      st.MaxRecordsPerFile,
+			MaxRecordsBetweenFsync: st.MaxRecordsBetweenFsync,
+			Policy:                 policy,
+		}, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s: storage: %w", cfg.File, err)
+		}
+		return store, nil
 	}
-	return nil, fmt.Errorf("%s: storage.type: %q storage is not supported yet (use \"memory\" or \"sqlite\")", cfg.File, st.Type)
+	return nil, fmt.Errorf("%s: storage.type: %q storage is not supported (use \"memory\", \"file\" or \"sqlite\")", cfg.File, st.Type)
 }
 
 // resolvePath returns p, or p joined to dir when p is relative.
@@ -176,6 +196,7 @@ func uplinkConfig(cfg *config.Config) uplink.Config {
 		DeviceMessagesRateLimits: rateLimitOrEmpty(tb.DeviceMessagesRateLimits),
 		DeadLetterPath:           tb.DeadLetterFile,
 		BatchMax:                 cfg.Storage.ReadRecordsCount,
+		LiveFirst:                cfg.Storage.LiveFirst,
 	}
 }
 

@@ -13,6 +13,7 @@ type Stats struct {
 	UptimeSeconds int64                     `json:"uptimeSeconds"`
 	Devices       int                       `json:"devices"`
 	Storage       tbgateway.StorageStats    `json:"storage"`
+	StorageState  StorageState              `json:"storageState"`
 	Uplink        uplink.Stats              `json:"uplink"`
 	Report        report.Stats              `json:"reportStrategy"`
 	Connectors    map[string]ConnectorStats `json:"connectors"`
@@ -35,6 +36,7 @@ func (g *Gateway) Stats() Stats {
 		UptimeSeconds: int64(time.Since(g.started) / time.Second),
 		Devices:       len(g.devices.List()),
 		Storage:       g.store.Stats(),
+		StorageState:  g.storageState(),
 		Uplink:        g.link.Stats(),
 		Report:        g.filter.Stats(),
 		Connectors:    make(map[string]ConnectorStats, len(g.conns)),

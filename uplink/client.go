@@ -8,6 +8,11 @@
 // dead-letter file; only a lost connection and rate limits are retried. A dropped link rewinds the storage, so
 // the records in flight at that moment are the only possible duplicates, and they are counted.
 //
+// Live-first (Config.LiveFirst, with a storage that implements tbgateway.LiveReader): the telemetry produced
+// since the connect is read from the storage's live lane and sent beside the backlog of an outage, the two lanes
+// taking turns, instead of behind it. Both lanes obey the same rate limits and in-flight window, and the
+// delivery contract is unchanged; only telemetry may overtake (see tbgateway.LiveReader for why that is safe).
+//
 // The uplink imports the core package only; it never knows a connector or a storage type.
 package uplink
 

@@ -66,6 +66,10 @@ type Config struct {
 	DeadLetterPath string
 	// BatchMax is the most records taken from storage per Next; default 1000.
 	BatchMax int
+	// LiveFirst sends telemetry produced since the connect beside the stored backlog instead of behind it, when
+	// the storage implements tbgateway.LiveReader (otherwise it has no effect): the dispatcher reads both lanes
+	// and, when both have records ready, takes a batch from each in turn, live first.
+	LiveFirst bool
 	// AckTimeout is how long a publish may wait for its PUBACK before the link is considered broken and
 	// reconnected; default 30s.
 	AckTimeout time.Duration

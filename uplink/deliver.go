@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,10 +14,44 @@ import (
 
 // devQueue holds a device's records taken from the storage but not yet packed, because its rate limit is
 // reached. Devices under their limits never get one: their records are packed straight from the batch.
+// Live-lane records (telemetry only) wait in live and go before the device's backlog in entries: the storage
+// hands out no live record while a connect or disconnect of its device is pending, so only telemetry and
+// attributes can be overtaken, which ThingsBoard stores the same in any order (see tbgateway.LiveReader).
 type devQueue struct {
 	name    string
+	live    []tbgateway.Entry
 	entries []tbgateway.Entry
 	until   time.Time
+}
+
+// front returns the record the device sends next.
+func (q *devQueue) front() *tbgateway.Entry {
+	if len(q.live) > 0 {
+		return &q.live[0]
+	}
+	return &q.entries[0]
+}
+
+// pop removes the front record.
+func (q *devQueue) pop() {
+	if len(q.live) > 0 {
+		q.live[0] = tbgateway.Entry{}
+		q.live = q.live[1:]
+		return
+	}
+	q.entries[0] = tbgateway.Entry{}
+	q.entries = q.entries[1:]
+}
+
+func (q *devQueue) len() int { return len(q.live) + len(q.entries) }
+
+// add queues e behind the device's records of the same lane.
+func (q *devQueue) add(e *tbgateway.Entry, live bool) {
+	if live {
+		q.live = append(q.live, *e)
+	} else {
+		q.entries = append(q.entries, *e)
+	}
 }
 
 // dispatcher is the single goroutine that packs records, in storage order per device, and publishes them.
@@ -29,28 +64,23 @@ type dispatcher struct {
 	pendingN int
 }
 
-// deliver drains the storage over l until the link ends. It runs three parts: a fetcher (storage.Next), the
-// dispatcher (rate limits, packing, publishing in order) and a completer (PUBACKs).
-func (c *Client) deliver(l *link) {
+// deliver drains the storage over l until the link ends, beginning with the primed live records (see
+// startLiveLane). It runs a fetcher (storage.Next), with live-first a second one (NextLive), the dispatcher
+// (rate limits, packing, publishing in order) and a completer (PUBACKs).
+func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 	ctx := l.ctx
 	batches := make(chan []tbgateway.Entry, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			es, err := c.store.Next(ctx, c.cfg.BatchMax)
-			if err != nil {
-				if ctx.Err() == nil {
-					l.cancel(fmt.Errorf("storage next: %w", err))
-				}
-				return
-			}
-			select {
-			case batches <- es:
-			case <-ctx.Done():
-				return
-			}
+	wg.Go(func() { c.fetch(l, "next", c.store.Next, batches) })
+	// With live-first, a second fetcher reads the storage's live lane (telemetry produced since this connect).
+	var live chan []tbgateway.Entry
+	if lr, ok := c.store.(tbgateway.LiveReader); ok && c.cfg.LiveFirst {
+		live = make(chan []tbgateway.Entry, 1)
+		if len(primed) > 0 {
+			live <- primed
 		}
-	})
+		wg.Go(func() { c.fetch(l, "next live", lr.NextLive, live) })
+	}
 	sem := make(chan struct{}, l.window)
 	wg.Go(func() { c.completer(l, sem) })
 	defer wg.Wait()
@@ -68,19 +98,42 @@ func (c *Client) deliver(l *link) {
 	maxPending := 4 * c.cfg.BatchMax
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	preferLive := true
 	for {
-		var in chan []tbgateway.Entry
+		var in, liveIn chan []tbgateway.Entry
 		if d.pendingN < maxPending {
 			in = batches
 		}
-		var batch []tbgateway.Entry
-		select {
-		case <-ctx.Done():
-			return
-		case batch = <-in:
-		case <-timer.C:
+		if d.pendingN < 2*maxPending { // live records have a share of their own while the backlog waits
+			liveIn = live
 		}
-		next := d.pump(batch)
+		// When both lanes have a batch ready they take turns, live first, so neither starves the other.
+		var batch []tbgateway.Entry
+		isLive, got := false, false
+		first, second := in, liveIn
+		if preferLive {
+			first, second = liveIn, in
+		}
+		select {
+		case batch = <-first:
+			isLive, got = first == live && live != nil, true
+		default:
+		}
+		if !got {
+			select {
+			case <-ctx.Done():
+				return
+			case batch = <-second:
+				isLive = second == live && live != nil
+			case batch = <-first:
+				isLive = first == live && live != nil
+			case <-timer.C:
+			}
+		}
+		if batch != nil {
+			preferLive = !isLive
+		}
+		next := d.pump(batch, isLive)
 		if !c.send(l, d.pk, sem) {
 			return
 		}
@@ -90,9 +143,27 @@ func (c *Client) deliver(l *link) {
 	}
 }
 
-// pump first packs what blocked devices may now send, then the new batch, and returns the earliest time a
-// still-blocked device may go on (zero if none is blocked).
-func (d *dispatcher) pump(batch []tbgateway.Entry) time.Time {
+// fetch hands the batches of one storage reader to out until the link ends; a storage error ends the link.
+func (c *Client) fetch(l *link, what string, next func(context.Context, int) ([]tbgateway.Entry, error), out chan<- []tbgateway.Entry) {
+	for {
+		es, err := next(l.ctx, c.cfg.BatchMax)
+		if err != nil {
+			if l.ctx.Err() == nil {
+				l.cancel(fmt.Errorf("storage %s: %w", what, err))
+			}
+			return
+		}
+		select {
+		case out <- es:
+		case <-l.ctx.Done():
+			return
+		}
+	}
+}
+
+// pump first packs what blocked devices may now send, then the new batch (from the live lane when live), and
+// returns the earliest time a still-blocked device may go on (zero if none is blocked).
+func (d *dispatcher) pump(batch []tbgateway.Entry, live bool) time.Time {
 	now := time.Now()
 	c := d.c
 	c.mu.Lock()
@@ -102,16 +173,15 @@ func (d *dispatcher) pump(batch []tbgateway.Entry) time.Time {
 	if len(d.blocked) > 0 {
 		keep := d.blocked[:0]
 		for _, q := range d.blocked {
-			for len(q.entries) > 0 && !now.Before(q.until) {
-				if w := d.admit(&q.entries[0], now); w > 0 {
+			for q.len() > 0 && !now.Before(q.until) {
+				if w := d.admit(q.front(), now); w > 0 {
 					q.until = now.Add(w)
 					break
 				}
-				q.entries[0] = tbgateway.Entry{}
-				q.entries = q.entries[1:]
+				q.pop()
 				d.pendingN--
 			}
-			if len(q.entries) > 0 {
+			if q.len() > 0 {
 				keep = append(keep, q)
 			} else {
 				delete(d.queues, q.name)
@@ -124,14 +194,15 @@ func (d *dispatcher) pump(batch []tbgateway.Entry) time.Time {
 		e := &batch[i]
 		if len(d.queues) > 0 {
 			if q := d.queues[e.Record.Device]; q != nil { // keep the device's order behind its queue
-				q.entries = append(q.entries, *e)
+				q.add(e, live)
 				d.pendingN++
 				continue
 			}
 		}
 		if limited {
 			if w := d.admit(e, now); w > 0 {
-				q := &devQueue{name: e.Record.Device, entries: []tbgateway.Entry{*e}, until: now.Add(w)}
+				q := &devQueue{name: e.Record.Device, until: now.Add(w)}
+				q.add(e, live)
 				d.queues[q.name] = q
 				d.blocked = append(d.blocked, q)
 				d.pendingN++

@@ -109,14 +109,29 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 		return false, err
 	}
 	c.applySessionLimits(l)
+	primed := c.startLiveLane()
 	l.ready.Store(true)
 	c.stats.reconnects.Add(1)
 	c.emit(EventConnected, nil)
 	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
 		"maxPacket", l.packetLimit, "inflight", l.window)
 	c.down.OnConnect(linkCtx)
-	c.deliver(l)
+	c.deliver(l, primed)
 	return true, context.Cause(linkCtx)
+}
+
+// startLiveLane starts the storage's live lane (with live-first) before the connection is announced, so that
+// every record Put after EventConnected is live. It returns the live records the start already handed out (only
+// those Put in the meantime), which deliver must send.
+func (c *Client) startLiveLane() []tbgateway.Entry {
+	lr, ok := c.store.(tbgateway.LiveReader)
+	if !ok || !c.cfg.LiveFirst {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // NextLive starts the lane even with a done context, and then does not block
+	es, _ := lr.NextLive(ctx, c.cfg.BatchMax)
+	return es
 }
 
 func (c *Client) connectPacket() *paho.Connect {

@@ -27,6 +27,7 @@ var (
 // crashStorages are the durable storage sections the crash test runs with.
 var crashStorages = map[string]string{
 	"sqlite": `{"type":"sqlite","data_file_path":"./data/"}`,
+	"file":   `{"type":"file","data_folder_path":"./data/","max_records_per_file":10000}`,
 }
 
 // TestCrashLosesNothing runs the built gateway binary with durable storage under steady load from the simulator,

@@ -5,6 +5,9 @@
 // The queue is a ring buffer of slots in sequence order. Next hands out slots from a cursor without copying the
 // queue; Ack marks a slot acknowledged and the buffer's head advances over the acknowledged prefix, so acks may
 // arrive in any order and only the gap up to the oldest unacknowledged record is kept.
+//
+// The store is a tbgateway.LiveReader: NextLive hands out live telemetry from a second cursor that starts at the
+// queue's end, and Next skips the records of that lane (see tbgateway.LiveReader for the contract).
 package memory
 
 import (
@@ -29,6 +32,8 @@ type Options struct {
 type slot struct {
 	rec   tbgateway.Record
 	acked bool
+	live  bool // live-eligible: telemetry only, and no session event of the device was pending at Put
+	sent  bool // handed out at least once: handing it out again is a redelivery
 }
 
 // Store is a bounded in-memory queue of records. It implements tbgateway.Storage and is safe for concurrent use.
@@ -43,14 +48,22 @@ type Store struct {
 	n       int    // slots in the queue, acknowledged ones not yet trimmed included
 	headSeq uint64 // sequence number of the slot at head; the first record gets 1
 	cursor  uint64 // sequence number of the next slot to hand out
-	redeliv uint64 // slots below this sequence number were handed out before a Rewind
 	unacked int
-	stats   tbgateway.StorageStats
-	wake    chan struct{} // closed and replaced when records arrive
-	closed  chan struct{}
+	// sessions counts, per device, the unacknowledged connect and disconnect records, which live telemetry of
+	// the device must not overtake.
+	sessions map[string]int
+	// The live lane owns the live records from liveFrom on (Next skips them) and has scanned up to liveCursor.
+	// liveFrom is zero while the lane is not running.
+	liveFrom, liveCursor uint64
+	stats                tbgateway.StorageStats
+	wake                 chan struct{} // closed and replaced when records arrive
+	closed               chan struct{}
 }
 
-var _ tbgateway.Storage = (*Store)(nil)
+var (
+	_ tbgateway.Storage    = (*Store)(nil)
+	_ tbgateway.LiveReader = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New(opts Options) *Store {
@@ -61,14 +74,14 @@ func New(opts Options) *Store {
 		opts.Policy = tbgateway.RefuseNew
 	}
 	return &Store{
-		max:     opts.MaxRecords,
-		policy:  opts.Policy,
-		buf:     make([]slot, min(opts.MaxRecords, 1024)),
-		headSeq: 1,
-		cursor:  1,
-		redeliv: 1,
-		wake:    make(chan struct{}),
-		closed:  make(chan struct{}),
+		max:      opts.MaxRecords,
+		policy:   opts.Policy,
+		buf:      make([]slot, min(opts.MaxRecords, 1024)),
+		headSeq:  1,
+		cursor:   1,
+		sessions: map[string]int{},
+		wake:     make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 }
 
@@ -109,7 +122,11 @@ func (s *Store) Put(ctx context.Context, recs []tbgateway.Record) error {
 		if s.n == len(s.buf) {
 			s.grow()
 		}
-		s.buf[(s.head+s.n)%len(s.buf)] = slot{rec: r}
+		live := r.TelemetryOnly() && s.sessions[r.Device] == 0
+		if r.IsSessionEvent() {
+			s.sessions[r.Device]++
+		}
+		s.buf[(s.head+s.n)%len(s.buf)] = slot{rec: r, live: live}
 		s.n++
 		s.unacked++
 	}
@@ -133,6 +150,7 @@ func (s *Store) grow() {
 
 // dropHead removes the oldest slot, which trim keeps unacknowledged.
 func (s *Store) dropHead() {
+	s.release(&s.buf[s.head])
 	s.popHead()
 	s.unacked--
 	s.stats.Dropped++
@@ -145,6 +163,18 @@ func (s *Store) popHead() {
 	s.n--
 	s.headSeq++
 	s.cursor = max(s.cursor, s.headSeq)
+}
+
+// release forgets an unacknowledged slot that leaves the queue (acknowledged or dropped).
+func (s *Store) release(sl *slot) {
+	if !sl.rec.IsSessionEvent() {
+		return
+	}
+	if n := s.sessions[sl.rec.Device] - 1; n > 0 {
+		s.sessions[sl.rec.Device] = n
+	} else {
+		delete(s.sessions, sl.rec.Device)
+	}
 }
 
 // trim removes the acknowledged prefix of the queue.
@@ -168,16 +198,14 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 		end := s.headSeq + uint64(s.n)
 		for ; s.cursor < end && len(out) < limit; s.cursor++ {
 			sl := s.at(s.cursor)
-			if sl.acked {
-				continue
+			if sl.acked || (sl.live && s.liveFrom != 0 && s.cursor >= s.liveFrom) {
+				continue // acknowledged, or the live lane's
 			}
 			if out == nil {
 				out = make([]tbgateway.Entry, 0, min(limit, int(end-s.cursor)))
 			}
 			out = append(out, tbgateway.Entry{Seq: s.cursor, Record: sl.rec})
-			if s.cursor < s.redeliv {
-				s.stats.Redelivered++
-			}
+			s.markSent(sl)
 		}
 		wake := s.wake
 		s.mu.Unlock()
@@ -191,6 +219,14 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 		case <-s.closed:
 		}
 	}
+}
+
+// markSent notes that a slot is handed out, counting a redelivery when it was handed out before.
+func (s *Store) markSent(sl *slot) {
+	if sl.sent {
+		s.stats.Redelivered++
+	}
+	sl.sent = true
 }
 
 // Ack removes the records with the given sequence numbers. Numbers the store does not hold are ignored.
@@ -210,6 +246,7 @@ func (s *Store) Ack(seqs ...uint64) error {
 			continue
 		}
 		// Release the record's memory now; the slot itself goes when the prefix before it is acknowledged.
+		s.release(sl)
 		*sl = slot{acked: true}
 		s.unacked--
 	}
@@ -221,8 +258,48 @@ func (s *Store) Ack(seqs ...uint64) error {
 func (s *Store) Rewind() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.redeliv = max(s.redeliv, s.cursor)
 	s.cursor = s.headSeq
+	s.liveFrom, s.liveCursor = 0, 0
+}
+
+// NextLive hands out up to limit live records (at least one) not yet handed out, oldest first, starting the live
+// lane at the queue's end when it is not running; see tbgateway.LiveReader. It blocks until one is available,
+// ctx is done or the store is closed.
+func (s *Store) NextLive(ctx context.Context, limit int) ([]tbgateway.Entry, error) {
+	limit = max(limit, 1)
+	for {
+		s.mu.Lock()
+		if s.isClosed() {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("memory storage: next live: %w", tbgateway.ErrStorageClosed)
+		}
+		end := s.headSeq + uint64(s.n)
+		if s.liveFrom == 0 {
+			s.liveFrom, s.liveCursor = end, end
+		}
+		seq := max(s.liveCursor, s.headSeq)
+		var out []tbgateway.Entry
+		for ; seq < end && len(out) < limit; seq++ {
+			sl := s.at(seq)
+			if sl.acked || !sl.live {
+				continue
+			}
+			out = append(out, tbgateway.Entry{Seq: seq, Record: sl.rec})
+			s.markSent(sl)
+		}
+		s.liveCursor = seq
+		wake := s.wake
+		s.mu.Unlock()
+		if len(out) > 0 {
+			return out, nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.closed:
+		}
+	}
 }
 
 // Stats returns the store's counters.

@@ -167,7 +167,7 @@ func (s *Store) copyRows(ctx context.Context, pdb *sql.DB, tx *sql.Tx, path stri
 		return 0, 0, fmt.Errorf("sqlite storage: cannot read python database %s: %w", path, err)
 	}
 	defer rows.Close()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (put_ms, data) VALUES (?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (put_ms, data, session) VALUES (?, ?, ?)`)
 	if err != nil {
 		return 0, 0, s.wrapErr("prepare import", err)
 	}
@@ -193,7 +193,8 @@ func (s *Store) copyRows(ctx context.Context, pdb *sql.DB, tx *sql.Tx, path stri
 			continue
 		}
 		b := rec.AppendBinary(nil)
-		if _, err := stmt.ExecContext(ctx, putMS, b); err != nil {
+		// Imported records are backlog: never live (the column's default), session events marked.
+		if _, err := stmt.ExecContext(ctx, putMS, b, sessionDevice(&rec)); err != nil {
 			return 0, 0, s.wrapErr("import "+path, err)
 		}
 		n++

@@ -32,7 +32,7 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 		cursor, gen, wake := s.cursor, s.gen, s.wake
 		s.mu.Unlock()
 
-		out, corrupt, last, err := s.read(ctx, cursor, limit)
+		out, live, corrupt, last, err := s.read(ctx, cursor, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -45,10 +45,20 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 		if last > s.cursor {
 			s.cursor = last
 		}
-		for _, e := range out {
-			if int64(e.Seq) <= s.handed {
+		kept := out[:0]
+		for i, e := range out {
+			id := int64(e.Seq)
+			if live[i] && s.lane.owns(id) {
+				continue // handed out by the live lane
+			}
+			if id <= s.handed || (live[i] && s.lane.handedBefore(id)) {
 				s.stats.Redelivered++
 			}
+			kept = append(kept, e)
+		}
+		out = kept
+		if len(s.lane.past) > 0 {
+			s.lane.prune(s.cursor)
 		}
 		s.mu.Unlock()
 		if len(corrupt) > 0 {
@@ -60,7 +70,7 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 			return out, nil
 		}
 		if last > cursor {
-			continue // only corrupt records were read; look further
+			continue // only corrupt records or the live lane's were read; look further
 		}
 		select {
 		case <-wake:
@@ -71,20 +81,21 @@ func (s *Store) Next(ctx context.Context, limit int) ([]tbgateway.Entry, error) 
 	}
 }
 
-// read returns the records above cursor, up to limit of them decoded, the ids of those that did not decode and
-// the highest id read.
-func (s *Store) read(ctx context.Context, cursor int64, limit int) (out []tbgateway.Entry, corrupt []uint64, last int64, err error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, data FROM records WHERE id > ? ORDER BY id LIMIT ?`, cursor, limit)
+// read returns the records above cursor, up to limit of them decoded, whether each is live, the ids of those
+// that did not decode and the highest id read.
+func (s *Store) read(ctx context.Context, cursor int64, limit int) (out []tbgateway.Entry, live []bool, corrupt []uint64, last int64, err error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, data, live FROM records WHERE id > ? ORDER BY id LIMIT ?`, cursor, limit)
 	if err != nil {
-		return nil, nil, 0, s.readErr(ctx, err)
+		return nil, nil, nil, 0, s.readErr(ctx, err)
 	}
 	defer rows.Close()
 	last = cursor
 	for rows.Next() {
 		var id int64
 		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return nil, nil, 0, s.readErr(ctx, err)
+		var isLive bool
+		if err := rows.Scan(&id, &data, &isLive); err != nil {
+			return nil, nil, nil, 0, s.readErr(ctx, err)
 		}
 		last = id
 		var r tbgateway.Record
@@ -97,11 +108,12 @@ func (s *Store) read(ctx context.Context, cursor int64, limit int) (out []tbgate
 			out = make([]tbgateway.Entry, 0, min(limit, 1024))
 		}
 		out = append(out, tbgateway.Entry{Seq: uint64(id), Record: r})
+		live = append(live, isLive)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, 0, s.readErr(ctx, err)
+		return nil, nil, nil, 0, s.readErr(ctx, err)
 	}
-	return out, corrupt, last, nil
+	return out, live, corrupt, last, nil
 }
 
 func (s *Store) readErr(ctx context.Context, err error) error {
@@ -123,5 +135,6 @@ func (s *Store) Rewind() {
 	defer s.mu.Unlock()
 	s.handed = max(s.handed, s.cursor)
 	s.cursor = 0
+	s.lane.rewind()
 	s.gen++
 }

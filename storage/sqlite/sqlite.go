@@ -119,11 +119,13 @@ type Store struct {
 	stop    chan struct{} // closed by Close after no more requests can be sent
 	done    chan struct{} // closed when the writer goroutine has returned
 	readSem chan struct{} // serialises Next calls
+	liveSem chan struct{} // serialises NextLive calls
 
 	mu       sync.Mutex
 	cursor   int64 // id of the last record handed out; Next reads above it
 	handed   int64 // the highest id handed out before a Rewind: handing out ids up to it counts as redelivery
 	gen      uint64
+	lane     liveLane
 	count    int
 	bytes    int64
 	stats    tbgateway.StorageStats
@@ -136,7 +138,10 @@ type Store struct {
 	beforeCommit func()
 }
 
-var _ tbgateway.Storage = (*Store)(nil)
+var (
+	_ tbgateway.Storage    = (*Store)(nil)
+	_ tbgateway.LiveReader = (*Store)(nil)
+)
 
 // Open opens (or creates) the store in opts.Dir, imports any Python gateway databases found there, and starts
 // the writer goroutine. It fails when the directory cannot be created, the database cannot be opened, or a
@@ -159,6 +164,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Store, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		readSem: make(chan struct{}, 1),
+		liveSem: make(chan struct{}, 1),
 		wake:    make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
@@ -212,9 +218,11 @@ func normalize(o *Options) error {
 
 const schema = `
 CREATE TABLE IF NOT EXISTS records (
-	id     INTEGER PRIMARY KEY AUTOINCREMENT, -- the sequence number; AUTOINCREMENT never reuses one
-	put_ms INTEGER NOT NULL,                  -- Put time in ms since the epoch, for the TTL
-	data   BLOB NOT NULL                      -- tbgateway.Record.AppendBinary
+	id      INTEGER PRIMARY KEY AUTOINCREMENT, -- the sequence number; AUTOINCREMENT never reuses one
+	put_ms  INTEGER NOT NULL,                  -- Put time in ms since the epoch, for the TTL
+	data    BLOB NOT NULL,                     -- tbgateway.Record.AppendBinary
+	live    INTEGER NOT NULL DEFAULT 0,        -- 1: live-eligible (see live.go)
+	session TEXT                               -- the device of a connect or disconnect record, else NULL
 );
 CREATE TABLE IF NOT EXISTS imports (          -- Python databases already imported, so a crash never imports twice
 	file     TEXT NOT NULL,
@@ -244,6 +252,9 @@ func (s *Store) open(ctx context.Context) error {
 	if _, err := s.wconn.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("sqlite storage %s: create schema: %w", s.path, err)
 	}
+	if err := s.migrateLive(ctx); err != nil {
+		return err
+	}
 	row := s.wconn.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(length(data)), 0) FROM records`)
 	if err := row.Scan(&s.count, &s.bytes); err != nil {
 		return fmt.Errorf("sqlite storage %s: count records: %w", s.path, err)
@@ -255,7 +266,7 @@ func (s *Store) open(ctx context.Context) error {
 	if s.rdb, err = sql.Open("sqlite", rdsn); err != nil {
 		return fmt.Errorf("sqlite storage %s: open reader: %w", s.path, err)
 	}
-	s.rdb.SetMaxOpenConns(1)
+	s.rdb.SetMaxOpenConns(2) // Next and NextLive
 	if s.count > 0 {
 		s.log.Info("sqlite storage opened with pending records", "file", s.path, "records", s.count, "bytes", s.bytes)
 	}
@@ -312,6 +323,7 @@ func (s *Store) Close() error {
 		s.sendMu.Unlock()
 		<-s.done
 		s.readSem <- struct{}{} // waits for a Next that is querying
+		s.liveSem <- struct{}{} // and for a NextLive
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr

@@ -27,10 +27,11 @@ const (
 type request struct {
 	kind  requestKind
 	ctx   context.Context
-	blobs [][]byte // reqPut: encoded records
-	size  int64    // reqPut: total bytes of blobs
-	ids   []uint64 // reqAck
-	drop  bool     // reqAck: the records are dropped (count them), not delivered
+	blobs [][]byte  // reqPut: encoded records
+	metas []recMeta // reqPut: what the live lane needs to know of each record
+	size  int64     // reqPut: total bytes of blobs
+	ids   []uint64  // reqAck
+	drop  bool      // reqAck: the records are dropped (count them), not delivered
 	done  chan error
 }
 
@@ -56,10 +57,11 @@ func (s *Store) Put(ctx context.Context, recs []tbgateway.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	r := &request{kind: reqPut, ctx: ctx, blobs: make([][]byte, len(recs))}
+	r := &request{kind: reqPut, ctx: ctx, blobs: make([][]byte, len(recs)), metas: make([]recMeta, len(recs))}
 	for i := range recs {
 		r.blobs[i] = recs[i].AppendBinary(nil)
 		r.size += int64(len(r.blobs[i]))
+		r.metas[i] = recMeta{device: recs[i].Device, telemetryOnly: recs[i].TelemetryOnly(), session: sessionDevice(&recs[i])}
 	}
 	return s.submit(ctx, r)
 }
@@ -305,14 +307,18 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *request, t *tally) er
 		return skipped{fmt.Errorf("sqlite storage %s: %d records (%d bytes) do not fit (%d of %d records, %d of %d bytes held): %w",
 			s.path, n, r.size, t.count, s.opts.MaxRecords, t.bytes, s.opts.MaxBytes, tbgateway.ErrStorageFull)}
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (put_ms, data) VALUES (?, ?)`)
+	live, err := s.liveEligible(ctx, tx, r.metas)
+	if err != nil {
+		return s.putErr(n, err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (put_ms, data, live, session) VALUES (?, ?, ?, ?)`)
 	if err != nil {
 		return s.putErr(n, err)
 	}
 	defer stmt.Close()
 	now := s.opts.Clock().UnixMilli()
-	for _, b := range r.blobs {
-		if _, err := stmt.ExecContext(ctx, now, b); err != nil {
+	for i, b := range r.blobs {
+		if _, err := stmt.ExecContext(ctx, now, b, live[i], r.metas[i].session); err != nil {
 			return s.putErr(n, err)
 		}
 	}

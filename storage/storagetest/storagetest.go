@@ -21,6 +21,11 @@
 //     nothing is duplicated, and the order of each writer's records is kept.
 //   - Restart (durable stores only): after Close and reopen the records not acknowledged are handed out again,
 //     in order, and acknowledged ones never come back.
+//   - Live lane (stores that implement tbgateway.LiveReader; skipped for the others): the lane starts at the end of
+//     the store; telemetry-only records Put afterwards come from NextLive, oldest first, unless a connect or
+//     disconnect of their device was unacknowledged at their Put (Next never hands them out while the lane runs);
+//     everything else comes from Next, in order; each record is handed out once by one lane; Rewind hands the lane's unacknowledged records to Next again, counted;
+//     after a reopen they come from Next.
 //   - Close: every call after Close fails with an error wrapping ErrStorageClosed, except Stats, Rewind and
 //     Close itself (which returns nil again). A Next blocked in another goroutine returns ErrStorageClosed.
 package storagetest
@@ -76,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T, dir string) tbgateway.Storage, op
 		}
 		testRestart(t, open)
 	})
+	t.Run("Live", func(t *testing.T) { runLive(t, open, opts.Durable) })
 }
 
 // rec returns a record of device dev whose telemetry value "n" is n, so tests can tell records apart.
