@@ -14,3 +14,6 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
+
+# The OPC-UA peer (node-opcua on Node 24 from the npm registry).
+"$(dirname "$0")/install-opcua-peer.sh"

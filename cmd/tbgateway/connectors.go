@@ -4,5 +4,6 @@ package main
 import (
 	_ "github.com/tbgateway/tbgateway/connectors/modbus"
 	_ "github.com/tbgateway/tbgateway/connectors/mqtt"
+	_ "github.com/tbgateway/tbgateway/connectors/opcua"
 	_ "github.com/tbgateway/tbgateway/connectors/simulator"
 )

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/connectors/opcua/simserver"
 	"github.com/tbgateway/tbgateway/runtime"
 	"github.com/tbgateway/tbgateway/tbemu"
 )
@@ -44,6 +45,7 @@ type demoOptions struct {
 type demo struct {
 	emu    *tbemu.Server
 	broker *demoBroker
+	opcua  *simserver.Server
 	gw     *runtime.Gateway
 	dir    string
 	log    *slog.Logger
@@ -61,6 +63,7 @@ func (d *demo) run(ctx context.Context) error {
 
 // close stops the emulator and the broker.
 func (d *demo) close() {
+	_ = d.opcua.Close()
 	d.broker.close()
 	d.emu.Close()
 }
@@ -85,12 +88,18 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	if err := startDemoModbus(ctx, opts.Dir); err != nil {
 		return fail(err)
 	}
+	opcuaSim, err := startDemoOPCUA(ctx, opts.Dir)
+	if err != nil {
+		return fail(err)
+	}
 	broker, err := startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker"))
 	if err != nil {
+		_ = opcuaSim.Close()
 		return fail(err)
 	}
 	fail = func(err error) (*demo, error) {
 		broker.close()
+		_ = opcuaSim.Close()
 		emu.Close()
 		return nil, err
 	}
@@ -118,7 +127,7 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &demo{emu: emu, broker: broker, gw: gw, dir: opts.Dir, log: opts.Logger}, nil
+	return &demo{emu: emu, broker: broker, opcua: opcuaSim, gw: gw, dir: opts.Dir, log: opts.Logger}, nil
 }
 
 // writeDemoConfig copies the embedded demo configuration into dir.
@@ -177,10 +186,11 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   ThingsBoard emulator: MQTT %s, gateway device %q (token %q)
   device MQTT broker:   %s (simulated devices publish to demo/sensor/<name>/data)
   Modbus device:        %q, polled every second over Modbus TCP
+  OPC-UA server:        %s (subscribed by the OPC-UA connector)
   see the devices:      %s/            (page with latest values)
                         %s/api/devices (JSON)
   Ctrl-C stops the demo.
-`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, url, url)
+`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, url, url)
 	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed

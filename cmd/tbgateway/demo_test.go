@@ -66,6 +66,7 @@ func TestDemo(t *testing.T) {
 	}()
 
 	want := demoDevices(t)
+	want["OPC-UA Demo Device"] = [2][]string{{"status"}, {"temperature", "humidity", "counter", "running"}}
 	want[demoModbusDevice] = [2][]string{{"model"}, {"temperature", "counter"}}
 	for i := 1; i <= demoMQTTDevices; i++ {
 		want[fmt.Sprintf("MQTT Sensor %d", i)] = [2][]string{{"model"}, {"temperature", "humidity", "relay"}}

@@ -1,0 +1,143 @@
+package opcua
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gopcua/opcua/ua"
+)
+
+// nodeIDForm matches the text forms of a node id the Python configs use: ns=<n>;{i,s,g,b}=<id> or without ns.
+var nodeIDForm = regexp.MustCompile(`^(ns=[^;]*;)?[isgb]=`)
+
+// pathElem is one step of a browse path: a browse name, with its namespace index when written as "n:Name".
+type pathElem struct {
+	ns   int // -1: any namespace
+	name string
+}
+
+func (e pathElem) String() string {
+	if e.ns >= 0 {
+		return strconv.Itoa(e.ns) + ":" + e.name
+	}
+	return e.name
+}
+
+// nodeRef is a parsed node reference: a node id, or a browse path that is absolute (from Root) or relative to the
+// device node.
+type nodeRef struct {
+	id       *ua.NodeID
+	path     []pathElem
+	absolute bool
+}
+
+// String returns the reference as written in a config (path steps joined by `\.`).
+func (r nodeRef) String() string {
+	if r.id != nil {
+		return r.id.String()
+	}
+	parts := make([]string, len(r.path))
+	for i, e := range r.path {
+		parts[i] = e.String()
+	}
+	return strings.Join(parts, `\.`)
+}
+
+// parseNodeRef parses a node id ("ns=2;i=5", "i=85", "ns=4;b=...", "ns=5;g=...") or a browse path
+// ("Root\.Objects\.Dev", "Child\.Leaf", "2:Dev"). Paths are split on `\.` as in the Python gateway; a path whose
+// first step is "Root" is absolute, any other is relative.
+func parseNodeRef(text string) (nodeRef, error) {
+	s := strings.TrimSpace(text)
+	if s == "" {
+		return nodeRef{}, errors.New("empty node reference")
+	}
+	if nodeIDForm.MatchString(s) {
+		id, err := ua.ParseNodeID(s)
+		if err != nil {
+			return nodeRef{}, fmt.Errorf("node id %q: %w", s, err)
+		}
+		return nodeRef{id: id}, nil
+	}
+	var ref nodeRef
+	for i, step := range strings.Split(s, `\.`) {
+		step = strings.TrimSpace(step)
+		if step == "" {
+			return nodeRef{}, fmt.Errorf("browse path %q: empty step %d", s, i)
+		}
+		el := pathElem{ns: -1, name: step}
+		if j := strings.IndexByte(step, ':'); j > 0 {
+			if n, err := strconv.Atoi(step[:j]); err == nil && n >= 0 && n <= 0xffff {
+				el = pathElem{ns: n, name: step[j+1:]}
+			}
+		}
+		ref.path = append(ref.path, el)
+	}
+	ref.absolute = ref.path[0].name == "Root"
+	return ref, nil
+}
+
+// template is text with ${node} references, compiled once: parts[i] precedes refs[i], the last part follows the
+// last reference. A constant template (type "constant") carries a literal value instead.
+type template struct {
+	parts    []string
+	refs     []nodeRef
+	constant any
+	isConst  bool
+}
+
+// parseTemplate compiles "Device ${Root\.Objects\.Dev\.Serial} at ${ns=2;i=3}"; text without ${} is literal.
+func parseTemplate(text string) (*template, error) {
+	t := &template{}
+	rest := text
+	for {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			t.parts = append(t.parts, rest)
+			return t, nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed ${ in %q", text)
+		}
+		ref, err := parseNodeRef(rest[i+2 : i+j])
+		if err != nil {
+			return nil, err
+		}
+		t.parts = append(t.parts, rest[:i])
+		t.refs = append(t.refs, ref)
+		rest = rest[i+j+1:]
+	}
+}
+
+// literal reports whether the template has no node references (its text is its value).
+func (t *template) literal() bool { return len(t.refs) == 0 }
+
+// bare reports whether the template is exactly one reference with no text around it, so the node's value is the
+// result with its own type.
+func (t *template) bare() bool {
+	return len(t.refs) == 1 && t.parts[0] == "" && t.parts[1] == ""
+}
+
+// render joins the parts with the given rendered reference values.
+func (t *template) render(values []string) string {
+	var b strings.Builder
+	for i, p := range t.parts {
+		b.WriteString(p)
+		if i < len(values) {
+			b.WriteString(values[i])
+		}
+	}
+	return b.String()
+}
+
+// parseNodeExpr parses a node written either bare or as "${...}" (attribute updates, RPC get/set).
+func parseNodeExpr(text string) (nodeRef, error) {
+	s := strings.TrimSpace(text)
+	if strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") {
+		s = s[2 : len(s)-1]
+	}
+	return parseNodeRef(s)
+}

@@ -1,0 +1,222 @@
+// Package opcua is the "opcua" connector: it reads OPC-UA servers' variables into device attributes and time
+// series, by subscription (monitored items) or by polling, and serves ThingsBoard's attribute updates and RPCs by
+// writing nodes and calling methods. Its configuration is the Python gateway's opcua.json (see Config).
+//
+// Behaviour, following the Python gateway (thingsboard_gateway/connectors/opcua, asyncua):
+//   - Nodes are named by node id (ns=2;i=5, s=, g=, b=) or by browse path split on `\.` ("Root\.Objects\.Dev",
+//     absolute; "Child\.Leaf", relative to the device node; "2:Name" pins a namespace). Paths are resolved by
+//     browsing (one Browse per parent node) once per session and cached for server.scanPeriodInMillis, across
+//     reconnects. When a mapping or key did not resolve, the session is rebuilt after scanPeriodInMillis to
+//     look again (Python re-scans periodically).
+//   - Device names and profiles are templates with optional ${node} reads, evaluated when the device is resolved.
+//   - Values are converted as recordValue documents. Telemetry keeps the server's source or server timestamp when
+//     the key's timestampLocation asks for it; otherwise Telemetry.TS is 0 and the gateway stamps it (Python's
+//     default "gateway").
+//   - The connector owns reconnects (gopcua's AutoReconnect is off, see the v0.8.0 subscription bug): every loss of
+//     the session, failed liveness probe, publish error or silent subscription (watchdog) closes the client,
+//     waits with exponential back-off and builds the session, the resolution and the subscriptions again.
+//   - Subscription mode puts all monitored items into one subscription (more only when the server refuses more
+//     items per subscription) instead of Python's one per device: servers cap subscriptions per session.
+//     Polling mode reads all nodes every pollPeriodInMillis in batches of the server's MaxNodesPerRead.
+//   - A key notified twice in one publish goes into a second record, so the gateway stamps each reading with its
+//     own timestamp.
+//   - Status names follow the OPC Foundation spelling ("BadNodeIdUnknown"), arrays become JSON arrays of the
+//     elements' text (Python's string lists), booleans inside arrays and templates read "True"/"False".
+//   - Downlink: see UpdateAttributes and HandleRPC.
+package opcua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	tbgateway "github.com/tbgateway/tbgateway"
+)
+
+// Type is the connector type in the main config.
+const Type = "opcua"
+
+func init() {
+	tbgateway.RegisterConnector(tbgateway.ConnectorType{Type: Type, New: newConnector, Check: Check})
+}
+
+// Check is the connector's ConfigChecker: it decodes and validates cfg.Raw without I/O. Warnings and the error
+// name the file and the key path.
+func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
+	_, warnings, err := Decode(cfg.Raw)
+	where := cfg.File
+	if where == "" {
+		where = "connector " + cfg.Name
+	}
+	for i, w := range warnings {
+		warnings[i] = where + ": " + w
+	}
+	if err != nil {
+		return warnings, fmt.Errorf("%s: %w", where, err)
+	}
+	return warnings, nil
+}
+
+func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
+	warnings, err := Check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, _, _ := Decode(cfg.Raw)
+	name := cfg.Name
+	if name == "" {
+		name = c.Name
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, w := range warnings {
+		log.Warn("config", "warning", w)
+	}
+	return New(name, c, log)
+}
+
+// Connector is a running OPC-UA connector; build it with New.
+type Connector struct {
+	name     string
+	cfg      *Config
+	log      *slog.Logger
+	mappings []*mapping
+	cache    *pathCache
+	cert     clientCert
+
+	mu   sync.RWMutex
+	sess *session // the live session, nil while disconnected
+}
+
+// New compiles a decoded configuration into a connector. It does no I/O.
+func New(name string, cfg *Config, log *slog.Logger) (*Connector, error) {
+	c := &Connector{name: name, cfg: cfg, log: log, cache: newPathCache(ms(cfg.Server.ScanPeriodInMillis))}
+	for i := range cfg.Mapping {
+		m, err := compileMapping(i, &cfg.Mapping[i])
+		if err != nil {
+			return nil, fmt.Errorf("mapping[%d]: %w", i, err)
+		}
+		c.mappings = append(c.mappings, m)
+	}
+	return c, nil
+}
+
+// Devices lists the devices whose name and profile are constants in the configuration; devices named from node
+// values are announced when they are resolved.
+func (c *Connector) Devices() []tbgateway.DeviceInfo {
+	var out []tbgateway.DeviceInfo
+	for _, m := range c.mappings {
+		if m.name.literal() && m.profile.literal() {
+			out = append(out, tbgateway.DeviceInfo{Name: m.name.render(nil), Type: profileOr(m.profile.render(nil))})
+		}
+	}
+	return out
+}
+
+// SharedAttributeKeys lists the attribute-update keys configured for the device.
+func (c *Connector) SharedAttributeKeys(device string) []string {
+	c.mu.RLock()
+	s := c.sess
+	c.mu.RUnlock()
+	if s == nil {
+		return nil
+	}
+	d := s.devices[device]
+	if d == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(d.m.updates))
+	for k := range d.m.updates {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// ReportStrategies returns the per-device and per-key report strategies of the configuration.
+func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
+	var out []tbgateway.ReportStrategyRule
+	for _, m := range c.mappings {
+		if !m.name.literal() {
+			continue // a device named from node values is only known after resolution
+		}
+		dev := m.name.render(nil)
+		if len(m.cfg.ReportStrategy) > 0 {
+			out = append(out, tbgateway.ReportStrategyRule{Device: dev, Config: m.cfg.ReportStrategy})
+		}
+		for _, k := range m.keys {
+			if len(k.strategy) > 0 {
+				out = append(out, tbgateway.ReportStrategyRule{Device: dev, Key: k.key, Config: k.strategy})
+			}
+		}
+	}
+	return out
+}
+
+// Run connects to the server and keeps the connection, reconnecting with exponential back-off (starting at
+// reconnectBackoffInitialDelay seconds, times reconnectBackoffFactor, capped at 80 % of the session timeout
+// and at one minute) until ctx is cancelled. It returns nil on cancellation and an error only for problems a
+// retry cannot fix (unreadable certificate files).
+func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
+	srv := &c.cfg.Server
+	initial := time.Duration(srv.ReconnectBackoffInitialDelay * float64(time.Second))
+	limit := min(time.Minute, ms(srv.SessionTimeoutInMillis)*8/10)
+	limit = max(limit, initial)
+	delay := initial
+	failing := false
+	for {
+		began := time.Now()
+		up, err := c.runSession(ctx, sink)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return err
+		}
+		if errors.Is(err, errRescan) {
+			c.log.Info("re-scanning the server for unresolved nodes")
+			continue
+		}
+		// Only a session that stayed up a while resets the back-off: a server that accepts the connection and
+		// then fails every time must not be retried in a tight loop.
+		if up && time.Since(began) > max(healthySession, limit) {
+			delay, failing = initial, false
+		}
+		if !failing {
+			c.log.Warn("connection to OPC-UA server lost or refused; reconnecting", "url", srv.URL, "err", err)
+		} else {
+			c.log.Debug("reconnect failed", "url", srv.URL, "err", err, "retry_in", delay)
+		}
+		failing = true
+		wait := delay/2 + rand.N(delay/2+1)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		delay = min(time.Duration(float64(delay)*srv.ReconnectBackoffFactor), limit)
+	}
+}
+
+// healthySession is how long a session must have lasted for its loss to count as a new failure (logged at warn
+// level, back-off restarted from reconnectBackoffInitialDelay).
+const healthySession = 30 * time.Second
+
+// fatalError is a configuration problem found at run time that a reconnect cannot fix.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+func profileOr(p string) string {
+	if p == "" {
+		return tbgateway.DefaultDeviceType
+	}
+	return p
+}
