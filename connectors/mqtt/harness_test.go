@@ -371,7 +371,9 @@ func (e *env) startGatewayWait(typ string, conf map[string]any, waitBroker bool)
 	writeJSON(t, filepath.Join(dir, config.MainFileJSON), map[string]any{
 		"thingsboard": map[string]any{"host": host, "port": port, "security": map[string]any{"type": "accessToken", "accessToken": gwToken},
 			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
-		"storage":    map[string]any{"type": "memory", "max_records_count": 1000000},
+		// Durable storage, so "acknowledged to the broker" means "on disk" as in production.
+		"storage": map[string]any{"type": "file", "data_folder_path": "./data/", "max_file_count": 20,
+			"max_records_per_file": 100000},
 		"connectors": []any{map[string]any{"type": typ, "name": "MQTT", "configuration": "mqtt.json"}},
 	})
 	cfg, _, err := config.Load(dir, nil)

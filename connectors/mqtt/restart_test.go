@@ -13,8 +13,8 @@ import (
 var restartMessages = flag.Int("mqtt.restart-messages", 3000, "messages published by TestBrokerRestartUnderLoad")
 
 // TestBrokerRestartUnderLoad restarts mosquitto while a device publishes as fast as it can. The connector uses
-// a persistent session, so every message the broker acknowledged to the device must reach ThingsBoard: with the
-// gateway's memory storage, "no message acked to the broker is missing at tbemu".
+// a persistent session and the gateway durable file storage, so every message the broker acknowledged to the
+// device must reach ThingsBoard: "no message acked to the broker is missing at tbemu".
 func TestBrokerRestartUnderLoad(t *testing.T) {
 	for _, version := range []int{4, 5} {
 		t.Run(fmt.Sprintf("version%d", version), func(t *testing.T) { testBrokerRestart(t, version) })
