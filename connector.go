@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 )
 
@@ -122,4 +123,25 @@ type ReportStrategyRule struct {
 // changes made while the gateway was offline.
 type SharedKeysLister interface {
 	SharedAttributeKeys(device string) []string
+}
+
+// Where names the connector's configuration in messages: its file, or "connector NAME" for inline config.
+func (c ConnectorConfig) Where() string {
+	if c.File != "" {
+		return c.File
+	}
+	return "connector " + c.Name
+}
+
+// Located prefixes a decoder's warnings and error with Where, so that every message names the file; connector
+// ConfigCheckers return its result.
+func (c ConnectorConfig) Located(warnings []string, err error) ([]string, error) {
+	where := c.Where()
+	for i, w := range warnings {
+		warnings[i] = where + ": " + w
+	}
+	if err != nil {
+		return warnings, fmt.Errorf("%s: %w", where, err)
+	}
+	return warnings, nil
 }

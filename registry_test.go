@@ -2,6 +2,7 @@ package tbgateway
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -54,4 +55,17 @@ func TestConnectorRegistry(t *testing.T) {
 		}
 	}()
 	RegisterConnector(ConnectorType{Type: "test-none", New: func(ConnectorConfig) (Connector, error) { return nil, nil }})
+}
+
+func TestConnectorConfigLocated(t *testing.T) {
+	w, err := ConnectorConfig{File: "mqtt.json"}.Located([]string{"broker.x: unknown key"}, errors.New("broker.port: bad"))
+	if len(w) != 1 || w[0] != "mqtt.json: broker.x: unknown key" || err == nil || err.Error() != "mqtt.json: broker.port: bad" {
+		t.Fatalf("got %q, %v", w, err)
+	}
+	if _, err := (ConnectorConfig{Name: "inline"}).Located(nil, errors.New("x")); err.Error() != "connector inline: x" {
+		t.Fatalf("inline: %v", err)
+	}
+	if _, err := (ConnectorConfig{File: "f"}).Located(nil, nil); err != nil {
+		t.Fatalf("no error: %v", err)
+	}
 }

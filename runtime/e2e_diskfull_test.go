@@ -5,7 +5,6 @@ package runtime_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -85,8 +84,6 @@ const (
 	undropLog = "storage has room again"
 )
 
-var diskFullSQLite = flag.Bool("diskfull.sqlite", false, "run the disk-full test with sqlite storage too (it cannot recover yet, see the skip message)")
-
 // TestE2EDiskFullRefuseNew fills a 2 MB tmpfs while ThingsBoard is unreachable: Send fails with ErrStorageFull
 // (the connector sees it), the gateway logs it once and counts it; when ThingsBoard is back and the backlog is
 // delivered, space returns and new records are accepted again.
@@ -96,10 +93,6 @@ func TestE2EDiskFullRefuseNew(t *testing.T) {
 		"file":   {"type": "file", "max_file_count": 1000}, // a record bound far above what the disk holds
 	} {
 		t.Run(name, func(t *testing.T) {
-			if name == "sqlite" && !*diskFullSQLite {
-				t.Skip("sqlite storage cannot recover from a disk its WAL has filled: deleting acknowledged records " +
-					"needs WAL space, and the WAL is never checkpointed below 1000 pages (4 MB); run with -diskfull.sqlite")
-			}
 			dir := mountTmpfs(t, "2m")
 			storage["data_file_path"], storage["data_folder_path"] = dir+"/", dir
 			diskFullRun(t, storage)
@@ -196,8 +189,8 @@ func TestE2EStorageFullDropOldest(t *testing.T) {
 		tmpfs   string
 		storage map[string]any
 	}{
-		// 256 KB of records; the tmpfs leaves room for SQLite's WAL (checkpointed at 4 MB).
-		"sqlite": {"8m", map[string]any{"type": "sqlite", "size_limit": 0.25, "max_db_amount": 1}},
+		// 256 KB of records; the tmpfs leaves room for the reserve file and the WAL (checkpointed at 256 KB).
+		"sqlite": {"2m", map[string]any{"type": "sqlite", "size_limit": 0.25, "max_db_amount": 1}},
 		"file":   {"2m", map[string]any{"type": "file", "max_file_count": 2, "max_records_per_file": 1000}},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -43,27 +43,13 @@ func init() {
 // file and the key path.
 func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
 	_, warnings, err := Decode(cfg.Raw)
-	where := cfg.File
-	if where == "" {
-		where = "connector " + cfg.Name
-	}
-	for i, w := range warnings {
-		warnings[i] = where + ": " + w
-	}
-	if err != nil {
-		return warnings, fmt.Errorf("%s: %w", where, err)
-	}
-	return warnings, nil
+	return cfg.Located(warnings, err)
 }
 
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
 	c, _, err := Decode(cfg.Raw)
-	if err != nil {
-		where := cfg.File
-		if where == "" {
-			where = "connector " + cfg.Name
-		}
-		return nil, fmt.Errorf("%s: %w", where, err)
+	if _, err := cfg.Located(nil, err); err != nil {
+		return nil, err
 	}
 	if cfg.Name != "" {
 		c.Name = cfg.Name

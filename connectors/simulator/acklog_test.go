@@ -64,4 +64,4 @@ func TestAckLogRecordsAcceptedTelemetry(t *testing.T) {
 }
 
 func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
-func itoa(i int) string         { b, _ := json.Marshal(i); return string(b) }
+func itoa(i int) string          { b, _ := json.Marshal(i); return string(b) }

@@ -55,17 +55,7 @@ func init() {
 // name the file and the key path.
 func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
 	_, warnings, err := Decode(cfg.Raw)
-	where := cfg.File
-	if where == "" {
-		where = "connector " + cfg.Name
-	}
-	for i, w := range warnings {
-		warnings[i] = where + ": " + w
-	}
-	if err != nil {
-		return warnings, fmt.Errorf("%s: %w", where, err)
-	}
-	return warnings, nil
+	return cfg.Located(warnings, err)
 }
 
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -22,7 +23,8 @@ const (
 func ackPath(dir string) string { return filepath.Join(dir, ackFile) }
 
 // Ack removes the records with the given sequence numbers, in any order. Numbers the store does not hold are
-// ignored. The read position reaches the disk with the next checkpoint (see the package doc).
+// ignored. When the acknowledged prefix moves, it is written to the slot file at once (no fsync); the full read
+// position reaches the disk with the next checkpoint (see the package doc).
 func (s *Store) Ack(seqs ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -41,6 +43,7 @@ func (s *Store) Ack(seqs ...uint64) error {
 		s.dirty++
 	}
 	s.advancePrefix()
+	s.savePrefix()
 	if s.dirty >= s.opts.AckBatch {
 		select {
 		case s.ckKick <- struct{}{}:
@@ -97,6 +100,7 @@ func (s *Store) dropOverflow() {
 		s.advancePrefix()
 	}
 	if dropped > 0 {
+		s.savePrefix()
 		s.stats.Dropped += uint64(dropped)
 		s.dirty++
 		s.log.Warn("file storage full: dropped the oldest records", "dir", s.opts.Dir, "dropped", dropped,
@@ -220,6 +224,10 @@ func (s *Store) checkpoint() error {
 	s.dirty = 0
 	s.mu.Unlock()
 	err := writeAckState(s.opts.Dir, st)
+	// Under drop-oldest a full disk makes room for the read position too.
+	for err != nil && errors.Is(err, syscall.ENOSPC) && s.makeRoom(s.ioError("write", ackPath(s.opts.Dir), err)) {
+		err = writeAckState(s.opts.Dir, st)
+	}
 	if err != nil {
 		s.mu.Lock()
 		s.dirty += dirty

@@ -13,6 +13,9 @@
 //   - tbgw-ack: the read position, written atomically (temporary file, fsync, rename, directory fsync): the
 //     contiguous acknowledged prefix, the sequence numbers acknowledged beyond it (acks may come out of order), and
 //     the highest sequence number handed out by Next, all under a CRC32C.
+//   - tbgw-ackpos: the contiguous acknowledged prefix alone, [8-byte magic][u64 prefix][u32 CRC32C], rewritten in
+//     place with one pwrite (no fsync) by every Ack that moves the prefix. Open takes the higher of its prefix and
+//     the checkpoint's; a torn or otherwise invalid slot is ignored.
 //
 // # Delivery contract
 //
@@ -20,15 +23,29 @@
 //     records of concurrent Puts are written with one write and one fsync). MaxRecordsBetweenFsync > 1 never
 //     weakens this; it only lets the writer wait up to SyncInterval for more records before the fsync.
 //   - A Put that fails stores none of its records: a partial write is truncated back (disk full, I/O error).
+//   - A full disk fails Put with an error wrapping tbgateway.ErrStorageFull under RefuseNew. Under DropOldest the
+//     writer instead deletes the oldest segment (never the newest) and writes again, as often as needed; the
+//     unacknowledged records of each deleted segment are counted in Dropped and logged. A checkpoint that finds
+//     the disk full under DropOldest makes room the same way.
 //   - Next hands out records in Put order; Ack removes them in any order; Rewind re-serves the unacknowledged
 //     handed-out records first (counted in Redelivered).
-//   - The read position is checkpointed to tbgw-ack after AckBatch acknowledgements or AckInterval, whichever
-//     comes first, and on Close. After a clean Close nothing acknowledged comes back. After a crash (no Close),
-//     the records handed out again are exactly: the records handed out and not acknowledged, plus the records
-//     acknowledged since the last completed checkpoint: about AckBatch at most (plus those made while a checkpoint is
-//     being written), none older than AckInterval plus one checkpoint write — unless checkpoints fail (a full disk),
-//     which is logged. Records at or below the handed-out mark of the last checkpoint that come out again are counted
-//     in Redelivered; records first handed out after the last checkpoint are handed out again uncounted.
+//   - The read position is checkpointed (fsynced) to tbgw-ack after AckBatch acknowledgements or AckInterval,
+//     whichever comes first, and on Close; the acknowledged prefix also goes to tbgw-ackpos on every Ack that
+//     moves it. After a clean Close nothing acknowledged comes back.
+//   - After a crash of the process (SIGKILL, panic; the kernel keeps running, so the unsynced tbgw-ackpos
+//     survives in the page cache), the records handed out again are exactly the records above the acknowledged
+//     prefix that were handed out, less those the last checkpoint recorded as acknowledged: those not
+//     acknowledged (in flight), and those acknowledged since the last checkpoint out of order, beyond the first
+//     unacknowledged record. The latter are about the uplink's in-flight window, as the uplink settles records
+//     roughly in order; a record that stays unacknowledged long (retried) holds the prefix, and what is
+//     acknowledged after it repeats, up to AckBatch or AckInterval's worth until the next checkpoint records it.
+//     An Ack that had not returned when the process died may repeat too.
+//   - After a power loss or kernel crash, tbgw-ackpos may be lost or stale, and the records handed out again are
+//     those above the prefix of the last completed checkpoint: the above plus the records acknowledged since that
+//     checkpoint — about AckBatch at most (plus those made while a checkpoint is being written), none older than
+//     AckInterval plus one checkpoint write — unless checkpoints fail (a full disk), which is logged.
+//   - Records at or below the handed-out mark of the last checkpoint that come out again are counted in
+//     Redelivered; records first handed out after the last checkpoint are handed out again uncounted.
 //     Nothing that Put returned for is lost, nothing is reordered.
 //
 // # Recovery

@@ -55,12 +55,15 @@ type Store struct {
 	wake    chan struct{} // closed and replaced when records are committed
 	closed  chan struct{}
 
-	kick     chan struct{} // wakes the writer
-	ckKick   chan struct{} // wakes the checkpointer
-	wdone    chan struct{}
-	cdone    chan struct{}
-	ckMu     sync.Mutex // serialises checkpoints
-	diskFull bool       // writer-owned: the last commit failed for lack of space
+	kick        chan struct{} // wakes the writer
+	ckKick      chan struct{} // wakes the checkpointer
+	wdone       chan struct{}
+	cdone       chan struct{}
+	ckMu        sync.Mutex // serialises checkpoints
+	slot        *os.File   // tbgw-ackpos, the prefix written on every ack that moves it (nil until Open is done)
+	slotPrefix  uint64     // the prefix last written to slot
+	slotFailing bool       // the last slot write failed
+	diskFull    bool       // writer-owned: the last commit failed for lack of space
 
 	// Writer-owned: the active segment's file and its synced length.
 	wf    segmentFile
@@ -101,6 +104,14 @@ func Open(opts Options, log *slog.Logger) (*Store, error) {
 	if err := s.recover(); err != nil {
 		return nil, err
 	}
+	slot, err := openSlot(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("file storage: %w", err)
+	}
+	s.mu.Lock()
+	s.slot = slot
+	s.savePrefix()
+	s.mu.Unlock()
 	go s.writeLoop()
 	go s.checkpointLoop()
 	if err := s.importPython(context.Background()); err != nil {
@@ -117,6 +128,13 @@ func (s *Store) recover() error {
 		s.log.Error("file storage: read position unreadable, delivering every stored record again", "err", err)
 		s.fstats.Corrupt++
 		st = ackState{}
+	}
+	// The slot file may hold a later prefix than the checkpoint: it is written on every ack, without fsync.
+	if p, ok, err := readSlot(s.opts.Dir); err != nil {
+		return fmt.Errorf("file storage: %w", err)
+	} else if ok && p > st.prefix {
+		st.prefix = p
+		st.handed = max(st.handed, p)
 	}
 	segs, err := listSegments(s.opts.Dir)
 	if err != nil {
@@ -153,6 +171,7 @@ func (s *Store) recover() error {
 		}
 	}
 	s.advancePrefix()
+	s.slotPrefix = s.prefix
 	s.dirty = 1 // the first checkpoint rewrites the position and deletes what it covers
 	if s.opts.Policy == tbgateway.DropOldest {
 		s.dropOverflow()
@@ -339,6 +358,12 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.wf.Close())
 		s.wf = nil
 	}
+	s.mu.Lock()
+	if s.slot != nil {
+		err = errors.Join(err, s.slot.Close())
+		s.slot = nil
+	}
+	s.mu.Unlock()
 	s.rmu.Lock()
 	s.rd.close()
 	s.rmu.Unlock()

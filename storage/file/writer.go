@@ -87,11 +87,18 @@ func (s *Store) commit(group []*putReq) {
 		run, recs, size := s.fitRun(group)
 		if run == 0 {
 			if err = s.rotate(); err != nil {
+				if s.makeRoom(err) {
+					err = nil
+				}
 				continue
 			}
 			run, recs, size = s.fitRun(group)
 		}
 		err = s.writeRun(group[:run], recs, size)
+		if err != nil && s.makeRoom(err) {
+			err = nil
+			continue // the same run again, in a new segment
+		}
 		s.finish(group[:run], err)
 		group = group[run:]
 	}
@@ -201,9 +208,52 @@ func (s *Store) writeFailed(werr error) error {
 	}
 	if errors.Is(err, tbgateway.ErrStorageFull) && !s.diskFull {
 		s.diskFull = true
-		s.log.Warn("file storage: disk full, refusing records until space returns", "dir", s.opts.Dir, "err", werr)
+		if s.opts.Policy == tbgateway.DropOldest {
+			s.log.Warn("file storage: disk full, dropping the oldest segments to make room", "dir", s.opts.Dir, "err", werr)
+		} else {
+			s.log.Warn("file storage: disk full, refusing records until space returns", "dir", s.opts.Dir, "err", werr)
+		}
 	}
 	return err
+}
+
+// makeRoom applies DropOldest to a full disk: when err is a lack of space, it deletes the oldest segment (never
+// the newest, which keeps sequence numbers from being reused), drops its unacknowledged records, counting and
+// logging them, and reports whether the write should be tried again. The writer and the checkpoint call it.
+func (s *Store) makeRoom(err error) bool {
+	if s.opts.Policy != tbgateway.DropOldest || !errors.Is(err, tbgateway.ErrStorageFull) {
+		return false
+	}
+	s.mu.Lock()
+	if len(s.segs) < 2 {
+		s.mu.Unlock()
+		return false
+	}
+	g := s.segs[0]
+	dropped := 0
+	for seq := max(g.first, s.prefix+1); !g.empty() && seq <= g.last; seq++ {
+		if _, a := s.acked[seq]; a {
+			delete(s.acked, seq)
+			continue
+		}
+		s.count--
+		dropped++
+	}
+	s.prefix = max(s.prefix, g.last)
+	s.advancePrefix()
+	s.savePrefix()
+	s.removeSeg(g)
+	s.stats.Dropped += uint64(dropped)
+	s.dirty++
+	total := s.stats.Dropped
+	s.mu.Unlock()
+	rerr := os.Remove(g.path)
+	if rerr == nil {
+		rerr = syncDir(s.opts.Dir)
+	}
+	s.log.Warn("file storage: disk full: dropped the oldest segment", "segment", g.path, "dropped", dropped,
+		"dropped_total", total, "err", rerr)
+	return true
 }
 
 // removeSeg takes g out of the segment list. Callers hold mu.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,8 +67,10 @@ func TestDatabaseFull(t *testing.T) {
 	}
 }
 
-// TestDiskFullTmpfs fills a 2 MB tmpfs, which needs root; it skips otherwise.
-func TestDiskFullTmpfs(t *testing.T) {
+// mountTmpfs mounts a 2 MB tmpfs on a new directory until the test ends; it skips the test when it cannot (a
+// tmpfs needs root). Stores in it must be closed before the test ends.
+func mountTmpfs(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a tmpfs needs root; TestDatabaseFull covers SQLITE_FULL without it")
 	}
@@ -80,6 +83,77 @@ func TestDiskFullTmpfs(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	})
+	return dir
+}
+
+// reserveSize returns the size of the reserve file, -1 when there is none.
+func reserveSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(dir, ReserveFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestDiskFullRecoversByAcks lets the store alone fill a 2 MB tmpfs (its WAL included): Puts are refused from the
+// first failure on (no flapping while nothing is acknowledged), the reserve is released so that every Ack of
+// the backlog succeeds, and once the acknowledged space is back the reserve is recreated and Puts succeed.
+func TestDiskFullRecoversByAcks(t *testing.T) {
+	dir := mountTmpfs(t)
+	s, err := Open(context.Background(), Options{Dir: dir}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := reserveSize(t, dir); n != ReserveBytes {
+		t.Fatalf("reserve file of %d bytes after Open, want %d", n, ReserveBytes)
+	}
+	stored, err := fillUntilFull(t, s)
+	assertDiskFullErr(t, s, err)
+	if n := reserveSize(t, dir); n != -1 {
+		t.Fatalf("reserve file of %d bytes on a full disk, want it released", n)
+	}
+	for range 3 {
+		if err := s.Put(context.Background(), recs("refused", 0, 5)); !errors.Is(err, tbgateway.ErrStorageFull) {
+			t.Fatalf("Put on a full disk before any ack: %v, want ErrStorageFull", err)
+		}
+	}
+	if st := s.Stats(); st.Count != stored || st.Refused != 50+15 {
+		t.Fatalf("Stats = %+v, want Count %d, Refused %d", st, stored, 50+15)
+	}
+	es := drain(t, s, stored)
+	for len(es) > 0 { // acks of 100 records, as the uplink sends them
+		k := min(len(es), 100)
+		seqs := make([]uint64, k)
+		for i, e := range es[:k] {
+			seqs[i] = e.Seq
+		}
+		if err := s.Ack(seqs...); err != nil {
+			t.Fatalf("Ack on a full disk with %d records left: %v", len(es), err)
+		}
+		es = es[k:]
+	}
+	if err := s.Put(context.Background(), recs("after", 0, 50)); err != nil {
+		t.Fatalf("Put after the backlog was acknowledged: %v", err)
+	}
+	if n := reserveSize(t, dir); n != ReserveBytes {
+		t.Fatalf("reserve file of %d bytes after the recovery, want %d", n, ReserveBytes)
+	}
+	if got := drain(t, s, 50); got[0].Record.Device != "after" || s.Stats().Count != 50 {
+		t.Fatalf("after the recovery: device %q, stats %+v", got[0].Record.Device, s.Stats())
+	}
+	if err := s.Close(); err != nil { // before the unmount
+		t.Fatal(err)
+	}
+}
+
+// TestDiskFullTmpfs fills a 2 MB tmpfs, which needs root; it skips otherwise.
+func TestDiskFullTmpfs(t *testing.T) {
+	dir := mountTmpfs(t)
 	s, err := Open(context.Background(), Options{Dir: dir}, quiet)
 	if err != nil {
 		t.Fatal(err)

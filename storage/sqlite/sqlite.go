@@ -27,6 +27,25 @@
 // Python gateway databases (files "*.db" in Dir holding a table "messages" of JSON events) are imported once on
 // Open, in the order the Python gateway would have sent them, and then renamed to "<name>.imported"; they are
 // never deleted. See importPython for the details.
+//
+// # Full disk
+//
+// SQLite needs disk space to delete: a DELETE and the checkpoint that follows write WAL frames. So that a disk
+// the store filled can be emptied by acknowledgements, the store keeps a reserve file, ReserveFileName of
+// ReserveBytes in Dir, created on Open, and keeps its WAL small (checkpointed every 64 pages and truncated to
+// ReserveBytes). The first write that fails for lack of space puts the store in the disk-full state: the reserve
+// is deleted (logged once), Puts are refused (ErrStorageFull, counted in Refused) and Acks, drops and the TTL go
+// on; an Ack that still fails for lack of space is retried once after a WAL checkpoint(TRUNCATE). Each Put in
+// that state first gives the space of deleted records back to the file system (checkpoint(TRUNCATE) and
+// incremental_vacuum) and then probes for ReserveBytes plus 1 MiB of free space; when that much is free, the
+// reserve is recreated, the state ends (logged) and the Put goes ahead. The margin keeps a store on a disk that
+// is still nearly full from switching between accepting and refusing a few Puts at a time.
+//
+// Under DropOldest a full disk does not refuse Puts: the Put that failed is retried in a transaction that first
+// deletes the oldest records (as many as it adds, doubling until it fits), and while the disk stays full every
+// Put does so, as SQLite reuses the freed pages and the file need not grow. The records are counted in Dropped
+// and logged. After acknowledgements deleted records, the next Put probes for space as above and, when it is
+// back, recreates the reserve and stops dropping.
 package sqlite
 
 import (
@@ -61,6 +80,9 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultMaxBatchRecords is the most records one group commit gathers, the Python writing_batch_size default.
 	DefaultMaxBatchRecords = 1000
+	// walCheckpointPages is the WAL size, in pages, at which a commit checkpoints it: small, so that the WAL
+	// cannot fill a small disk before the records it holds are written back.
+	walCheckpointPages = 64
 )
 
 // Options configure a Store. The zero value of every field but Dir selects its default.
@@ -133,6 +155,9 @@ type Store struct {
 	closed   chan struct{}
 	closing  sync.Once
 	closeErr error
+
+	diskFull bool // writer-owned: a write failed for lack of space and the reserve was released
+	freed    bool // writer-owned: records were deleted while diskFull, so the space may be back
 
 	// beforeCommit, when set (by tests), runs in the writer goroutine just before each commit.
 	beforeCommit func()
@@ -236,8 +261,8 @@ CREATE TABLE IF NOT EXISTS imports (          -- Python databases already import
 func (s *Store) open(ctx context.Context) error {
 	busy := s.opts.BusyTimeout.Milliseconds()
 	wdsn := fmt.Sprintf("%s?_txlock=immediate&_auto_vacuum=INCREMENTAL&_pragma=busy_timeout(%d)"+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=journal_size_limit(67108864)",
-		s.path, busy, s.opts.Synchronous)
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=journal_size_limit(%d)&_pragma=wal_autocheckpoint(%d)",
+		s.path, busy, s.opts.Synchronous, ReserveBytes, walCheckpointPages)
 	for _, p := range s.opts.pragmas {
 		wdsn += "&_pragma=" + p
 	}
@@ -261,6 +286,12 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	if err := s.importPython(ctx); err != nil {
 		return err
+	}
+	if err := s.writeReserve(ReserveBytes); err != nil {
+		if !isDiskFull(err) {
+			return err
+		}
+		s.diskFullHit(err)
 	}
 	rdsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=query_only(1)", s.path, busy)
 	if s.rdb, err = sql.Open("sqlite", rdsn); err != nil {

@@ -32,6 +32,7 @@ type request struct {
 	size  int64     // reqPut: total bytes of blobs
 	ids   []uint64  // reqAck
 	drop  bool      // reqAck: the records are dropped (count them), not delivered
+	room  int       // reqPut: drop this many oldest records first, in the same transaction (full disk, drop-oldest)
 	done  chan error
 }
 
@@ -42,6 +43,7 @@ type tally struct {
 	dropped  uint64 // records dropped in this transaction (policy, TTL, undecodable)
 	byPolicy uint64 // of which by the drop-oldest policy
 	expired  uint64 // of which by the TTL
+	forSpace uint64 // of which by the drop-oldest policy on a full disk
 	refused  uint64
 	inserted int
 }
@@ -156,13 +158,34 @@ func (s *Store) gather(first *request) []*request {
 
 // commit runs batch in one transaction. When it fails, each request is retried in a transaction of its own, so
 // that an error reaches only the requests it belongs to.
+//
+// While the disk is full (see reserve.go), Puts are refused unless space is back; acknowledgements still run,
+// and one that fails for lack of space is retried once after the WAL was checkpointed and truncated.
 func (s *Store) commit(batch []*request) {
+	if s.diskFull {
+		if batch = s.refuseWhileFull(batch); len(batch) == 0 {
+			return
+		}
+	}
 	errs, t, err := s.runTx(batch)
 	if err != nil && len(batch) > 1 {
 		for _, r := range batch {
 			s.commit([]*request{r})
 		}
 		return
+	}
+	if err != nil && isDiskFull(err) {
+		s.diskFullHit(err)
+		switch {
+		case batch[0].kind != reqPut:
+			_ = s.reclaim(context.Background()) // the retry's error tells whether it helped
+			errs, t, err = s.runTx(batch)
+		case s.opts.Policy == tbgateway.DropOldest:
+			errs, t, err = s.putDroppingOldest(batch[0], errs, t, err)
+		}
+	}
+	if err == nil && s.diskFull && t.count < s.count+t.inserted { // records were deleted
+		s.freed = true
 	}
 	if err != nil {
 		errs[0] = err
@@ -193,6 +216,10 @@ func (s *Store) publish(t tally, committed bool) {
 	if t.byPolicy > 0 {
 		s.log.Warn("sqlite storage full: dropped the oldest records", "file", s.path, "dropped", t.byPolicy,
 			"max_records", s.opts.MaxRecords, "max_bytes", s.opts.MaxBytes)
+	}
+	if t.forSpace > 0 {
+		s.log.Warn("sqlite storage: disk full: dropped the oldest records", "file", s.path, "dropped", t.forSpace,
+			"dropped_total", s.stats.Dropped)
 	}
 	if t.expired > 0 {
 		s.log.Warn("sqlite storage: dropped records older than the TTL", "file", s.path, "dropped", t.expired,
@@ -233,6 +260,8 @@ func (s *Store) runTx(batch []*request) ([]error, tally, error) {
 		s.beforeCommit()
 	}
 	if err := tx.Commit(); err != nil {
+		// A failed COMMIT (SQLITE_FULL among others) may leave the transaction open on the connection.
+		_, _ = s.wconn.ExecContext(ctx, `ROLLBACK`)
 		if len(batch) == 1 && batch[0].kind == reqPut {
 			return errs, t, s.putErr(len(batch[0].blobs), err)
 		}
@@ -306,6 +335,11 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *request, t *tally) er
 		t.refused += uint64(n)
 		return skipped{fmt.Errorf("sqlite storage %s: %d records (%d bytes) do not fit (%d of %d records, %d of %d bytes held): %w",
 			s.path, n, r.size, t.count, s.opts.MaxRecords, t.bytes, s.opts.MaxBytes, tbgateway.ErrStorageFull)}
+	}
+	if r.room > 0 {
+		if err := s.dropForSpace(ctx, tx, r.room, t); err != nil {
+			return err
+		}
 	}
 	live, err := s.liveEligible(ctx, tx, r.metas)
 	if err != nil {
