@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	stdlog "log"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,6 +22,8 @@ func startDemoOPCUA(ctx context.Context, dir string) (*simserver.Server, error) 
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	// The simulator's server library prints its start-up through the standard log package; the demo has its own.
+	stdlog.SetOutput(io.Discard)
 	sim, err := simserver.Start(ctx, "127.0.0.1", port, time.Second)
 	if err != nil {
 		return nil, err
