@@ -23,11 +23,12 @@ var (
 	outageRate   = flag.Int("outage.rate", 1000, "records per second the connector produces in the backlog test")
 )
 
-// liveStorages are the storage sections with a live lane (tbgateway.LiveReader); file storage gets one later.
+// liveStorages are the storage sections the backlog test runs with; each has a live lane (tbgateway.LiveReader).
 func liveStorages() map[string]map[string]any {
 	return map[string]map[string]any{
 		"memory": {"type": "memory", "max_records_count": 2_000_000},
 		"sqlite": {"type": "sqlite", "data_file_path": "./data/"},
+		"file":   {"type": "file", "data_folder_path": "./data/", "max_file_count": 50, "max_records_per_file": 100000},
 	}
 }
 

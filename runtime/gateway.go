@@ -95,9 +95,6 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.store = store
-	if _, ok := store.(tbgateway.LiveReader); cfg.Storage.LiveFirst && !ok {
-		log.Warn("storage.liveFirst is not supported by this storage type yet; telemetry is sent in order", "type", cfg.Storage.Type)
-	}
 	g.devices, err = OpenDeviceTable(filepath.Join(cfg.Gateway.DataFolderPath, DeviceTableFile))
 	if err != nil {
 		store.Close()

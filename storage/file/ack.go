@@ -39,6 +39,7 @@ func (s *Store) Ack(seqs ...uint64) error {
 			continue
 		}
 		s.acked[seq] = struct{}{}
+		s.forgetAcked(seq)
 		s.count--
 		s.dirty++
 	}
@@ -222,6 +223,7 @@ func (s *Store) checkpoint() error {
 	}
 	dirty := s.dirty
 	s.dirty = 0
+	s.pruneLive()
 	s.mu.Unlock()
 	err := writeAckState(s.opts.Dir, st)
 	// Under drop-oldest a full disk makes room for the read position too.

@@ -48,6 +48,20 @@
 //     Redelivered; records first handed out after the last checkpoint are handed out again uncounted.
 //     Nothing that Put returned for is lost, nothing is reordered.
 //
+// # Live lane
+//
+// The Store is a tbgateway.LiveReader (see there for the contract): NextLive starts the lane at the next sequence
+// number to be committed, and the writer, which assigns sequence numbers under the store's lock, gives the lane
+// every live-eligible record committed from then on (telemetry only, with no unacknowledged connect or disconnect
+// of its device stored; Open finds those in the segments it scans). The lane is state of this process only: its
+// records are in the segments like any other (durable before Put returns), and an in-memory copy of those not yet
+// handed out serves NextLive without reading the disk. Next skips the running lane's records. Rewind ends the
+// lane: its unacknowledged records come from Next again in their place in sequence order, those NextLive had
+// handed out counted in Redelivered. Nothing of the lane is persisted: the read position and the crash
+// guarantees above are unchanged, and after a restart every unacknowledged record comes from Next, in order;
+// there, as for Next's own records, those at or below the checkpoint's handed-out mark are counted as
+// redelivered (which, for a record of the lane, includes one that NextLive had not handed out yet).
+//
 // # Recovery
 //
 // Open scans every segment. A frame whose length is impossible, whose CRC does not match or whose sequence number

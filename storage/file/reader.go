@@ -68,6 +68,7 @@ func (s *Store) Rewind() {
 	defer s.rmu.Unlock()
 	s.mu.Lock()
 	s.redeliv = max(s.redeliv, s.handed+1)
+	s.endLane()
 	s.mu.Unlock()
 	s.rd.close()
 }
@@ -215,7 +216,11 @@ func (s *Store) handOut(out []tbgateway.Entry, frames []frame) []tbgateway.Entry
 		if _, a := s.acked[f.seq]; a || f.seq <= s.prefix {
 			continue
 		}
-		if f.seq < s.redeliv {
+		skip, again, lane := s.skipLive(f.seq)
+		if skip {
+			continue
+		}
+		if again || (!lane && f.seq < s.redeliv) {
 			s.stats.Redelivered++
 		}
 		if f.seq > s.handed {

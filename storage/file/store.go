@@ -31,8 +31,8 @@ type FileStats struct {
 	LiveBytes int64
 }
 
-// Store is the durable segment-log storage. It implements tbgateway.Storage; all methods are safe for concurrent
-// use by many writers and one reader.
+// Store is the durable segment-log storage. It implements tbgateway.Storage and tbgateway.LiveReader; all methods
+// are safe for concurrent use by many writers and one reader per lane.
 type Store struct {
 	opts Options
 	log  *slog.Logger
@@ -72,6 +72,8 @@ type Store struct {
 
 	rmu sync.Mutex // serialises Next's disk reads and Rewind
 	rd  reader
+
+	lane liveLane // guarded by mu
 }
 
 var _ tbgateway.Storage = (*Store)(nil)
@@ -189,6 +191,7 @@ func (s *Store) repair(g *segment, last bool) (damaged bool, err error) {
 	}
 	r := scanSegment(data, g.first)
 	g.first, g.last, g.size = r.first, r.last, r.valid
+	s.noteSessionFrames(data[:r.valid])
 	if !r.damaged {
 		return false, nil
 	}
@@ -271,7 +274,7 @@ func (s *Store) put(recs []tbgateway.Record, force bool) error {
 		}
 		binary.LittleEndian.PutUint32(buf[start:], uint32(len(buf)-start-frameHeader))
 	}
-	req := &putReq{buf: buf, n: len(recs), done: make(chan error, 1)}
+	req := &putReq{buf: buf, n: len(recs), recs: recs, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.isClosed() {
 		s.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 type putReq struct {
 	buf  []byte
 	n    int
+	recs []tbgateway.Record // the records, for the live lane (the Put waits, so the caller leaves them alone)
 	done chan error
 }
 
@@ -147,6 +148,11 @@ func (s *Store) writeRun(run []*putReq, recs int, size int64) error {
 	s.mu.Lock()
 	s.active.last = seq - 1
 	s.active.size = s.wsize
+	first := s.nextSeq
+	for _, r := range run {
+		s.classify(r.recs, first)
+		first += uint64(r.n)
+	}
 	s.nextSeq = seq
 	s.count += recs
 	s.pendRec -= recs
