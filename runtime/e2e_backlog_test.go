@@ -232,8 +232,10 @@ func backlogRun(t *testing.T, storage map[string]any, liveFirst bool) {
 		}
 	}
 	st := r.gw.Stats().Uplink
-	if uint64(dups) != st.Redelivered {
-		t.Errorf("%d duplicate records at the emulator, the uplink counted %d in flight", dups, st.Redelivered)
+	// Records in flight when the link dropped are sent again; those the emulator had not received yet (still in
+	// the socket) are not duplicates, so the duplicates are at most the redelivered count.
+	if uint64(dups) > st.Redelivered {
+		t.Errorf("%d duplicate records at the emulator, more than the %d the uplink counted in flight", dups, st.Redelivered)
 	}
 	if st.RateLimited != 0 {
 		t.Errorf("ThingsBoard answered %d PUBACKs with a rate limit", st.RateLimited)
