@@ -37,7 +37,7 @@ func found(m map[string]value, keys []string) []string {
 
 // deviceAttrRequest answers {"clientKeys":"a,b","sharedKeys":"c"} with
 // {"client":{..},"shared":{..}}, empty sections omitted; without both
-// fields every client and shared attribute is returned (spec §2.4).
+// fields every client and shared attribute is returned (as ThingsBoard does).
 func (s *Server) deviceAttrRequest(ss *session, idText string, payload []byte, v2 bool, now time.Time) outcome {
 	id, ok := decimalID(idText)
 	var req map[string]json.RawMessage
@@ -100,7 +100,7 @@ func splitKeys(s string) []string {
 
 // gatewayAttrRequest answers {"id","device","client":bool,"key"|"keys"} on
 // v1/gateway/attributes/response with "value" for one requested key,
-// "values" for several, or neither when nothing was found (spec §3.5).
+// "values" for several, or neither when nothing was found (as ThingsBoard does).
 func (s *Server) gatewayAttrRequest(ss *session, payload []byte, now time.Time) outcome {
 	m, c := gatewayObject(payload)
 	if c != classNone {
@@ -216,7 +216,7 @@ func convertValues(device string, values map[string]any) (map[string]value, erro
 
 // SetSharedAttributes writes shared attributes and pushes them to the
 // device's session if it is subscribed to attributes, or through the
-// gateway holding its sub-session (spec §4.6). Nothing is queued.
+// gateway holding its sub-session (as ThingsBoard does). Nothing is queued.
 func (s *Server) SetSharedAttributes(device string, values map[string]any) error {
 	conv, err := convertValues(device, values)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// refusal is a CONNACK failure code in MQTT 5 and 3.x terms (spec §1 table).
+// refusal is a CONNACK failure code in MQTT 5 and 3.x terms (ThingsBoard's table).
 type refusal struct{ v5, v3 byte }
 
 var (
@@ -56,7 +56,7 @@ func basicKey(clientID, username string) string {
 }
 
 // authenticate decides who a CONNECT is, following ThingsBoard's order
-// (spec §1). It is called with s.mu held.
+// (as ThingsBoard does). It is called with s.mu held.
 func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (dev *device, provision bool, r refusal, ok bool) {
 	if time.Now().Before(s.refuseUntil) {
 		return nil, false, refuseUnavailable, false
@@ -203,7 +203,7 @@ func (s *Server) AddDevice(spec DeviceSpec) error {
 }
 
 // AddProvisionProfile allows devices to be created through provisioning
-// (spec §2.7) with this key and secret.
+// (as ThingsBoard does) with this key and secret.
 func (s *Server) AddProvisionProfile(key, secret string) {
 	s.mu.Lock()
 	s.profiles[key] = secret

@@ -9,7 +9,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// handleDevice handles the device API (spec §2) for any device, including
+// handleDevice handles the device API (as ThingsBoard does) for any device, including
 // a gateway's own device.
 func (s *Server) handleDevice(ss *session, pk packets.Packet) outcome {
 	now := time.Now()
@@ -127,7 +127,7 @@ func (s *Server) deviceRPCReply(ss *session, idText string, payload []byte, now 
 }
 
 // clientSideRPC answers getSessionLimits itself; other methods go to the
-// installed handler or time out with {"error":"timeout"} (spec §2.6).
+// installed handler or time out with {"error":"timeout"} (as ThingsBoard does).
 func (s *Server) clientSideRPC(ss *session, idText string, payload []byte, v2 bool, now time.Time) outcome {
 	id, ok := decimalID(idText)
 	var req map[string]json.RawMessage

@@ -8,7 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// handleGateway handles v1/gateway/* publishes of a gateway session (spec §3).
+// handleGateway handles v1/gateway/* publishes of a gateway session (as ThingsBoard does).
 func (s *Server) handleGateway(ss *session, pk packets.Packet) outcome {
 	now := time.Now()
 	switch pk.TopicName {
@@ -41,7 +41,7 @@ func (s *Server) touch(ss *session, now time.Time) {
 
 // subDevice gets or creates the named device and opens its sub-session on
 // the gateway session ss, as every gateway message naming a device does
-// (spec §3.2). Pending RPCs go out when a sub-session opens. Called with
+// (as ThingsBoard does). Pending RPCs go out when a sub-session opens. Called with
 // s.mu held.
 func (s *Server) subDevice(ss *session, name, typ string, now time.Time, out *outcome) *device {
 	d := s.devices[name]
@@ -136,7 +136,7 @@ func (s *Server) gatewayTelemetry(ss *session, payload []byte, now time.Time) ou
 }
 
 // rateLimited: PUBACK 0x97, a v5 notice 150 per device, then the whole
-// gateway connection closes (spec §4.2). Called with s.mu held.
+// gateway connection closes (as ThingsBoard does). Called with s.mu held.
 func (s *Server) rateLimited(ss *session, names [][]byte) outcome {
 	out := outcome{ack: true, reason: rcQuotaExceeded, close: true, discode: rcQuotaExceeded}
 	if ss.v5 {

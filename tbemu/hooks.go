@@ -210,7 +210,7 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	}
 }
 
-// OnPacketRead enforces the packet size limit (spec §1: a bigger packet is a
+// OnPacketRead enforces the packet size limit (ThingsBoard: a bigger packet is a
 // decode failure; v5 DISCONNECT 0x81), keeps batched PUBACKs in order with
 // other replies and counts PINGREQ as activity.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -251,7 +251,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// OnSubscribe accepts only ThingsBoard's exact filters (spec §2.1). A refused
+// OnSubscribe accepts only ThingsBoard's exact filters. A refused
 // filter is replaced by an invalid one so that mochi answers 0x8F (v5) or
 // 0x80 (v3) for it.
 func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {

@@ -16,7 +16,7 @@ func (s *Server) expireLoop() {
 }
 
 // expireIdle drops gateway sub-sessions whose device was idle for the
-// inactivity timeout (silently, spec §4.4) and closes connections that sent
+// inactivity timeout (silently, as ThingsBoard does) and closes connections that sent
 // nothing for that long.
 func (s *Server) expireIdle(now time.Time) {
 	limit := now.Add(-s.opts.InactivityTimeout)

@@ -352,7 +352,7 @@ func hex4(b []byte) int {
 	return hexVal(b[0])<<12 | hexVal(b[1])<<8 | hexVal(b[2])<<4 | hexVal(b[3])
 }
 
-// parseValue reads one value and types it per spec §5. skip reports a null
+// parseValue reads one value and types it as ThingsBoard does. skip reports a null
 // (ThingsBoard silently skips nulls). Escaped strings are decoded into
 // scratch, which is returned grown.
 func (sc *scanner) parseValue(scratch []byte) (v rawValue, skip bool, out []byte) {

@@ -7,7 +7,7 @@ import (
 )
 
 // connectorMetrics aggregates the latencies of one connector's entries
-// between two reports (spec §3.9). A minimum of 0 means "not set yet", as in
+// between two reports. A minimum of 0 means "not set yet", as in
 // ThingsBoard.
 type connectorMetrics struct {
 	count                      int64

@@ -8,7 +8,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// handleProvision serves a provisioning session (spec §2.7): only
+// handleProvision serves a provisioning session (as ThingsBoard does): only
 // /provision/request is allowed; anything else gets PUBACK 0x90 and the
 // connection closes.
 func (s *Server) handleProvision(ss *session, pk packets.Packet) outcome {

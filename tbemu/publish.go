@@ -38,7 +38,7 @@ type outcome struct {
 
 func ackOK() outcome { return outcome{ack: true} }
 
-// outcomeA: class A, payload not valid JSON (spec §3.7).
+// outcomeA: class A, payload not valid JSON (as ThingsBoard does).
 func outcomeA(ss *session) outcome {
 	if ss.v5 {
 		return outcome{ack: true, reason: rcPayloadFormat}

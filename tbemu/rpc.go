@@ -22,7 +22,7 @@ type rpcCall struct {
 }
 
 // RPC sends a server-side RPC to device and, unless oneWay, waits for the
-// reply (spec §2.5, §3.6, §4.5). Ids are per device from 0. The call is
+// reply (as ThingsBoard does). Ids are per device from 0. The call is
 // pushed at once to a session subscribed to RPC (a gateway sub-session always
 // is), otherwise it stays pending and is resent whenever such a session
 // appears. After timeout (0 = Options.RPCTimeout) it fails with ErrRPCTimeout
@@ -155,7 +155,7 @@ func (s *Server) resendPending(cl *mqtt.Client) {
 	}
 }
 
-// ClientRPCHandler answers a client-side RPC (spec §2.6) from device; ok
+// ClientRPCHandler answers a client-side RPC (as ThingsBoard does) from device; ok
 // false leaves it unanswered, so the device gets {"error":"timeout"} after
 // Options.ClientRPCTimeout.
 type ClientRPCHandler func(device, method string, params json.RawMessage) (result json.RawMessage, ok bool)
@@ -168,7 +168,7 @@ func (s *Server) SetClientRPCHandler(h ClientRPCHandler) {
 	s.mu.Unlock()
 }
 
-// sessionLimits is the getSessionLimits reply (spec §2.6). Called with s.mu held.
+// sessionLimits is the getSessionLimits reply (as ThingsBoard does). Called with s.mu held.
 func (s *Server) sessionLimits(ss *session) []byte {
 	type limits struct {
 		Messages            string `json:"messages"`

@@ -47,10 +47,10 @@ type Options struct {
 	// connection is closed; default 60s.
 	ProvisionCloseDelay time.Duration
 	// GatewayMetricsInterval is how often the gatewayMetrics telemetry of
-	// gateways is written (spec §3.9); default 60s.
+	// gateways is written (as ThingsBoard does); default 60s.
 	GatewayMetricsInterval time.Duration
 	// InactivityTimeout closes sessions and drops gateway sub-sessions idle
-	// this long (spec §1, §4.4; MQTT keepalive itself is not enforced, as in
+	// this long (as in ThingsBoard; MQTT keepalive itself is not enforced, as in
 	// ThingsBoard); default 600s.
 	InactivityTimeout time.Duration
 }

@@ -140,7 +140,7 @@ func fromAny(x any) (value, error) {
 	}
 }
 
-// valueFromJSON types one JSON value text per spec §5 (strings stay strings
+// valueFromJSON types one JSON value text as ThingsBoard does (strings stay strings
 // only when they do not look like numbers, as on the MQTT side).
 func valueFromJSON(b []byte) (value, error) {
 	if !validJSON(b) {

@@ -2,7 +2,7 @@ package tbemu
 
 import "errors"
 
-// errClass is the error class of a rejected payload (spec §3.7).
+// errClass is the error class ThingsBoard gives a rejected payload.
 type errClass uint8
 
 const (
@@ -52,7 +52,7 @@ func (ps *parseScratch) tooLong(first int) bool {
 	return false
 }
 
-// metadata is an entry's gateway metrics metadata (spec §3.9).
+// metadata is an entry's gateway metrics metadata.
 type metadata struct {
 	connector             []byte
 	receivedTs, published int64
@@ -68,9 +68,9 @@ func (ps *parseScratch) reset() {
 	ps.buf = ps.buf[:0]
 }
 
-// element parses one telemetry entry (spec §2.2): {"ts":..,"values":{..}} when
+// element parses one telemetry entry (as ThingsBoard does): {"ts":..,"values":{..}} when
 // both keys are present, else a flat {"k":v}. Gateway entries may carry
-// "metadata" (spec §3.9), which is checked and stripped. The common ts+values
+// "metadata" (as ThingsBoard does), which is checked and stripped. The common ts+values
 // form is parsed in one pass; the points of "values" get their ts patched
 // once "ts" is known. On error the scanner is left after the entry.
 func (ps *parseScratch) element(sc *scanner, now int64, gateway bool) error {
@@ -240,7 +240,7 @@ func (ps *parseScratch) deviceTelemetry(payload []byte, now int64) errClass {
 	return classNone
 }
 
-// gatewayTelemetry parses {"A":[entry,...],"B":[...]} (spec §3.4). Devices
+// gatewayTelemetry parses {"A":[entry,...],"B":[...]} (as ThingsBoard does). Devices
 // whose value is not an array are dropped; a device with a bad entry keeps
 // its session but none of its points, and makes the result class C.
 func (ps *parseScratch) gatewayTelemetry(payload []byte, now int64) errClass {

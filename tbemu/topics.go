@@ -2,7 +2,7 @@ package tbemu
 
 import "strings"
 
-// ThingsBoard MQTT topics (spec §2, §3), written from the spec.
+// ThingsBoard's MQTT topics, written from its documented behaviour.
 const (
 	topicTelemetry        = "v1/devices/me/telemetry"
 	topicAttributes       = "v1/devices/me/attributes"

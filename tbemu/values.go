@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Kind is the stored type of a telemetry or attribute value (spec §5).
+// Kind is the type ThingsBoard stores a telemetry or attribute value as.
 type Kind uint8
 
 // The value kinds ThingsBoard stores.
