@@ -32,7 +32,8 @@ import (
 type EventType int
 
 const (
-	// EventConnected: the connection is up, subscribed, session limits applied; delivery starts.
+	// EventConnected: the connection is up, subscribed, session limits applied, Downlink.OnConnect has returned
+	// (devices re-announced); delivery starts.
 	EventConnected EventType = iota + 1
 	// EventDisconnected: an established connection ended (Err says why; nil on shutdown).
 	EventDisconnected

@@ -112,10 +112,12 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 	primed := c.startLiveLane()
 	l.ready.Store(true)
 	c.stats.reconnects.Add(1)
-	c.emit(EventConnected, nil)
 	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
 		"maxPacket", l.packetLimit, "inflight", l.window)
 	c.down.OnConnect(linkCtx)
+	// Announced only after OnConnect re-announced the devices, so whoever waits for it (a test, an operator
+	// renaming a device) never races the re-announcement.
+	c.emit(EventConnected, nil)
 	c.deliver(l, primed)
 	return true, context.Cause(linkCtx)
 }
