@@ -371,7 +371,24 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 		case <-l.ctx.Done():
 			return
 		case ack := <-l.ts.acks:
-			if c.complete(l, ack) {
+			// Settle every PUBACK already waiting, then acknowledge their records to storage in one call: a
+			// durable store commits (and syncs) once for the lot instead of once per PUBACK.
+			var done []uint64
+			settled := 0
+			for more := true; more; {
+				ok, seqs := c.complete(l, ack, done)
+				done = seqs
+				if ok {
+					settled++
+				}
+				select {
+				case ack = <-l.ts.acks:
+				default:
+					more = false
+				}
+			}
+			c.ackSeqs(done...)
+			for range settled {
 				<-sem
 			}
 		case now := <-tick.C:
@@ -385,14 +402,14 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 }
 
 // complete settles one PUBACK; it reports whether it belonged to a tracked message.
-func (c *Client) complete(l *link, ack packets.ControlPacket) bool {
+func (c *Client) complete(l *link, ack packets.ControlPacket, done []uint64) (bool, []uint64) {
 	pa, ok := ack.Content.(*packets.Puback)
 	if !ok {
-		return false
+		return false, done
 	}
 	t := l.ts.resolve(pa.PacketID)
 	if t == nil {
-		return false
+		return false, done
 	}
 	m := t.msg
 	switch code := pa.ReasonCode; {
@@ -404,7 +421,7 @@ func (c *Client) complete(l *link, ack packets.ControlPacket) bool {
 		c.stats.rateLimited.Add(1)
 		c.slowDown(m.devices...)
 		l.cancel(fmt.Errorf("thingsboard rate limit (0x%02x) for devices %v", code, m.devices))
-		return true
+		return true, done
 	case len(m.seqs) > 1:
 		// Malformed, but the message carries several records: find the bad one by sending each alone.
 		// Dropping the link rewinds everything in flight in order; the suspects are then packed one per message.
@@ -413,11 +430,10 @@ func (c *Client) complete(l *link, ack packets.ControlPacket) bool {
 		c.log.Warn("thingsboard rejected a message as malformed; resending its records one per message to find the bad one",
 			"reason", fmt.Sprintf("0x%02x %s", code, reasonText(pa)), "topic", m.topic, "devices", m.devices, "records", len(m.seqs))
 		l.cancel(fmt.Errorf("thingsboard rejected a message of %d records (0x%02x); isolating them", len(m.seqs), code))
-		return true
+		return true, done
 	default:
 		c.deadLetterMessage(m, code, reasonText(pa))
 	}
-	done := make([]uint64, 0, len(m.seqs))
 	l.mu.Lock()
 	for _, s := range m.seqs {
 		if n, multi := l.multi[s]; multi {
@@ -430,8 +446,7 @@ func (c *Client) complete(l *link, ack packets.ControlPacket) bool {
 		done = append(done, s)
 	}
 	l.mu.Unlock()
-	c.ackSeqs(done...)
-	return true
+	return true, done
 }
 
 func reasonText(pa *packets.Puback) string {

@@ -276,15 +276,17 @@ func (c *Client) teardown(ctx context.Context, l *link) {
 	l.cancel(errors.New("link closed"))
 	_ = l.cli.Disconnect(&paho.Disconnect{ReasonCode: 0})
 	<-l.cli.Done()
+	var done []uint64
 	for {
 		select {
 		case ack := <-l.ts.acks:
-			c.complete(l, ack)
+			_, done = c.complete(l, ack, done)
 			continue
 		default:
 		}
 		break
 	}
+	c.ackSeqs(done...)
 	_ = l.ts.Close()
 	// Records of messages still awaiting a PUBACK were sent and go again; a split record with some parts
 	// acknowledged is counted too (its acknowledged parts repeat).
