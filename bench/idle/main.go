@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -15,10 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tbgateway/tbgateway/bench/procstat"
 	"github.com/tbgateway/tbgateway/tbemu"
 )
 
@@ -67,57 +65,21 @@ func run(bin string, window, settle time.Duration) error {
 	}
 	time.Sleep(settle) // a measurement window, not synchronisation
 	pid := cmd.Process.Pid
-	cpu0, err := cpuTicks(pid)
+	cpu0, err := procstat.CPU(pid)
 	if err != nil {
 		return err
 	}
 	time.Sleep(window)
-	cpu1, err := cpuTicks(pid)
+	cpu1, err := procstat.CPU(pid)
 	if err != nil {
 		return err
 	}
-	rss, err := rssKB(pid)
+	rss, err := procstat.MemoryKB(pid, "VmRSS")
 	if err != nil {
 		return err
 	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	used := time.Duration(cpu1-cpu0) * time.Second / ticksPerSecond
+	used := cpu1 - cpu0
 	fmt.Printf("idle gateway over %s: CPU time %s (%.3f%% of one core), RSS %.1f MB\n",
 		window, used, 100*used.Seconds()/window.Seconds(), float64(rss)/1024)
 	return nil
-}
-
-// cpuTicks returns utime+stime of a process in clock ticks, from /proc/PID/stat.
-func cpuTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces; fields after the closing parenthesis are fixed.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	u, err1 := strconv.ParseUint(fields[11], 10, 64)
-	s, err2 := strconv.ParseUint(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return u + s, nil
-}
-
-// rssKB returns VmRSS of a process in kB.
-func rssKB(pid int) (uint64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }

@@ -29,10 +29,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/bench/procstat"
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/modbus"
 	"github.com/tbgateway/tbgateway/runtime"
@@ -166,7 +166,7 @@ func runGateway(o opts) error {
 		return err
 	}
 	p0, f0, _ := polls()
-	w0, cpu0, peerCPU0 := time.Now(), cpuSelf(), cpuOf(peer.cmd.Process.Pid)
+	w0, cpu0, peerCPU0 := time.Now(), procstat.SelfCPU(), procstat.CPUOrZero(peer.cmd.Process.Pid)
 	select {
 	case <-time.After(o.window):
 	case <-ctx.Done():
@@ -177,14 +177,14 @@ func runGateway(o opts) error {
 		return err
 	}
 	p1, f1, perCycle := polls()
-	wall, cpu1, peerCPU1 := time.Since(w0), cpuSelf(), cpuOf(peer.cmd.Process.Pid)
+	wall, cpu1, peerCPU1 := time.Since(w0), procstat.SelfCPU(), procstat.CPUOrZero(peer.cmd.Process.Pid)
 
 	fmt.Printf("window %s: %d polls = %.0f polls/s (configured %.0f/s), %d failed; %d merged read requests per cycle\n",
 		wall.Round(time.Millisecond), p1-p0, float64(p1-p0)/wall.Seconds(), float64(o.devices)/o.poll.Seconds(), f1-f0, perCycle)
 	fmt.Printf("delivered to tbemu: %d datapoints = %.0f datapoints/s (configured %.0f/s)\n",
 		n1-n0, float64(n1-n0)/wall.Seconds(), float64(o.devices*o.registers)/o.poll.Seconds())
 	fmt.Printf("gateway process: CPU %.1f %% of one core, RSS %s (peak %s)\n",
-		100*(cpu1-cpu0).Seconds()/wall.Seconds(), kb(rssKB("self", "VmRSS:")), kb(rssKB("self", "VmHWM:")))
+		100*(cpu1-cpu0).Seconds()/wall.Seconds(), procstat.MemoryMB(0, "VmRSS"), procstat.MemoryMB(0, "VmHWM"))
 	fmt.Printf("peers process (Modbus servers + tbemu): CPU %.1f %% of one core\n", 100*(peerCPU1-peerCPU0).Seconds()/wall.Seconds())
 	return nil
 }
@@ -287,45 +287,3 @@ func (p *peers) stop() {
 	p.in.Close() // the child exits at the end of its input
 	_ = p.cmd.Wait()
 }
-
-// cpuSelf returns this process's user+system CPU time.
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cpuOf returns the user+system CPU time of a process from /proc/<pid>/stat (clock ticks of 10 ms).
-func cpuOf(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// rssKB returns a "VmRSS:"-style field of /proc/<pid>/status in kB.
-func rssKB(pid, field string) uint64 {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-func kb(n uint64) string { return fmt.Sprintf("%.0f MB", float64(n)/1024) }

@@ -21,13 +21,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	paho3 "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tbgateway/tbgateway/bench/procstat"
 	"github.com/tbgateway/tbgateway/config"
 	_ "github.com/tbgateway/tbgateway/connectors/mqtt"
 	"github.com/tbgateway/tbgateway/runtime"
@@ -107,7 +107,7 @@ func run(o opts) error {
 			row.r.pct(0.99).Round(10*time.Microsecond))
 	}
 	fmt.Printf("ratio gateway/bare %.2f\n", gw.rate()/bare.rate())
-	fmt.Printf("peak RSS of this process (gateway + tbemu + clients) %s\n", peakRSS())
+	fmt.Printf("peak RSS of this process (gateway + tbemu + clients) %s\n", procstat.MemoryMB(0, "VmHWM"))
 	return nil
 }
 
@@ -390,17 +390,4 @@ func probe(ctx context.Context, emu *tbemu.Server, addr string) error {
 			return ctx.Err()
 		}
 	}
-}
-
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
-		}
-	}
-	return "unknown"
 }

@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -27,10 +26,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tbgateway/tbgateway/bench/procstat"
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/opcua"
 	"github.com/tbgateway/tbgateway/runtime"
@@ -153,13 +152,13 @@ func run(o opts) error {
 		}
 		return n
 	}
-	n0, w0, cpu0, srv0 := count(), time.Now(), cpuSelf(), cpuOf(peer.PID())
+	n0, w0, cpu0, srv0 := count(), time.Now(), procstat.SelfCPU(), procstat.CPUOrZero(peer.PID())
 	select {
 	case <-time.After(o.window):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	n1, w1, cpu1, srv1 := count(), time.Now(), cpuSelf(), cpuOf(peer.PID())
+	n1, w1, cpu1, srv1 := count(), time.Now(), procstat.SelfCPU(), procstat.CPUOrZero(peer.PID())
 	wall := w1.Sub(w0)
 
 	expected := float64(o.devices*o.vars) * wall.Seconds() * 1000 / float64(max(o.tickMs, o.subMs))
@@ -168,9 +167,9 @@ func run(o opts) error {
 	checked, lost, dup := gaps(emu, devices, o.vars)
 	fmt.Printf("every variable is a counter; of %d values stored over the whole run %d changes are missing, %d repeated\n", checked, lost, dup)
 	fmt.Printf("gateway + tbemu process: CPU %.0f %% of one core, RSS %s (peak %s)\n",
-		100*(cpu1-cpu0).Seconds()/wall.Seconds(), kb(rssKB("self", "VmRSS:")), kb(rssKB("self", "VmHWM:")))
+		100*(cpu1-cpu0).Seconds()/wall.Seconds(), procstat.MemoryMB(0, "VmRSS"), procstat.MemoryMB(0, "VmHWM"))
 	fmt.Printf("node-opcua server process: CPU %.0f %% of one core, RSS %s\n",
-		100*(srv1-srv0).Seconds()/wall.Seconds(), kb(rssKB(strconv.Itoa(peer.PID()), "VmRSS:")))
+		100*(srv1-srv0).Seconds()/wall.Seconds(), procstat.MemoryMB(peer.PID(), "VmRSS"))
 	return nil
 }
 
@@ -241,44 +240,3 @@ func writeJSON(path string, v any) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
-
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cpuOf returns the user+system CPU time of a process from /proc/<pid>/stat (clock ticks of 10 ms).
-func cpuOf(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(fields[11], 10, 64)
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// rssKB returns a "VmRSS:"-style field of /proc/<pid>/status in kB.
-func rssKB(pid, field string) uint64 {
-	f, err := os.Open("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-func kb(n uint64) string { return fmt.Sprintf("%.0f MB", float64(n)/1024) }
