@@ -4,6 +4,7 @@ package procstat
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -23,20 +24,33 @@ func SelfCPU() time.Duration {
 
 // CPU returns the user+system CPU time of process pid, from /proc/PID/stat.
 func CPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
-	// The command name may hold spaces; the fields after its closing parenthesis are fixed.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	d, err := parseStatCPU(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// parseStatCPU returns utime+stime from the text of a /proc/PID/stat file.
+func parseStatCPU(s string) (time.Duration, error) {
+	// The command name may hold spaces and parentheses; the fields after its last closing parenthesis are fixed.
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("no command name in %q", s)
+	}
+	fields := strings.Fields(s[end+1:])
 	if len(fields) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(fields))
 	}
 	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
 	st, err2 := strconv.ParseInt(fields[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+		return 0, fmt.Errorf("utime %q or stime %q is not a number", fields[11], fields[12])
 	}
 	return time.Duration(ut+st) * time.Second / ticksPerSecond, nil
 }
@@ -53,7 +67,16 @@ func MemoryKB(pid int, field string) (uint64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	kb, err := parseStatusKB(f, field)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return kb, nil
+}
+
+// parseStatusKB returns the value in kB of a field of a /proc/PID/status text.
+func parseStatusKB(r io.Reader, field string) (uint64, error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
@@ -62,7 +85,7 @@ func MemoryKB(pid int, field string) (uint64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("no %s in %s", field, path)
+	return 0, fmt.Errorf("no field %s", field)
 }
 
 // CPUOrZero is CPU without the error: 0 when the process's stat cannot be read (it has exited).
