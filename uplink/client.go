@@ -13,7 +13,7 @@
 // taking turns, instead of behind it. Both lanes obey the same rate limits and in-flight window, and the
 // delivery contract is unchanged; only telemetry may overtake (see tbgateway.LiveReader for why that is safe).
 //
-// The uplink imports the core package only; it never knows a connector or a storage type.
+// The uplink imports the core package and internal/backoff only; it never knows a connector or a storage type.
 package uplink
 
 import (
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // EventType names a change of the link's state.
@@ -167,7 +168,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.log.Warn("closing the dead-letter file failed", "error", err)
 		}
 	}()
-	bo := NewBackoff(c.cfg.ReconnectMin, c.cfg.ReconnectMax, nil)
+	bo := backoff.New(c.cfg.reconnectPolicy())
 	for {
 		up, err := c.connection(ctx)
 		if ctx.Err() != nil {
@@ -181,7 +182,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		d := bo.Next()
 		c.log.Warn("thingsboard link down, reconnecting", "error", err, "in", d.Round(time.Millisecond))
-		if !sleepCtx(ctx, d) {
+		if backoff.Sleep(ctx, d) != nil {
 			return nil
 		}
 	}
@@ -279,8 +280,8 @@ func (c *Client) waitOwnRate(ctx context.Context, telemetry bool, dps int) error
 		if w == 0 {
 			return nil
 		}
-		if !sleepCtx(ctx, w) {
-			return ctx.Err()
+		if err := backoff.Sleep(ctx, w); err != nil {
+			return err
 		}
 	}
 }

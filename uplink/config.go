@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // Security type names, as the Python gateway's "thingsboard.security.type" spells them.
@@ -161,6 +163,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// reconnectPolicy is the link's reconnect backoff: from ReconnectMin doubling up to ReconnectMax, with jitter.
+func (c *Config) reconnectPolicy() backoff.Policy {
+	return backoff.Policy{Initial: c.ReconnectMin, Max: c.ReconnectMax, Multiplier: 2, Jitter: 0.5}
 }
 
 // minPacketSize is the smallest packet limit the uplink accepts: below it not even one datapoint of a

@@ -10,6 +10,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // devQueue holds a device's records taken from the storage but not yet packed, because its rate limit is
@@ -356,7 +357,7 @@ func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
 		if w == 0 {
 			return true
 		}
-		if !sleepCtx(l.ctx, w) {
+		if backoff.Sleep(l.ctx, w) != nil {
 			return false
 		}
 	}

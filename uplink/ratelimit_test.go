@@ -1,8 +1,6 @@
 package uplink
 
 import (
-	"context"
-	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -101,43 +99,6 @@ func TestLimiterBigRequestGoesIntoDebt(t *testing.T) {
 		l.take(25)
 		if w := l.wait(1, time.Now()); w < time.Second {
 			t.Fatalf("the debt must be repaid first, wait %v", w)
-		}
-	})
-}
-
-func TestBackoffGrowsWithJitterAndResets(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBackoff(100*time.Millisecond, 2*time.Second, rand.New(rand.NewPCG(3, 4)))
-		ceil := 100 * time.Millisecond
-		for i := range 12 {
-			start := time.Now()
-			if !b.Wait(t.Context()) {
-				t.Fatal("wait interrupted")
-			}
-			d := time.Since(start)
-			lo := max(100*time.Millisecond, ceil/2)
-			if d < lo || d > ceil {
-				t.Fatalf("attempt %d slept %v, want within [%v, %v]", i, d, lo, ceil)
-			}
-			ceil = min(2*ceil, 2*time.Second)
-		}
-		b.Reset()
-		if d := b.Next(); d != 100*time.Millisecond {
-			t.Fatalf("after reset %v", d)
-		}
-	})
-}
-
-func TestBackoffWaitStopsWithContext(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		b := NewBackoff(time.Hour, time.Hour, nil)
-		done := make(chan bool)
-		go func() { done <- b.Wait(ctx) }()
-		synctest.Wait()
-		cancel()
-		if <-done {
-			t.Fatal("Wait reported a full sleep after cancel")
 		}
 	})
 }
