@@ -85,7 +85,7 @@ func (k Kind) width() int {
 // Codec turns the registers or bits of one item into a value and back, following the Python gateway's
 // decoding (pymodbus BinaryPayloadDecoder): registers travel big-endian; byteOrder LITTLE swaps the two bytes of
 // every register, wordOrder LITTLE reverses the order of the registers of a value. Strings and bytes ignore both
-// orders.
+// orders; 8-bit values always sit in the register's high byte (pymodbus ignores the byte order for them).
 //
 // Bits: a register's bits are listed least significant first (bit 0 .. bit 15). Coils and discrete inputs are
 // first packed as on the wire (eight per byte, least significant bit first) and two bytes make a big-endian
@@ -230,7 +230,7 @@ func (c *Codec) decode(payload []byte) (any, error) {
 			src = nregs - 1 - i
 		}
 		hi, lo := payload[2*src], payload[2*src+1]
-		if c.LittleBytes {
+		if c.swapsBytes() {
 			hi, lo = lo, hi
 		}
 		buf[2*i], buf[2*i+1] = hi, lo
@@ -372,6 +372,12 @@ func (c *Codec) bitList(kept []bool) tbgateway.RawJSON {
 	}
 	sb.WriteByte(']')
 	return tbgateway.RawJSON(sb.String())
+}
+
+// swapsBytes reports whether the two bytes of each register are swapped: byteOrder LITTLE, except for the 8-bit
+// kinds, which pymodbus reads from and writes to the register's first (high) byte whatever the byte order.
+func (c *Codec) swapsBytes() bool {
+	return c.LittleBytes && c.Kind.width() > 1
 }
 
 // float16to64 decodes an IEEE 754 half-precision number.

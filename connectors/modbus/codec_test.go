@@ -78,8 +78,8 @@ func TestDecodeScalingAndBits(t *testing.T) {
 		t.Errorf("8int BIG takes the high byte, times 10: got %v", v)
 	}
 	c.LittleBytes = true
-	if v, _ := c.DecodeRegisters([]uint16{0x0500}); v != int64(0) {
-		t.Errorf("8int LITTLE takes the low byte: got %v", v)
+	if v, _ := c.DecodeRegisters([]uint16{0x0500}); v != int64(50) {
+		t.Errorf("8int LITTLE takes the high byte too (as pymodbus does): got %v", v)
 	}
 	c = &Codec{Kind: KindBits, Count: 16, Bit: 3, Round: 6}
 	if v, _ := c.DecodeRegisters([]uint16{0x0008}); v != true {

@@ -137,7 +137,7 @@ func (c *Codec) encode(v any) ([]byte, error) {
 			dst = nregs - 1 - i
 		}
 		hi, lo := buf[2*i], buf[2*i+1]
-		if c.LittleBytes {
+		if c.swapsBytes() {
 			hi, lo = lo, hi
 		}
 		out[2*dst], out[2*dst+1] = hi, lo
