@@ -3,6 +3,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+
+	"github.com/tbgateway/tbgateway/internal/confjson"
 )
 
 // Descriptions of valid values, shared by decoding (wrong type) and Validate (wrong value) so both say the same.
@@ -21,18 +24,16 @@ const (
 // decodeMain turns the main file's tree into a Config with defaults for absent keys. It does no I/O and does
 // not validate values (Validate does); errors here are wrong types.
 func decodeMain(file string, tree any) (*Config, []Warning, error) {
-	d := &decoder{file: file}
+	d := confjson.NewWith(file, mainOptions)
 	cfg := defaults()
 	cfg.File = file
 	cfg.Raw = map[string]json.RawMessage{}
 
-	root := d.object("", tree)
-	if len(d.errs) > 0 {
-		// The whole document is not an object: report it as the top level, not as an empty key.
-		d.errs = errorList{&Error{File: file, Path: "(top level)", Expected: "an object", Found: describe(tree)}}
-		return nil, nil, d.errs.err()
+	root := d.Object("", tree)
+	if root == nil {
+		return nil, nil, d.Err()
 	}
-	for k, v := range root.m {
+	for k, v := range root.Map() {
 		raw, err := json.Marshal(v)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %s: re-encoding section: %w", file, k, err)
@@ -40,189 +41,205 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 		cfg.Raw[k] = raw
 	}
 
-	if v, ok := root.get("thingsboard"); !ok || v == nil {
-		d.errs.add(&Error{File: file, Path: "thingsboard", Expected: `an object with at least "host"`, Found: "nothing"})
-	} else {
-		root.sub("thingsboard", func(o *object) { decodeThingsboard(o, &cfg.Thingsboard) })
+	if root.Require("thingsboard", `an object with at least "host"`) {
+		root.Sub("thingsboard", func(o *confjson.Object) { decodeThingsboard(o, &cfg.Thingsboard) })
 	}
-	root.sub("storage", func(o *object) { decodeStorage(o, &cfg.Storage) })
-	root.sub("grpc", func(o *object) { decodeGRPC(o, &cfg.GRPC) })
-	root.sub("gateway", func(o *object) { o.str("dataFolderPath", &cfg.Gateway.DataFolderPath) })
-	root.list("connectors", func(path string, item any) {
-		o := d.object(path, item)
+	root.Sub("storage", func(o *confjson.Object) { decodeStorage(o, &cfg.Storage) })
+	root.Sub("grpc", func(o *confjson.Object) { decodeGRPC(o, &cfg.GRPC) })
+	root.Sub("gateway", func(o *confjson.Object) { str(o, "dataFolderPath", &cfg.Gateway.DataFolderPath) })
+	for _, o := range root.Objects("connectors") {
 		var c Connector
-		o.str("type", &c.Type)
-		o.str("name", &c.Name)
-		o.str("configuration", &c.Configuration)
-		o.str("class", &c.Class)
-		o.str("key", &c.Key)
-		o.boolean("useGRPCForce", &c.UseGRPCForce)
-		o.done()
+		str(o, "type", &c.Type)
+		str(o, "name", &c.Name)
+		str(o, "configuration", &c.Configuration)
+		str(o, "class", &c.Class)
+		str(o, "key", &c.Key)
+		boolean(o, "useGRPCForce", &c.UseGRPCForce)
+		o.Done()
 		cfg.Connectors = append(cfg.Connectors, c)
-	})
-	root.done()
+	}
+	root.Done()
 
 	if cfg.GRPC.Enabled {
-		d.warn("grpc.enabled", "gRPC connectors are not supported, ignored")
+		d.Warn("grpc.enabled", "gRPC connectors are not supported, ignored")
 	}
-	if err := d.errs.err(); err != nil {
-		return nil, d.warns, err
+	if err := d.Err(); err != nil {
+		return nil, d.Warnings(), err
 	}
-	return &cfg, d.warns, nil
+	return &cfg, d.Warnings(), nil
 }
 
-func decodeThingsboard(o *object, t *Thingsboard) {
-	o.str("host", &t.Host)
-	o.integer("port", &t.Port, expPort)
-	o.integer("qos", &t.QoS, expQoS)
-	o.sub("security", func(s *object) { decodeSecurity(s, &t.Security) })
-	o.sub("provisioning", func(p *object) {
+// mainOptions make the main file strict, as it always was: several errors reported at once, null is not a
+// number or a boolean, numbers are not written as text.
+var mainOptions = confjson.Options{MaxErrors: maxErrors, StrictNull: true, StrictNumbers: true}
+
+// str, boolean, integer and number read a key into a field that holds its default (left as it is when the key
+// is absent). integer takes any int32 and number any finite number: ranges are Validate's, with the same
+// expected texts.
+func str(o *confjson.Object, k string, dst *string)   { *dst = o.String(k, *dst) }
+func boolean(o *confjson.Object, k string, dst *bool) { *dst = o.Bool(k, *dst) }
+
+func integer(o *confjson.Object, k string, dst *int, expected string) {
+	*dst = int(o.IntAs(k, int64(*dst), math.MinInt32, math.MaxInt32, expected))
+}
+
+func number(o *confjson.Object, k string, dst *float64, expected string) {
+	*dst = o.FloatAs(k, *dst, -math.MaxFloat64, math.MaxFloat64, expected)
+}
+
+func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
+	str(o, "host", &t.Host)
+	integer(o, "port", &t.Port, expPort)
+	integer(o, "qos", &t.QoS, expQoS)
+	o.Sub("security", func(s *confjson.Object) { decodeSecurity(s, &t.Security) })
+	o.Sub("provisioning", func(p *confjson.Object) {
 		t.Provisioning = &Provisioning{}
 		decodeProvisioning(p, t.Provisioning)
 	})
-	o.boolean("remoteShell", &t.RemoteShell)
-	o.boolean("remoteConfiguration", &t.RemoteConfiguration)
-	o.boolean("latencyDebugMode", &t.LatencyDebugMode)
-	o.sub("statistics", func(s *object) { decodeStatistics(s, &t.Statistics) })
-	o.sub("deviceFiltering", func(f *object) {
-		f.boolean("enable", &t.DeviceFiltering.Enable)
-		f.str("filterFile", &t.DeviceFiltering.FilterFile)
+	boolean(o, "remoteShell", &t.RemoteShell)
+	boolean(o, "remoteConfiguration", &t.RemoteConfiguration)
+	boolean(o, "latencyDebugMode", &t.LatencyDebugMode)
+	o.Sub("statistics", func(s *confjson.Object) { decodeStatistics(s, &t.Statistics) })
+	o.Sub("deviceFiltering", func(f *confjson.Object) {
+		boolean(f, "enable", &t.DeviceFiltering.Enable)
+		str(f, "filterFile", &t.DeviceFiltering.FilterFile)
 	})
-	o.integer("maxPayloadSizeBytes", &t.MaxPayloadSizeBytes, positiveIntDescription)
-	o.integer("minPackSendDelayMS", &t.MinPackSendDelayMS, nonNegativeIntDescription)
-	o.integer("minPackSizeToSend", &t.MinPackSizeToSend, nonNegativeIntDescription)
-	o.integer("checkConnectorsConfigurationInSeconds", &t.CheckConnectorsConfigurationInSeconds, nonNegativeIntDescription)
-	o.boolean("handleDeviceRenaming", &t.HandleDeviceRenaming)
-	o.sub("reportStrategy", func(r *object) { decodeReportStrategy(r, &t.ReportStrategy) })
-	o.sub("checkingDeviceActivity", func(a *object) {
+	integer(o, "maxPayloadSizeBytes", &t.MaxPayloadSizeBytes, positiveIntDescription)
+	integer(o, "minPackSendDelayMS", &t.MinPackSendDelayMS, nonNegativeIntDescription)
+	integer(o, "minPackSizeToSend", &t.MinPackSizeToSend, nonNegativeIntDescription)
+	integer(o, "checkConnectorsConfigurationInSeconds", &t.CheckConnectorsConfigurationInSeconds, nonNegativeIntDescription)
+	boolean(o, "handleDeviceRenaming", &t.HandleDeviceRenaming)
+	o.Sub("reportStrategy", func(r *confjson.Object) { decodeReportStrategy(r, &t.ReportStrategy) })
+	o.Sub("checkingDeviceActivity", func(a *confjson.Object) {
 		c := &t.CheckingDeviceActivity
-		a.boolean("checkDeviceInactivity", &c.CheckDeviceInactivity)
-		a.integer("inactivityTimeoutSeconds", &c.InactivityTimeoutSeconds, positiveIntDescription)
-		a.integer("inactivityCheckPeriodSeconds", &c.InactivityCheckPeriodSeconds, positiveIntDescription)
+		boolean(a, "checkDeviceInactivity", &c.CheckDeviceInactivity)
+		integer(a, "inactivityTimeoutSeconds", &c.InactivityTimeoutSeconds, positiveIntDescription)
+		integer(a, "inactivityCheckPeriodSeconds", &c.InactivityCheckPeriodSeconds, positiveIntDescription)
 	})
-	o.str("rateLimits", &t.RateLimits)
-	o.str("dpRateLimits", &t.DPRateLimits)
-	o.str("messagesRateLimits", &t.MessagesRateLimits)
-	o.str("deviceRateLimits", &t.DeviceRateLimits)
-	o.str("deviceDpRateLimits", &t.DeviceDPRateLimits)
-	o.str("deviceMessagesRateLimits", &t.DeviceMessagesRateLimits)
-	o.boolean("syncDevicesSharedAttributesOnConnect", &t.SyncDevicesSharedAttributesOnConnect)
-	o.boolean("managerEnabled", &t.ManagerEnabled)
-	o.str("proxy_host", &t.ProxyHost)
-	o.integer("proxy_port", &t.ProxyPort, expPort)
-	o.integer("keep_alive", &t.KeepAlive, expKeepAlive)
-	o.integer("reportStrategyDataCacheCleanupInterval", &t.ReportStrategyDataCacheCleanupInterval, positiveIntDescription)
-	o.number("reconnectMinDelaySeconds", &t.ReconnectMinDelaySeconds, expPositiveNum)
-	o.number("reconnectMaxDelaySeconds", &t.ReconnectMaxDelaySeconds, expPositiveNum)
-	o.integer("maxInflightMessages", &t.MaxInflightMessages, expInflight)
-	o.str("deadLetterFile", &t.DeadLetterFile)
+	str(o, "rateLimits", &t.RateLimits)
+	str(o, "dpRateLimits", &t.DPRateLimits)
+	str(o, "messagesRateLimits", &t.MessagesRateLimits)
+	str(o, "deviceRateLimits", &t.DeviceRateLimits)
+	str(o, "deviceDpRateLimits", &t.DeviceDPRateLimits)
+	str(o, "deviceMessagesRateLimits", &t.DeviceMessagesRateLimits)
+	boolean(o, "syncDevicesSharedAttributesOnConnect", &t.SyncDevicesSharedAttributesOnConnect)
+	boolean(o, "managerEnabled", &t.ManagerEnabled)
+	str(o, "proxy_host", &t.ProxyHost)
+	integer(o, "proxy_port", &t.ProxyPort, expPort)
+	integer(o, "keep_alive", &t.KeepAlive, expKeepAlive)
+	integer(o, "reportStrategyDataCacheCleanupInterval", &t.ReportStrategyDataCacheCleanupInterval, positiveIntDescription)
+	number(o, "reconnectMinDelaySeconds", &t.ReconnectMinDelaySeconds, expPositiveNum)
+	number(o, "reconnectMaxDelaySeconds", &t.ReconnectMaxDelaySeconds, expPositiveNum)
+	integer(o, "maxInflightMessages", &t.MaxInflightMessages, expInflight)
+	str(o, "deadLetterFile", &t.DeadLetterFile)
 
 	if t.RemoteShell {
-		o.d.warn(joinPath(o.path, "remoteShell"), "remote shell is not supported, ignored")
+		o.Decoder().Warn(o.Key("remoteShell"), "remote shell is not supported, ignored")
 	}
 	if t.ManagerEnabled {
-		o.d.warn(joinPath(o.path, "managerEnabled"), "the local manager is not supported, ignored")
+		o.Decoder().Warn(o.Key("managerEnabled"), "the local manager is not supported, ignored")
 	}
 	if t.ProxyHost != "" {
-		o.d.warn(joinPath(o.path, "proxy_host"), "an HTTP proxy is not supported, ignored")
+		o.Decoder().Warn(o.Key("proxy_host"), "an HTTP proxy is not supported, ignored")
 	}
 	if t.RemoteConfiguration {
-		o.d.warn(joinPath(o.path, "remoteConfiguration"), "remote configuration is not supported yet, ignored")
+		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration is not supported yet, ignored")
 	}
 	if t.LatencyDebugMode {
-		o.d.warn(joinPath(o.path, "latencyDebugMode"), "latency debug mode is not supported yet, ignored")
+		o.Decoder().Warn(o.Key("latencyDebugMode"), "latency debug mode is not supported yet, ignored")
 	}
 	if t.DeviceFiltering.Enable {
-		o.d.warn(joinPath(o.path, "deviceFiltering.enable"), "device filtering is not supported yet, ignored")
+		o.Decoder().Warn(o.Key("deviceFiltering")+".enable", "device filtering is not supported yet, ignored")
 	}
 	if t.CheckingDeviceActivity.CheckDeviceInactivity {
-		o.d.warn(joinPath(o.path, "checkingDeviceActivity.checkDeviceInactivity"), "device inactivity checks are not supported yet, ignored")
+		o.Decoder().Warn(o.Key("checkingDeviceActivity")+".checkDeviceInactivity", "device inactivity checks are not supported yet, ignored")
 	}
 	if t.Provisioning != nil {
-		o.d.warn(joinPath(o.path, "provisioning"), "self-provisioning is not supported yet, ignored")
+		o.Decoder().Warn(o.Key("provisioning"), "self-provisioning is not supported yet, ignored")
 	}
 	if t.Statistics.EnableCustom {
-		o.d.warn(joinPath(o.path, "statistics.enableCustom"), "custom command statistics are not supported, ignored")
+		o.Decoder().Warn(o.Key("statistics")+".enableCustom", "custom command statistics are not supported, ignored")
 	}
 }
 
-func decodeSecurity(o *object, s *Security) {
-	o.str("type", &s.Type)
-	o.str("accessToken", &s.AccessToken)
-	o.str("clientId", &s.ClientID)
-	o.str("username", &s.Username)
-	o.str("password", &s.Password)
-	o.str("caCert", &s.CACert)
-	o.str("privateKey", &s.PrivateKey)
-	o.str("cert", &s.Cert)
-	o.optBool("tls", &s.TLS)
-	o.boolean("insecure", &s.Insecure)
-	o.integer("checkCertPeriod", &s.CheckCertPeriod, positiveIntDescription)
-	o.integer("certificateDaysLeft", &s.CertificateDaysLeft, nonNegativeIntDescription)
+func decodeSecurity(o *confjson.Object, s *Security) {
+	str(o, "type", &s.Type)
+	str(o, "accessToken", &s.AccessToken)
+	str(o, "clientId", &s.ClientID)
+	str(o, "username", &s.Username)
+	str(o, "password", &s.Password)
+	str(o, "caCert", &s.CACert)
+	str(o, "privateKey", &s.PrivateKey)
+	str(o, "cert", &s.Cert)
+	s.TLS = o.OptBool("tls")
+	boolean(o, "insecure", &s.Insecure)
+	integer(o, "checkCertPeriod", &s.CheckCertPeriod, positiveIntDescription)
+	integer(o, "certificateDaysLeft", &s.CertificateDaysLeft, nonNegativeIntDescription)
 }
 
-func decodeProvisioning(o *object, p *Provisioning) {
-	o.str("type", &p.Type)
-	o.str("provisionDeviceKey", &p.ProvisionDeviceKey)
-	o.str("provisionDeviceSecret", &p.ProvisionDeviceSecret)
-	o.str("deviceName", &p.DeviceName)
-	o.str("access_token", &p.AccessToken)
-	o.str("username", &p.Username)
-	o.str("password", &p.Password)
-	o.str("client_id", &p.ClientID)
-	o.str("caCert", &p.CACert)
+func decodeProvisioning(o *confjson.Object, p *Provisioning) {
+	str(o, "type", &p.Type)
+	str(o, "provisionDeviceKey", &p.ProvisionDeviceKey)
+	str(o, "provisionDeviceSecret", &p.ProvisionDeviceSecret)
+	str(o, "deviceName", &p.DeviceName)
+	str(o, "access_token", &p.AccessToken)
+	str(o, "username", &p.Username)
+	str(o, "password", &p.Password)
+	str(o, "client_id", &p.ClientID)
+	str(o, "caCert", &p.CACert)
 }
 
-func decodeStatistics(o *object, s *Statistics) {
-	o.boolean("enable", &s.Enable)
-	o.integer("statsSendPeriodInSeconds", &s.StatsSendPeriodInSeconds, expStatsPeriod)
-	o.integer("customStatsSendPeriodInSeconds", &s.CustomStatsSendPeriodInSeconds, positiveIntDescription)
-	o.boolean("enableCustom", &s.EnableCustom)
-	o.str("configuration", &s.Configuration)
+func decodeStatistics(o *confjson.Object, s *Statistics) {
+	boolean(o, "enable", &s.Enable)
+	integer(o, "statsSendPeriodInSeconds", &s.StatsSendPeriodInSeconds, expStatsPeriod)
+	integer(o, "customStatsSendPeriodInSeconds", &s.CustomStatsSendPeriodInSeconds, positiveIntDescription)
+	boolean(o, "enableCustom", &s.EnableCustom)
+	str(o, "configuration", &s.Configuration)
 	// The Python gateway never sends statistics more often than every 10 s; say so rather than refuse.
 	if s.StatsSendPeriodInSeconds > 0 && s.StatsSendPeriodInSeconds < minStatsPeriod {
-		o.d.warn(joinPath(o.path, "statsSendPeriodInSeconds"),
+		o.Decoder().Warn(o.Key("statsSendPeriodInSeconds"),
 			fmt.Sprintf("%d is below the minimum %d, %d used", s.StatsSendPeriodInSeconds, minStatsPeriod, minStatsPeriod))
 		s.StatsSendPeriodInSeconds = minStatsPeriod
 	}
 }
 
-func decodeReportStrategy(o *object, r *ReportStrategy) {
-	o.str("type", &r.Type)
-	o.integer("reportPeriod", &r.ReportPeriodMS, positiveIntDescription)
-	o.integer("ttl", &r.TTLSeconds, positiveIntDescription)
-	if _, ok := o.get("aggregationFunction"); ok {
-		o.d.warn(joinPath(o.path, "aggregationFunction"), "aggregation is not implemented (nor in the Python gateway), ignored")
+func decodeReportStrategy(o *confjson.Object, r *ReportStrategy) {
+	str(o, "type", &r.Type)
+	integer(o, "reportPeriod", &r.ReportPeriodMS, positiveIntDescription)
+	integer(o, "ttl", &r.TTLSeconds, positiveIntDescription)
+	if _, ok := o.Map()["aggregationFunction"]; ok {
+		o.Ignore("aggregationFunction")
+		o.Decoder().Warn(o.Key("aggregationFunction"), "aggregation is not implemented (nor in the Python gateway), ignored")
 	}
 }
 
-func decodeStorage(o *object, s *Storage) {
-	o.str("type", &s.Type)
-	o.integer("max_records_count", &s.MaxRecordsCount, positiveIntDescription)
-	o.integer("read_records_count", &s.ReadRecordsCount, positiveIntDescription)
-	o.str("data_folder_path", &s.DataFolderPath)
-	o.integer("max_file_count", &s.MaxFileCount, positiveIntDescription)
-	o.integer("max_records_per_file", &s.MaxRecordsPerFile, positiveIntDescription)
-	o.integer("max_records_between_fsync", &s.MaxRecordsBetweenFsync, positiveIntDescription)
-	o.integer("max_read_records_count", &s.MaxReadRecordsCount, positiveIntDescription)
-	o.str("data_file_path", &s.DataFilePath)
-	o.number("messages_ttl_check_in_hours", &s.MessagesTTLCheckInHours, expPositiveNum)
-	o.number("messages_ttl_in_days", &s.MessagesTTLInDays, expPositiveNum)
-	o.integer("writing_batch_size", &s.WritingBatchSize, positiveIntDescription)
-	o.number("size_limit", &s.SizeLimitMB, expPositiveNum)
-	o.integer("max_db_amount", &s.MaxDBAmount, positiveIntDescription)
-	o.integer("oversize_check_period", &s.OversizeCheckPeriodMin, positiveIntDescription)
-	o.str("fullPolicy", &s.FullPolicy)
-	o.boolean("liveFirst", &s.LiveFirst)
+func decodeStorage(o *confjson.Object, s *Storage) {
+	str(o, "type", &s.Type)
+	integer(o, "max_records_count", &s.MaxRecordsCount, positiveIntDescription)
+	integer(o, "read_records_count", &s.ReadRecordsCount, positiveIntDescription)
+	str(o, "data_folder_path", &s.DataFolderPath)
+	integer(o, "max_file_count", &s.MaxFileCount, positiveIntDescription)
+	integer(o, "max_records_per_file", &s.MaxRecordsPerFile, positiveIntDescription)
+	integer(o, "max_records_between_fsync", &s.MaxRecordsBetweenFsync, positiveIntDescription)
+	integer(o, "max_read_records_count", &s.MaxReadRecordsCount, positiveIntDescription)
+	str(o, "data_file_path", &s.DataFilePath)
+	number(o, "messages_ttl_check_in_hours", &s.MessagesTTLCheckInHours, expPositiveNum)
+	number(o, "messages_ttl_in_days", &s.MessagesTTLInDays, expPositiveNum)
+	integer(o, "writing_batch_size", &s.WritingBatchSize, positiveIntDescription)
+	number(o, "size_limit", &s.SizeLimitMB, expPositiveNum)
+	integer(o, "max_db_amount", &s.MaxDBAmount, positiveIntDescription)
+	integer(o, "oversize_check_period", &s.OversizeCheckPeriodMin, positiveIntDescription)
+	str(o, "fullPolicy", &s.FullPolicy)
+	boolean(o, "liveFirst", &s.LiveFirst)
 }
 
-func decodeGRPC(o *object, g *GRPC) {
-	o.boolean("enabled", &g.Enabled)
-	o.integer("serverPort", &g.ServerPort, expPort)
-	o.integer("keepAliveTimeMs", &g.KeepAliveTimeMs, nonNegativeIntDescription)
-	o.integer("keepAliveTimeoutMs", &g.KeepAliveTimeoutMs, nonNegativeIntDescription)
-	o.boolean("keepAlivePermitWithoutCalls", &g.KeepAlivePermitWithoutCalls)
-	o.integer("maxPingsWithoutData", &g.MaxPingsWithoutData, nonNegativeIntDescription)
-	o.integer("minTimeBetweenPingsMs", &g.MinTimeBetweenPingsMs, nonNegativeIntDescription)
-	o.integer("minPingIntervalWithoutDataMs", &g.MinPingIntervalWithoutDataMs, nonNegativeIntDescription)
+func decodeGRPC(o *confjson.Object, g *GRPC) {
+	boolean(o, "enabled", &g.Enabled)
+	integer(o, "serverPort", &g.ServerPort, expPort)
+	integer(o, "keepAliveTimeMs", &g.KeepAliveTimeMs, nonNegativeIntDescription)
+	integer(o, "keepAliveTimeoutMs", &g.KeepAliveTimeoutMs, nonNegativeIntDescription)
+	boolean(o, "keepAlivePermitWithoutCalls", &g.KeepAlivePermitWithoutCalls)
+	integer(o, "maxPingsWithoutData", &g.MaxPingsWithoutData, nonNegativeIntDescription)
+	integer(o, "minTimeBetweenPingsMs", &g.MinTimeBetweenPingsMs, nonNegativeIntDescription)
+	integer(o, "minPingIntervalWithoutDataMs", &g.MinPingIntervalWithoutDataMs, nonNegativeIntDescription)
 }

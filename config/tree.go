@@ -1,71 +1,21 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"regexp"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tbgateway/tbgateway/internal/confjson"
 )
 
-// The generic tree both formats decode into: map[string]any, []any, string, bool, json.Number, nil.
-// Decoding walks this tree with key paths, so JSON and YAML get the same error messages.
+// The generic tree both formats decode into: map[string]any, []any, string, bool, json.Number, nil (the tree
+// confjson reads). Decoding walks this tree with key paths, so JSON and YAML get the same error messages.
 
 // parseJSON decodes data into the generic tree. Syntax errors name the file, line and column.
-func parseJSON(file string, data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, jsonSyntaxError(file, data, err)
-	}
-	// Anything but whitespace after the value is an error, as in the Python json module.
-	off := dec.InputOffset()
-	for off < int64(len(data)) && isJSONSpace(data[off]) {
-		off++
-	}
-	if off < int64(len(data)) {
-		line, col := lineColumn(data, off)
-		return nil, &SyntaxError{File: file, Format: "JSON", Line: line, Column: col, Msg: "extra data after the top-level value"}
-	}
-	return v, nil
-}
-
-func jsonSyntaxError(file string, data []byte, err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		// Offset counts the offending byte as read; point at it.
-		line, col := lineColumn(data, se.Offset-1)
-		return &SyntaxError{File: file, Format: "JSON", Line: line, Column: col, Msg: se.Error()}
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		line, col := lineColumn(data, int64(len(data)))
-		return &SyntaxError{File: file, Format: "JSON", Line: line, Column: col, Msg: "unexpected end of file"}
-	}
-	return &SyntaxError{File: file, Format: "JSON", Msg: err.Error()}
-}
-
-func isJSONSpace(b byte) bool {
-	return b == ' ' || b == '\t' || b == '\n' || b == '\r'
-}
-
-// lineColumn converts a byte offset into a 1-based line and column (in bytes).
-func lineColumn(data []byte, off int64) (line, col int) {
-	if off > int64(len(data)) {
-		off = int64(len(data))
-	}
-	if off < 0 {
-		off = 0
-	}
-	before := data[:off]
-	line = 1 + bytes.Count(before, []byte{'\n'})
-	col = int(off) - bytes.LastIndexByte(before, '\n')
-	return line, col
-}
+func parseJSON(file string, data []byte) (any, error) { return confjson.Parse(file, data) }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
