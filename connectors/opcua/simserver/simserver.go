@@ -124,11 +124,25 @@ func (s *Server) run(ctx context.Context, period time.Duration) {
 	}
 }
 
-// Close stops the changes and the server.
+// Close stops the changes and the server, and ends the subscriptions its clients left behind.
 func (s *Server) Close() error {
+	// Close the channels while the server still reads their requests: a request arriving after its context
+	// ended would hold the channel (and Close) until gopcua's 10 s timeout.
+	err := s.srv.Close()
 	s.cancel()
 	<-s.done
-	return s.srv.Close()
+	// gopcua's server keeps a subscription running after its session and channel are gone.
+	subs := s.srv.SubscriptionService
+	subs.Mu.Lock()
+	ids := make([]uint32, 0, len(subs.Subs))
+	for id := range subs.Subs {
+		ids = append(ids, id)
+	}
+	subs.Mu.Unlock()
+	for _, id := range ids {
+		subs.DeleteSubscription(id)
+	}
+	return err
 }
 
 // DemoConfig returns an opcua.json for the simulator at url: the device "OPC-UA Demo Device" (type
