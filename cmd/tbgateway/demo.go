@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/connectors/modbus"
 	"github.com/tbgateway/tbgateway/connectors/opcua/simserver"
 	"github.com/tbgateway/tbgateway/runtime"
 	"github.com/tbgateway/tbgateway/tbemu"
@@ -41,71 +42,79 @@ type demoOptions struct {
 	Logger   *slog.Logger
 }
 
-// demo is a running emulator and a gateway configured against it, not yet running.
+// demo is a running emulator with simulated devices, and a gateway configured against them, not yet running.
 type demo struct {
-	emu    *tbemu.Server
-	broker *demoBroker
-	opcua  *simserver.Server
-	gw     *runtime.Gateway
-	dir    string
-	log    *slog.Logger
+	emu      *tbemu.Server
+	broker   *demoBroker
+	modbus   *modbus.Server
+	opcua    *simserver.Server
+	gw       *runtime.Gateway
+	dir      string
+	log      *slog.Logger
+	stopSims context.CancelFunc // ends the simulated devices' own context
+	sims     sync.WaitGroup     // the simulated MQTT devices
 }
 
-// run runs the simulated devices and the gateway until ctx ends.
-func (d *demo) run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() { d.broker.runDevices(ctx, d.log) })
+// serve runs the gateway until ctx ends, then stops the simulated devices and the emulator. The devices and
+// the emulator outlive the gateway, as real ones would: the gateway's connectors close their sessions against
+// servers that still answer, and its last records still reach the emulator.
+func (d *demo) serve(ctx context.Context) error {
+	defer d.close()
 	return d.gw.Run(ctx)
 }
 
-// close stops the emulator and the broker.
+// close stops the simulated devices, the broker and the emulator (those started); the gateway must have stopped.
 func (d *demo) close() {
-	_ = d.opcua.Close()
-	d.broker.close()
-	d.emu.Close()
+	d.stopSims()
+	d.sims.Wait()
+	if d.opcua != nil {
+		_ = d.opcua.Close()
+	}
+	if d.modbus != nil {
+		_ = d.modbus.Close()
+	}
+	if d.broker != nil {
+		d.broker.close()
+	}
+	if d.emu != nil {
+		_ = d.emu.Close()
+	}
 }
 
-// startDemo starts the emulator, writes the demo configuration into opts.Dir and builds the gateway from it,
-// pointed at the emulator through the TB_GW_HOST/TB_GW_PORT overrides.
-func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
-	emu, err := tbemu.Start(ctx, tbemu.Options{MQTTAddr: opts.MQTTAddr, HTTPAddr: opts.HTTPAddr, Logger: opts.Logger.With("component", "tbemu")})
+// startDemo starts the emulator and the simulated devices, writes the demo configuration into opts.Dir and
+// builds the gateway from it, pointed at the emulator through the TB_GW_HOST/TB_GW_PORT overrides. ctx bounds
+// the start only: the devices and the emulator run until serve (or close) stops them.
+func startDemo(ctx context.Context, opts demoOptions) (_ *demo, err error) {
+	simCtx, stopSims := context.WithCancel(context.WithoutCancel(ctx))
+	d := &demo{dir: opts.Dir, log: opts.Logger, stopSims: stopSims}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	d.emu, err = tbemu.Start(ctx, tbemu.Options{MQTTAddr: opts.MQTTAddr, HTTPAddr: opts.HTTPAddr, Logger: opts.Logger.With("component", "tbemu")})
 	if err != nil {
 		return nil, fmt.Errorf("starting the ThingsBoard emulator: %w", err)
 	}
-	fail := func(err error) (*demo, error) {
-		emu.Close()
+	if err := d.emu.AddDevice(tbemu.DeviceSpec{Name: demoGatewayName, Type: "gateway", Gateway: true, Token: demoGatewayToken}); err != nil {
 		return nil, err
-	}
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: demoGatewayName, Type: "gateway", Gateway: true, Token: demoGatewayToken}); err != nil {
-		return fail(err)
 	}
 	if err := writeDemoConfig(opts.Dir); err != nil {
-		return fail(err)
-	}
-	if err := startDemoModbus(ctx, opts.Dir); err != nil {
-		return fail(err)
-	}
-	opcuaSim, err := startDemoOPCUA(ctx, opts.Dir)
-	if err != nil {
-		return fail(err)
-	}
-	broker, err := startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker"))
-	if err != nil {
-		_ = opcuaSim.Close()
-		return fail(err)
-	}
-	fail = func(err error) (*demo, error) {
-		broker.close()
-		_ = opcuaSim.Close()
-		emu.Close()
 		return nil, err
 	}
-	host, port, err := net.SplitHostPort(emu.MQTTAddr())
+	if d.modbus, err = startDemoModbus(simCtx, opts.Dir); err != nil {
+		return nil, fmt.Errorf("starting the Modbus simulator: %w", err)
+	}
+	if d.opcua, err = startDemoOPCUA(simCtx, opts.Dir); err != nil {
+		return nil, fmt.Errorf("starting the OPC-UA simulator: %w", err)
+	}
+	if d.broker, err = startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker")); err != nil {
+		return nil, fmt.Errorf("starting the device MQTT broker: %w", err)
+	}
+	d.sims.Go(func() { d.broker.runDevices(simCtx, d.log) })
+	host, port, err := net.SplitHostPort(d.emu.MQTTAddr())
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	env := func(k string) string {
 		switch k {
@@ -118,16 +127,15 @@ func startDemo(ctx context.Context, opts demoOptions) (*demo, error) {
 	}
 	cfg, warnings, err := config.Load(opts.Dir, env)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	for _, w := range warnings {
 		opts.Logger.Warn("config", "warning", w.String())
 	}
-	gw, err := runtime.New(cfg, runtime.Options{Logger: opts.Logger})
-	if err != nil {
-		return fail(err)
+	if d.gw, err = runtime.New(cfg, runtime.Options{Logger: opts.Logger}); err != nil {
+		return nil, err
 	}
-	return &demo{emu: emu, broker: broker, opcua: opcuaSim, gw: gw, dir: opts.Dir, log: opts.Logger}, nil
+	return d, nil
 }
 
 // writeDemoConfig copies the embedded demo configuration into dir.
@@ -174,12 +182,12 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C during the stop ends the process at once
 	d, err := startDemo(ctx, demoOptions{MQTTAddr: *mqttAddr, HTTPAddr: *httpAddr, Dir: *dir, Logger: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}
-	defer d.close()
 	url := d.emu.HTTPURL()
 	fmt.Fprintf(stdout, `tbgateway demo
   gateway config:       %s
@@ -191,7 +199,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
                         %s/api/devices (JSON)
   Ctrl-C stops the demo.
 `, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, url, url)
-	if err := d.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := d.serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}

@@ -15,12 +15,12 @@ import (
 // demoModbusDevice is the name of the demo's simulated Modbus device.
 const demoModbusDevice = "Modbus Meter 1"
 
-// startDemoModbus starts a simulated Modbus TCP device on a free loopback port (it runs until ctx ends) and
-// writes the Modbus connector's file (modbus.json) polling it into dir.
-func startDemoModbus(ctx context.Context, dir string) error {
+// startDemoModbus starts a simulated Modbus TCP device on a free loopback port (it runs until ctx ends or the
+// returned server is closed) and writes the Modbus connector's file (modbus.json) polling it into dir.
+func startDemoModbus(ctx context.Context, dir string) (*modbus.Server, error) {
 	srv, err := modbus.RunSimulator(ctx, "127.0.0.1:0", time.Second)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host, portText, _ := net.SplitHostPort(srv.Addr())
 	port, _ := strconv.Atoi(portText)
@@ -47,8 +47,12 @@ func startDemoModbus(ctx context.Context, dir string) error {
 		},
 	}}}}
 	b, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return err
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "modbus.json"), b, 0o644)
 	}
-	return os.WriteFile(filepath.Join(dir, "modbus.json"), b, 0o644)
+	if err != nil {
+		_ = srv.Close()
+		return nil, err
+	}
+	return srv, nil
 }
