@@ -6,15 +6,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/runtime"
+	"github.com/tbgateway/tbgateway/storage/storagetest"
 	"github.com/tbgateway/tbgateway/uplink"
 )
 
@@ -49,26 +47,11 @@ func (h logRecorder) count(prefix string) int {
 	return n
 }
 
-// mountTmpfs mounts a tmpfs of size at a new folder and unmounts it when the test ends; it skips the test when
-// that is not possible (not root, no mount).
+// mountTmpfs mounts a tmpfs of size at a new folder and unmounts it when the test ends (storagetest.MountTmpfs:
+// it fails in CI when it cannot). Call it before starting the gateway, so the unmount runs after the gateway stopped.
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root (run the tests as root to fill a real disk)")
-	}
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs at %s (%v: %s)", dir, err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() { // registered first, so it runs after the gateway has stopped
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
+	return storagetest.MountTmpfs(t, size)
 }
 
 // paddedRec is a record of about 300 bytes.

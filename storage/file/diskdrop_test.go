@@ -2,26 +2,18 @@ package file
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/storage/storagetest"
 )
 
 // TestDiskFullDropOldestTmpfs fills a real 1 MiB tmpfs under drop-oldest with a record bound far above what the
 // disk holds: no Put fails, the oldest segments are deleted to make room and their records counted as dropped,
 // and what is left comes out in order, ending with the newest record, also after reopening.
 func TestDiskFullDropOldestTmpfs(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root and mount permission): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := storagetest.MountTmpfs(t, "1m")
 	opts := Options{Dir: dir, MaxRecords: 1 << 20, SegmentBytes: 64 << 10, Policy: tbgateway.DropOldest}
 	s := openT(t, opts)
 	big := func(n int) tbgateway.Record {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/storage/storagetest"
 )
 
 // probe wraps segment files to watch and break them: it records how many bytes were written and how many a
@@ -238,15 +238,7 @@ func fileSizeOf(t *testing.T, path string) int64 {
 // TestDiskFullTmpfs fills a real 1 MiB tmpfs: Put fails with ErrStorageFull naming the file, what was stored
 // stays intact, and once the records are acknowledged and their segments deleted, Puts succeed again.
 func TestDiskFullTmpfs(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root and mount permission): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
+	dir := storagetest.MountTmpfs(t, "1m")
 	opts := Options{Dir: dir, MaxRecords: 1 << 20, SegmentBytes: 64 << 10}
 	s := openT(t, opts)
 	big := func(n int) tbgateway.Record {

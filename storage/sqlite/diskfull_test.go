@@ -5,12 +5,12 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/storage/storagetest"
 )
 
 // fillUntilFull Puts batches until a Put fails and returns that error and the number of records stored.
@@ -67,23 +67,11 @@ func TestDatabaseFull(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a 2 MB tmpfs on a new directory until the test ends; it skips the test when it cannot (a
-// tmpfs needs root). Stores in it must be closed before the test ends.
+// mountTmpfs mounts a 2 MB tmpfs on a new directory until the test ends (storagetest.MountTmpfs: it fails in CI
+// when it cannot). Stores in it must be closed before the test ends.
 func mountTmpfs(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root; TestDatabaseFull covers SQLITE_FULL without it")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s); TestDatabaseFull covers SQLITE_FULL without it", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
+	return storagetest.MountTmpfs(t, "2m")
 }
 
 // reserveSize returns the size of the reserve file, -1 when there is none.
