@@ -152,9 +152,9 @@ func (c *Client) current() *link {
 	return c.link
 }
 
-// Run connects and keeps the link up, reconnecting with exponential backoff and jitter between ReconnectMin and
-// ReconnectMax, until ctx ends; then it disconnects, waits for its goroutines and returns nil. The only error
-// it returns is a closed storage (nothing left to deliver from). Run must be called once.
+// Run connects and keeps the link up, reconnecting as the reconnect policy says (see reconnectPolicy), until ctx
+// ends; then it disconnects, waits for its goroutines and returns nil. The only error it returns is a closed
+// storage (nothing left to deliver from). Run must be called once.
 func (c *Client) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -168,24 +168,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.log.Warn("closing the dead-letter file failed", "error", err)
 		}
 	}()
-	bo := backoff.New(c.cfg.reconnectPolicy())
-	for {
-		up, err := c.connection(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, tbgateway.ErrStorageClosed) {
-			return fmt.Errorf("uplink: %w", err)
-		}
-		if up {
-			bo.Reset()
-		}
-		d := bo.Next()
-		c.log.Warn("thingsboard link down, reconnecting", "error", err, "in", d.Round(time.Millisecond))
-		if backoff.Sleep(ctx, d) != nil {
-			return nil
-		}
-	}
+	return keepConnected(ctx, backoff.New(c.cfg.reconnectPolicy()), c.log, c.connection)
 }
 
 // applyRates (re)builds the limiters from the configured limits, falling back to the server's. Caller must not

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // Security type names, as the Python gateway's "thingsboard.security.type" spells them.
@@ -48,8 +46,8 @@ type Config struct {
 	Security Security
 	// KeepAlive is the MQTT keepalive; default 120s.
 	KeepAlive time.Duration
-	// ReconnectMin and ReconnectMax bound the reconnect backoff; defaults 1s and 120s. ReconnectMax is the
-	// config key thingsboard.reconnectMaxDelaySeconds.
+	// ReconnectMin and ReconnectMax bound the reconnect backoff (see reconnectPolicy); defaults 1s and 120s.
+	// They are the config keys thingsboard.reconnectMinDelaySeconds and reconnectMaxDelaySeconds.
 	ReconnectMin, ReconnectMax time.Duration
 	// MaxInflight is the number of unacknowledged QoS 1 publishes allowed at once; default 100. It is lowered to
 	// the server's CONNACK ReceiveMaximum and to getSessionLimits' maxInflightMessages.
@@ -163,11 +161,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-// reconnectPolicy is the link's reconnect backoff: from ReconnectMin doubling up to ReconnectMax, with jitter.
-func (c *Config) reconnectPolicy() backoff.Policy {
-	return backoff.Policy{Initial: c.ReconnectMin, Max: c.ReconnectMax, Multiplier: 2, Jitter: 0.5}
 }
 
 // minPacketSize is the smallest packet limit the uplink accepts: below it not even one datapoint of a

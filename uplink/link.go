@@ -44,13 +44,14 @@ type link struct {
 	multi map[uint64]int // records split over several messages: how many still wait for their PUBACK
 }
 
-// connection runs one connection from dial to teardown. up reports whether it got past its start-up.
-func (c *Client) connection(ctx context.Context) (up bool, err error) {
+// connection runs one connection from dial to teardown. It calls up once the link is ready (subscribed, session
+// limits applied).
+func (c *Client) connection(ctx context.Context, up func()) error {
 	raw, err := dial(ctx, &c.cfg)
 	if err != nil {
 		c.stats.connectFailures.Add(1)
 		c.emit(EventConnectFailed, err)
-		return false, err
+		return err
 	}
 	ts := newTrackingSession(state.NewInMemory(), c.cfg.MaxInflight)
 	linkCtx, cancel := context.WithCancelCause(ctx)
@@ -78,12 +79,12 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 			err = fmt.Errorf("thingsboard refused the connection: reason 0x%02x: %w", ca.ReasonCode, err)
 			c.stats.rejected.Add(1)
 			c.emit(EventRejected, err)
-			return false, err
+			return err
 		}
 		err = fmt.Errorf("mqtt connect to %s:%d: %w", c.cfg.Host, c.cfg.Port, err)
 		c.stats.connectFailures.Add(1)
 		c.emit(EventConnectFailed, err)
-		return false, err
+		return err
 	}
 	if p := ca.Properties; p != nil {
 		if p.MaximumPacketSize != nil && int(*p.MaximumPacketSize) < l.packetLimit {
@@ -106,11 +107,12 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 	defer c.teardown(ctx, l)
 
 	if err := c.subscribe(l); err != nil {
-		return false, err
+		return err
 	}
 	c.applySessionLimits(l)
 	primed := c.startLiveLane()
 	l.ready.Store(true)
+	up()
 	c.stats.reconnects.Add(1)
 	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
 		"maxPacket", l.packetLimit, "inflight", l.window)
@@ -119,7 +121,7 @@ func (c *Client) connection(ctx context.Context) (up bool, err error) {
 	// renaming a device) never races the re-announcement.
 	c.emit(EventConnected, nil)
 	c.deliver(l, primed)
-	return true, context.Cause(linkCtx)
+	return context.Cause(linkCtx)
 }
 
 // startLiveLane starts the storage's live lane (with live-first) before the connection is announced, so that
