@@ -19,7 +19,7 @@ func TestFromJSON(t *testing.T) {
 		{json.Number("42"), int64(42), false},
 		{json.Number("-9223372036854775808"), int64(math.MinInt64), false},
 		{json.Number("9223372036854775808"), float64(9223372036854775808), false}, // beyond int64: a float, as JSON readers in Go would
-		{json.Number("42.0"), 42.0, false}, // Python's json reads 42.0 as a float
+		{json.Number("42.0"), 42.0, false},                                        // Python's json reads 42.0 as a float
 		{json.Number("1e3"), 1000.0, false},
 		{json.Number("1e400"), nil, true},
 		{42.0, 42.0, false},
