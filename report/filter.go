@@ -85,81 +85,14 @@ func (f *Filter) Stats() Stats {
 	return st
 }
 
-// Apply filters the values of rec received at now. It returns the record holding only the values to forward
-// now, and false when nothing is left. Records other than KindData pass unchanged. rec itself is not modified.
+// Apply filters the values of rec received at now and updates the filter at once. It returns the record holding
+// only the values to forward now, and false when nothing is left. Records other than KindData pass unchanged.
+// rec itself is not modified. A caller that may fail to store what Apply forwards uses Begin instead.
 func (f *Filter) Apply(now time.Time, rec tbgateway.Record) (tbgateway.Record, bool) {
-	if rec.Kind != tbgateway.KindData {
-		return rec, true
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.resolver == nil {
-		return rec, true
-	}
-	out := rec
-	out.Attributes, out.Telemetry = nil, nil
-	for k, v := range rec.Attributes {
-		if f.keep(now, rec, k, v, true) {
-			if out.Attributes == nil {
-				out.Attributes = make(map[string]any, len(rec.Attributes))
-			}
-			out.Attributes[k] = v
-		}
-	}
-	for _, t := range rec.Telemetry {
-		var vals map[string]any
-		for k, v := range t.Values {
-			if f.keep(now, rec, k, v, false) {
-				if vals == nil {
-					vals = make(map[string]any, len(t.Values))
-				}
-				vals[k] = v
-			}
-		}
-		if vals != nil {
-			out.Telemetry = append(out.Telemetry, tbgateway.Telemetry{TS: t.TS, Values: vals})
-		}
-	}
-	return out, out.Datapoints() > 0
-}
-
-// keep decides one value and updates the cache; f.mu is held.
-func (f *Filter) keep(now time.Time, rec tbgateway.Record, k string, v any, attr bool) bool {
-	s := f.resolver.Resolve(rec.Connector, rec.Device, k)
-	ck := cacheKey{rec.Connector, rec.Device, k, attr}
-	e, ok := f.cache[ck]
-	if s.passThrough() {
-		if ok {
-			f.forget(e)
-		}
-		return true
-	}
-	if ok && (e.strategy != s || s.TTL > 0 && now.Sub(e.seen) >= s.TTL) {
-		f.forget(e)
-		ok = false
-	}
-	if !ok {
-		e = &entry{key: ck, deviceType: rec.DeviceType, strategy: s, value: v, seen: now, index: -1}
-		f.cache[ck] = e
-		if s.periodic() {
-			e.due = now.Add(s.Period)
-			heap.Push(&f.due, e)
-			if f.due[0] == e {
-				select {
-				case f.kick <- struct{}{}:
-				default:
-				}
-			}
-		}
-		return true
-	}
-	changed := !equal(e.value, v)
-	e.value, e.seen, e.deviceType = v, now, rec.DeviceType
-	if changed && s.Type != OnReportPeriod {
-		return true
-	}
-	f.stats.Filtered++
-	return false
+	tx := f.Begin()
+	out, ok := tx.Apply(now, rec)
+	tx.Commit()
+	return out, ok
 }
 
 func (f *Filter) forget(e *entry) {

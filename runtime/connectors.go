@@ -121,40 +121,47 @@ func (h *levelHandler) WithGroup(n string) slog.Handler {
 }
 
 // announceConfiguredDevices registers the devices a connector knows from its config, so downlink calls reach
-// it before its first data, and queues a connect for each new one.
+// it before its first data, and queues a connect for each new one. The table changes only once the connects are
+// stored; otherwise they go out with the devices' first data.
 func (g *Gateway) announceConfiguredDevices(c *runningConnector) {
 	lister, ok := c.impl.(tbgateway.DeviceLister)
 	if !ok {
 		return
 	}
+	tx := g.devices.Begin()
 	var recs []tbgateway.Record
 	for _, d := range lister.Devices() {
-		if rec, ok := g.register(c, d.Name, d.Type); ok {
+		if rec, ok := g.connectRecord(tx, c, d.Name, d.Type); ok {
 			recs = append(recs, rec)
 		}
 	}
 	if len(recs) == 0 {
+		g.commitDevices(c, tx)
 		return
 	}
 	if err := g.put(context.Background(), recs); err != nil {
 		c.log.Warn("queueing device connects failed; they are sent with the devices' first data", "err", err)
+		return
 	}
+	g.commitDevices(c, tx)
 }
 
-// register records the device in the table and returns the connect record to send when it is new to the
-// gateway or its type changed.
-func (g *Gateway) register(c *runningConnector, name, typ string) (tbgateway.Record, bool) {
+// connectRecord registers the device in tx and returns the connect record to send when it is new to the gateway
+// or its type changed.
+func (g *Gateway) connectRecord(tx *DeviceTx, c *runningConnector, name, typ string) (tbgateway.Record, bool) {
 	if typ == "" {
 		typ = tbgateway.DefaultDeviceType
 	}
-	changed, err := g.devices.Register(name, typ, c.name, c.typ)
-	if err != nil {
-		c.log.Warn("saving the device table failed", "device", name, "err", err)
-	}
-	if !changed {
+	if !tx.Register(name, typ, c.name, c.typ) {
 		return tbgateway.Record{}, false
 	}
 	return tbgateway.Record{Kind: tbgateway.KindConnect, Device: g.devices.OutboundName(name), DeviceType: typ, Connector: c.name}, true
+}
+
+func (g *Gateway) commitDevices(c *runningConnector, tx *DeviceTx) {
+	if err := tx.Commit(); err != nil {
+		c.log.Warn("saving the device table failed", "err", err)
+	}
 }
 
 // connectorSink is the tbgateway.Sink one connector writes to.
@@ -163,11 +170,20 @@ type connectorSink struct {
 	c *runningConnector
 }
 
-// Send validates, stamps, registers and filters the records, then stores them; see tbgateway.Sink.
+// Send validates, stamps, registers and filters the records, then stores them; see tbgateway.Sink. It is all or
+// nothing: the device table, the report filter and the stamper change only once the records are stored, so after
+// an error a retry of the same records stores exactly what the failed call would have (the device's connect
+// included), with the same timestamps when the clock has not moved.
 func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) error {
 	g, c := s.g, s.c
 	c.stats.recordsReceived.Add(uint64(len(recs)))
 	now := g.now()
+	devices, filter := g.devices.Begin(), g.filter.Begin()
+	var stamps []stamp
+	fail := func(err error) error {
+		g.stamper.unstamp(stamps)
+		return err
+	}
 	out := make([]tbgateway.Record, 0, len(recs)+1)
 	for i := range recs {
 		rec := recs[i]
@@ -178,35 +194,35 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 		if rec.ReceivedTS == 0 {
 			rec.ReceivedTS = now.UnixMilli()
 		}
-		g.stamper.Stamp(&rec, now)
+		if st, ok := g.stamper.stamp(&rec, now); ok {
+			stamps = append(stamps, st)
+		}
 		if err := rec.Validate(); err != nil {
 			c.stats.invalid.Add(1)
-			return fmt.Errorf("record %d of %d: %w", i+1, len(recs), err)
+			return fail(fmt.Errorf("record %d of %d: %w", i+1, len(recs), err))
 		}
-		if conn, ok := g.register(c, rec.Device, rec.DeviceType); ok && rec.Kind != tbgateway.KindConnect {
+		if conn, ok := g.connectRecord(devices, c, rec.Device, rec.DeviceType); ok && rec.Kind != tbgateway.KindConnect {
 			out = append(out, conn)
 		}
-		if rec.Kind == tbgateway.KindDisconnect {
-			if _, err := g.devices.SetDisconnected(rec.Device, true); err != nil {
-				c.log.Warn("saving the device table failed", "device", rec.Device, "err", err)
-			}
-		} else if rec.Kind == tbgateway.KindData {
-			if _, err := g.devices.SetDisconnected(rec.Device, false); err != nil {
-				c.log.Warn("saving the device table failed", "device", rec.Device, "err", err)
-			}
+		switch rec.Kind {
+		case tbgateway.KindDisconnect:
+			devices.SetDisconnected(rec.Device, true)
+		case tbgateway.KindData:
+			devices.SetDisconnected(rec.Device, false)
 		}
 		rec.Device = g.devices.OutboundName(rec.Device)
-		if kept, ok := g.filter.Apply(now, rec); ok {
+		if kept, ok := filter.Apply(now, rec); ok {
 			out = append(out, kept)
 		}
 	}
-	if len(out) == 0 {
-		return nil
+	if len(out) > 0 {
+		if err := g.put(ctx, out); err != nil {
+			c.stats.storeErrors.Add(1)
+			return fail(fmt.Errorf("storing %d records: %w", len(out), err))
+		}
 	}
-	if err := g.put(ctx, out); err != nil {
-		c.stats.storeErrors.Add(1)
-		return fmt.Errorf("storing %d records: %w", len(out), err)
-	}
+	g.commitDevices(c, devices)
+	filter.Commit()
 	n := 0
 	for i := range out {
 		n += out[i].Datapoints()

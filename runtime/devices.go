@@ -104,29 +104,9 @@ func OpenDeviceTable(path string) (*DeviceTable, error) {
 // was rewritten; the error is the write's (the change stays in memory). A call that changes nothing takes only a
 // read lock and writes nothing, so it is cheap enough for every record.
 func (t *DeviceTable) Register(name, deviceType, connectorName, connectorType string) (changed bool, err error) {
-	t.mu.RLock()
-	d, ok := t.devices[name]
-	same := ok && d.Type == deviceType && d.ConnectorName == connectorName && d.ConnectorType == connectorType && !d.Disconnected
-	t.mu.RUnlock()
-	if same {
-		return false, nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	d, ok = t.devices[name]
-	if !ok {
-		d = &Device{Name: name}
-		t.devices[name] = d
-	}
-	changed = !ok || d.Type != deviceType || d.ConnectorName != connectorName || d.Disconnected
-	if d.ConnectorName != connectorName {
-		d.ConnectorID = ""
-	}
-	d.Type, d.ConnectorName, d.ConnectorType, d.Disconnected = deviceType, connectorName, connectorType, false
-	if !changed {
-		return false, nil
-	}
-	return true, t.saveLocked()
+	tx := t.Begin()
+	changed = tx.Register(name, deviceType, connectorName, connectorType)
+	return changed, tx.Commit()
 }
 
 // Owner returns the device registered under its connector-side name.
@@ -215,14 +195,9 @@ func (t *DeviceTable) Delete(name string) (known bool, err error) {
 // SetDisconnected sets the disconnected flag of a device (connector-side name). It reports whether the flag
 // changed; unknown devices are ignored.
 func (t *DeviceTable) SetDisconnected(name string, disconnected bool) (changed bool, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	d, ok := t.devices[name]
-	if !ok || d.Disconnected == disconnected {
-		return false, nil
-	}
-	d.Disconnected = disconnected
-	return true, t.saveLocked()
+	tx := t.Begin()
+	changed = tx.SetDisconnected(name, disconnected)
+	return changed, tx.Commit()
 }
 
 // List returns every device, sorted by name.
