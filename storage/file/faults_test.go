@@ -127,7 +127,7 @@ func TestPutWaitsForSyncAndGroupCommits(t *testing.T) {
 	s := openT(t, Options{Dir: t.TempDir(), openSegment: p.open})
 	first := make(chan error, 1)
 	go func() { first <- s.Put(context.Background(), recRange(0, 1)) }()
-	<-p.entered
+	receive(t, "the first Put's fsync", p.entered)
 	select {
 	case err := <-first:
 		t.Fatalf("Put returned (%v) while its fsync was still running", err)
@@ -145,10 +145,12 @@ func TestPutWaitsForSyncAndGroupCommits(t *testing.T) {
 		return len(s.queue) == followers
 	})
 	close(p.release)
-	if err := <-first; err != nil {
+	if err := receive(t, "the first Put to return", first); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	receive(t, "the queued Puts to return", waited)
 	close(errs)
 	for err := range errs {
 		if err != nil {
@@ -159,6 +161,19 @@ func TestPutWaitsForSyncAndGroupCommits(t *testing.T) {
 		t.Fatalf("%d fsyncs covering %d of %d bytes, want 2 covering all: the queued Puts must share one", syncs, sy, w)
 	}
 	closeT(t, s)
+}
+
+// receive returns the next value from ch; the deadline only turns a hang (a Put that never fsyncs, say) into a
+// failure.
+func receive[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
 }
 
 // waitFor polls cond; the deadline only bounds a failure.
