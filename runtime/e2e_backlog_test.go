@@ -57,8 +57,28 @@ type rateProducer struct {
 	mu       sync.Mutex
 	accepted []int64
 	refused  int
+	batches  []producedBatch
 	stop     chan struct{}
 	done     chan struct{}
+}
+
+// producedBatch is one Send: its first record and when the Send began.
+type producedBatch struct {
+	first int64
+	at    time.Time
+}
+
+// producedBefore returns the index of the first record whose Send began at or after t: the records below it were
+// handed to the gateway before t.
+func (rp *rateProducer) producedBefore(t time.Time) int64 {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	for _, b := range rp.batches {
+		if !b.at.Before(t) {
+			return b.first
+		}
+	}
+	return rp.next.Load()
 }
 
 func backlogRec(i int64) tbgateway.Record {
@@ -86,6 +106,9 @@ func startRateProducer(t *testing.T, e *e2e, sink tbgateway.Sink, rate int) *rat
 			for k := range recs {
 				recs[k] = backlogRec(first + int64(k))
 			}
+			rp.mu.Lock()
+			rp.batches = append(rp.batches, producedBatch{first: first, at: time.Now()})
+			rp.mu.Unlock()
 			err := sink.Send(e.ctx, recs...)
 			rp.next.Add(int64(perTick))
 			rp.mu.Lock()
@@ -162,11 +185,12 @@ func backlogRun(t *testing.T, storage map[string]any, liveFirst bool) {
 
 	e.emu.RefuseConnections(*outageLength)
 	e.emu.DropConnections()
-	r.waitEvent(t, e.ctx, uplink.EventDisconnected)
-	atDrop := rp.next.Load()
+	drop := r.waitEvent(t, e.ctx, uplink.EventDisconnected)
 	reconnect := r.waitEvent(t, e.ctx, uplink.EventConnected)
-	// The uplink starts the live lane before it announces the connection: records from here on are live.
-	backlogEnd := rp.next.Load() // records below were produced before the reconnect
+	// The uplink starts the live lane before it announces the connection, so records handed over after the event's
+	// time are live. Splitting by the event's own time, not by when this goroutine read it, keeps the split exact
+	// however late the test runs.
+	atDrop, backlogEnd := rp.producedBefore(drop.Time), rp.producedBefore(reconnect.Time)
 	e.waitFor("the backlog at the emulator", func() bool {
 		for _, dev := range []string{"bl-0", "bl-1", "bl-2", "bl-3"} {
 			if len(e.emu.Telemetry(dev, "v")) < int(backlogEnd/4) {
