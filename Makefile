@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/tbgateway/tbgateway/runtime.Version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-deps demo bench fuzz vet clean
+.PHONY: all build test test-deps mutants demo bench fuzz vet clean
 
 all: build
 
@@ -24,6 +24,12 @@ test: test-deps
 
 test-deps:
 	@./scripts/install-test-deps.sh
+
+# mutants applies each scripts/mutants/*.patch (a deliberate break of a guarantee) to a copy of HEAD and runs the
+# test named in its header there; it fails when such a test still passes (scripts/mutants/README.md).
+mutants: export CI := true
+mutants: test-deps
+	./scripts/mutants/run.sh
 
 # demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices.
 demo:
