@@ -32,6 +32,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(childGatewayEnv); dir != "" {
+		os.Exit(runChildGateway(dir))
+	}
 	// regexp2 runs one clock goroutine for match timeouts for the life of the process.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
 }
@@ -365,17 +368,7 @@ func (e *env) startGateway(typ string, conf map[string]any) (stop func()) {
 func (e *env) startGatewayWait(typ string, conf map[string]any, waitBroker bool) (stop func()) {
 	t := e.t
 	dir := t.TempDir()
-	host, portText, _ := net.SplitHostPort(e.emu.MQTTAddr())
-	port, _ := strconv.Atoi(portText)
-	writeJSON(t, filepath.Join(dir, "mqtt.json"), conf)
-	writeJSON(t, filepath.Join(dir, config.MainFileJSON), map[string]any{
-		"thingsboard": map[string]any{"host": host, "port": port, "security": map[string]any{"type": "accessToken", "accessToken": gwToken},
-			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
-		// Durable storage, so "acknowledged to the broker" means "on disk" as in production.
-		"storage": map[string]any{"type": "file", "data_folder_path": "./data/", "max_file_count": 20,
-			"max_records_per_file": 100000},
-		"connectors": []any{map[string]any{"type": typ, "name": "MQTT", "configuration": "mqtt.json"}},
-	})
+	writeGatewayConfig(t, dir, e.emu.MQTTAddr(), typ, conf, 20, 100000)
 	cfg, _, err := config.Load(dir, nil)
 	if err != nil {
 		t.Fatalf("config.Load: %v", err)
@@ -414,6 +407,24 @@ func (e *env) startGatewayWait(typ string, conf map[string]any, waitBroker bool)
 			t.Fatalf("the gateway never connected to tbemu: %v", e.ctx.Err())
 		}
 	}
+}
+
+// writeGatewayConfig writes into dir a main config whose gateway reaches tbemu at emuAddr and stores records in
+// durable file storage (./data/, files × perFile records), with one connector (type typ, name "MQTT") whose file
+// holds conf.
+func writeGatewayConfig(t *testing.T, dir, emuAddr, typ string, conf map[string]any, files, perFile int) {
+	t.Helper()
+	host, portText, _ := net.SplitHostPort(emuAddr)
+	port, _ := strconv.Atoi(portText)
+	writeJSON(t, filepath.Join(dir, "mqtt.json"), conf)
+	writeJSON(t, filepath.Join(dir, config.MainFileJSON), map[string]any{
+		"thingsboard": map[string]any{"host": host, "port": port, "security": map[string]any{"type": "accessToken", "accessToken": gwToken},
+			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
+		// Durable storage, so "acknowledged to the broker" means "on disk" as in production.
+		"storage": map[string]any{"type": "file", "data_folder_path": "./data/", "max_file_count": files,
+			"max_records_per_file": perFile},
+		"connectors": []any{map[string]any{"type": typ, "name": "MQTT", "configuration": "mqtt.json"}},
+	})
 }
 
 // restartGateway stops the running gateway, lets between run while it is down, and starts a new one.
