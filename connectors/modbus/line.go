@@ -13,6 +13,8 @@ import (
 	"time"
 
 	mb "github.com/simonvetter/modbus"
+
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // line is one physical line: a TCP/UDP endpoint or a serial port. One goroutine owns its client and runs the
@@ -24,9 +26,12 @@ type line struct {
 	writes chan *job
 	polls  chan *job
 
-	client      *mb.ModbusClient
-	attempts    int       // failed connection attempts in the current round
+	client *mb.ModbusClient
+	// reconnect spaces connection attempts: connectAttemptCount attempts connectAttemptTimeMs apart, then a pause
+	// of waitAfterFailedAttemptsMs, and again.
+	reconnect   *backoff.Backoff
 	nextConnect time.Time // no connection attempt before this
+	now         func() time.Time
 	connects    atomic.Uint64
 }
 
@@ -40,7 +45,9 @@ type job struct {
 
 func newLine(d *Device, devices int, log *slog.Logger) *line {
 	return &line{key: d.lineKey(), dev: d, log: log.With("line", d.lineKey()),
-		writes: make(chan *job, 16), polls: make(chan *job, max(devices, 1))}
+		writes: make(chan *job, 16), polls: make(chan *job, max(devices, 1)),
+		reconnect: backoff.New(backoff.Attempts(d.ConnectAttemptTime, d.ConnectAttempts, d.WaitAfterFailed)),
+		now:       time.Now}
 }
 
 // run serves jobs until ctx is done, then closes the connection.
@@ -59,14 +66,8 @@ func (l *line) run(ctx context.Context) {
 			}
 		}
 		j.done <- l.exec(ctx, j)
-		if l.dev.DelayBetween > 0 {
-			t := time.NewTimer(l.dev.DelayBetween)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
+		if backoff.Sleep(ctx, l.dev.DelayBetween) != nil {
+			return
 		}
 	}
 }
@@ -116,7 +117,7 @@ func (l *line) open() error {
 	if l.client != nil {
 		return nil
 	}
-	if now := time.Now(); now.Before(l.nextConnect) {
+	if now := l.now(); now.Before(l.nextConnect) {
 		return fmt.Errorf("%w: next connection attempt in %v", errLineDown, l.nextConnect.Sub(now).Round(time.Millisecond))
 	}
 	parity := mb.PARITY_NONE
@@ -134,16 +135,11 @@ func (l *line) open() error {
 		err = c.Open()
 	}
 	if err != nil {
-		l.attempts++
-		if l.attempts >= l.dev.ConnectAttempts {
-			l.attempts = 0
-			l.nextConnect = time.Now().Add(l.dev.WaitAfterFailed)
-		} else {
-			l.nextConnect = time.Now().Add(l.dev.ConnectAttemptTime)
-		}
+		l.nextConnect = l.now().Add(l.reconnect.Next())
 		return fmt.Errorf("connect %s: %w", l.dev.url(), err)
 	}
-	l.attempts, l.nextConnect = 0, time.Time{}
+	l.reconnect.Reset()
+	l.nextConnect = time.Time{}
 	l.client = c
 	l.connects.Add(1)
 	l.log.Debug("connected")

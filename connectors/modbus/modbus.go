@@ -30,6 +30,7 @@ import (
 	mb "github.com/simonvetter/modbus"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // Type is the connector type in the main config.
@@ -285,8 +286,9 @@ func (c *Connector) slaveDevice() *device {
 // poll runs one device's poll loop.
 func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l *line) error {
 	period := d.cfg.PollPeriod
+	// a failing device is polled 1, 2, 4, then every 8 poll periods, until it answers
+	retry := backoff.New(backoff.Policy{Initial: period, Max: period * maxBackoffPollPeriods, Multiplier: 2})
 	next := time.Now()
-	fails := 0
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -300,9 +302,10 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 			return nil
 		}
 		d.stats.polls.Add(1)
+		wait := period
 		if err != nil {
 			d.stats.pollFailures.Add(1)
-			fails++
+			wait = retry.Next()
 			if !d.failed {
 				d.failed = true
 				c.log.Warn("device does not answer; retrying with backoff", "device", d.cfg.Name,
@@ -313,27 +316,23 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 				}
 			} else {
 				c.log.Debug("device still does not answer", "device", d.cfg.Name, "addr", d.cfg.url(),
-					"unitId", d.cfg.UnitID, "reason", err, "failures", fails)
+					"unitId", d.cfg.UnitID, "reason", err, "failures", retry.Failures())
 			}
 		} else if d.failed {
 			d.failed = false
-			c.log.Info("device answers again", "device", d.cfg.Name, "addr", d.cfg.url(), "failedPolls", fails)
-			fails = 0
+			c.log.Info("device answers again", "device", d.cfg.Name, "addr", d.cfg.url(), "failedPolls", retry.Failures())
+			retry.Reset()
 			if serr := c.send(ctx, sink, tbgateway.Record{Kind: tbgateway.KindConnect, Device: d.cfg.Name,
 				DeviceType: d.cfg.Type, Connector: c.name}); serr != nil {
 				return serr
 			}
 		} else {
-			fails = 0
+			retry.Reset()
 		}
 		if rec.Datapoints() > 0 {
 			if err := c.send(ctx, sink, rec); err != nil {
 				return err
 			}
-		}
-		wait := period
-		if fails > 0 {
-			wait = period << min(fails-1, 3) // 1, 2, 4, 8 poll periods
 		}
 		next = next.Add(wait)
 		if now := time.Now(); next.Before(now) {
