@@ -178,7 +178,7 @@ func uplinkConfig(cfg *config.Config) uplink.Config {
 			Type: sec.Type, AccessToken: sec.AccessToken, ClientID: sec.ClientID,
 			Username: sec.Username, Password: sec.Password,
 			CACert: resolve(sec.CACert), Cert: resolve(sec.Cert), PrivateKey: resolve(sec.PrivateKey),
-			Insecure: sec.Insecure,
+			TLS: sec.TLS != nil && *sec.TLS, Insecure: sec.Insecure,
 		},
 		KeepAlive:                time.Duration(tb.KeepAlive) * time.Second,
 		ReconnectMin:             tb.ReconnectMinDelay(),

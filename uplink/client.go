@@ -72,10 +72,11 @@ const eventBuffer = 64
 // Client is the ThingsBoard link. Create it with New and start it with Run; the other methods are safe for
 // concurrent use at any time.
 type Client struct {
-	cfg   Config
-	store tbgateway.Storage
-	down  tbgateway.Downlink
-	log   *slog.Logger
+	cfg    Config
+	useTLS bool // decided once from cfg (see Config.UsesTLS)
+	store  tbgateway.Storage
+	down   tbgateway.Downlink
+	log    *slog.Logger
 
 	events chan Event
 	stats  counters
@@ -112,7 +113,7 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 		log = slog.Default()
 	}
 	c := &Client{
-		cfg: cfg, store: store, down: down, log: log,
+		cfg: cfg, useTLS: cfg.UsesTLS(), store: store, down: down, log: log,
 		events:   make(chan Event, eventBuffer),
 		devSets:  map[string]*rateSet{},
 		seen:     map[string]struct{}{},

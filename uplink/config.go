@@ -14,28 +14,31 @@ const (
 	SecurityTLSPrivateKey    = "tlsPrivateKey"
 )
 
-// Security says how the gateway authenticates to ThingsBoard.
+// Security says how the gateway authenticates to ThingsBoard, and whether over TLS (see Config.UsesTLS).
 //
-//   - accessToken: the token is the MQTT username; plain TCP.
-//   - usernamePassword: MQTT basic credentials (ClientID, Username, Password); plain TCP.
-//   - tlsAccessToken: the token as username over TLS; the server certificate is verified against CACert (or the
-//     system roots when CACert is empty).
-//   - tlsPrivateKey: X.509 client certificate (Cert, PrivateKey) over TLS, server verified as above.
+//   - accessToken: the token is the MQTT username.
+//   - usernamePassword: MQTT basic credentials (ClientID, Username, Password).
+//   - tlsAccessToken: the token as username, over TLS.
+//   - tlsPrivateKey: X.509 client certificate (Cert, PrivateKey) over TLS.
 //
-// There is never a plaintext fallback when a TLS type is configured.
+// Over TLS the server's certificate is always verified, against CACert or else the system roots; there is never
+// a plaintext fallback.
 type Security struct {
 	Type        string
 	AccessToken string
 	ClientID    string
 	Username    string
 	Password    string
-	// CACert, Cert and PrivateKey are PEM file paths.
+	// CACert, Cert and PrivateKey are PEM file paths. A CACert turns TLS on, whatever the type; a Cert is
+	// presented to the server whenever TLS is on.
 	CACert     string
 	Cert       string
 	PrivateKey string
+	// TLS is the config key "tls": true turns TLS on with any type; false never turns it off.
+	TLS bool
 	// Insecure skips only the host name check: the server's certificate chain is still verified against CACert
-	// (or the system roots), so an unknown or self-signed certificate is still refused. Use it when the server's
-	// certificate does not name the host the gateway dials (an IP address, an internal name).
+	// (or the system roots), so an unknown, expired or self-signed certificate is still refused. Use it when the
+	// server's certificate does not name the host the gateway dials (an IP address, an internal name).
 	Insecure bool
 }
 

@@ -14,15 +14,24 @@ import (
 
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho/session"
+	_ "golang.org/x/crypto/x509roots/fallback" // CA roots for systems without any (a scratch container)
 )
 
-// dial opens the TCP or TLS connection to ThingsBoard. TLS types never fall back to plain TCP.
-func dial(ctx context.Context, cfg *Config) (net.Conn, error) {
+// UsesTLS reports whether the link to ThingsBoard is TLS. The Python gateway's rule decides: security "tls" true,
+// a caCert (with any security type, usernamePassword included) or port 8883; a tls* type does too (the Python
+// gateway dials plain TCP for a tls* type without caCert, never what its user meant). "tls": false never turns
+// TLS off. Call it on a validated Config (the port's default filled in).
+func (c *Config) UsesTLS() bool {
+	s := c.Security
+	return s.TLS || s.CACert != "" || c.Port == 8883 || s.Type == SecurityTLSAccessToken || s.Type == SecurityTLSPrivateKey
+}
+
+// dial opens the connection to ThingsBoard: TLS if useTLS, else TCP. There is never a plaintext fallback.
+func dial(ctx context.Context, cfg *Config, useTLS bool) (net.Conn, error) {
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	switch cfg.Security.Type {
-	case SecurityTLSAccessToken, SecurityTLSPrivateKey:
+	if useTLS {
 		tc, err := tlsConfig(cfg)
 		if err != nil {
 			return nil, err
@@ -42,8 +51,10 @@ func dial(ctx context.Context, cfg *Config) (net.Conn, error) {
 	return conn, nil
 }
 
-// tlsConfig builds the client TLS configuration: the server chain is always verified, against CACert when given
-// (else the system roots); Insecure skips the host name check only.
+// tlsConfig builds the client TLS configuration. The server's chain is always verified: against CACert when
+// given, else the system roots (else the fallback bundle linked in, for systems without roots). Insecure skips
+// the host name check only. A client certificate is presented whenever Cert is set (as the Python gateway
+// does, whatever the security type); its key is PrivateKey, or Cert itself when PrivateKey is empty.
 func tlsConfig(cfg *Config) (*tls.Config, error) {
 	s := cfg.Security
 	tc := &tls.Config{ServerName: cfg.Host, MinVersion: tls.VersionTLS12}
@@ -59,10 +70,14 @@ func tlsConfig(cfg *Config) (*tls.Config, error) {
 		}
 		tc.RootCAs = roots
 	}
-	if s.Type == SecurityTLSPrivateKey {
-		pair, err := tls.LoadX509KeyPair(s.Cert, s.PrivateKey)
+	if s.Cert != "" {
+		key := s.PrivateKey
+		if key == "" {
+			key = s.Cert
+		}
+		pair, err := tls.LoadX509KeyPair(s.Cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate %s / key %s: %w", s.Cert, s.PrivateKey, err)
+			return nil, fmt.Errorf("load client certificate %s / key %s: %w", s.Cert, key, err)
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}

@@ -47,7 +47,7 @@ type link struct {
 // connection runs one connection from dial to teardown. It calls up once the link is ready (subscribed, session
 // limits applied).
 func (c *Client) connection(ctx context.Context, up func()) error {
-	raw, err := dial(ctx, &c.cfg)
+	raw, err := dial(ctx, &c.cfg, c.useTLS)
 	if err != nil {
 		c.stats.connectFailures.Add(1)
 		c.emit(EventConnectFailed, err)
