@@ -235,8 +235,13 @@ func testClosed(t *testing.T, open opener) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := <-blocked; !errors.Is(err, tbgateway.ErrStorageClosed) {
-		t.Fatalf("Next blocked during Close: %v, want ErrStorageClosed", err)
+	select {
+	case err := <-blocked:
+		if !errors.Is(err, tbgateway.ErrStorageClosed) {
+			t.Fatalf("Next blocked during Close: %v, want ErrStorageClosed", err)
+		}
+	case <-time.After(10 * time.Second): // a failure bound only
+		t.Fatal("Next blocked during Close did not return")
 	}
 	if err := s.Put(context.Background(), recs("a", 1, 2)); !errors.Is(err, tbgateway.ErrStorageClosed) {
 		t.Fatalf("Put after Close: %v, want ErrStorageClosed", err)

@@ -28,6 +28,9 @@
 //     after a reopen they come from Next.
 //   - Close: every call after Close fails with an error wrapping ErrStorageClosed, except Stats, Rewind and
 //     Close itself (which returns nil again). A Next blocked in another goroutine returns ErrStorageClosed.
+//   - Wake-up: a Next blocked on an empty store returns as soon as a Put stores a record or Close is called. The
+//     suite parks the reader first (testing/synctest), so a store must be usable inside a synctest bubble: its
+//     goroutines and channels are created by Open, and Close ends them.
 package storagetest
 
 import (
@@ -60,6 +63,8 @@ func Run(t *testing.T, open func(t *testing.T, dir string) tbgateway.Storage, op
 	t.Run("PartialAckOutOfOrder", func(t *testing.T) { testPartialAck(t, open) })
 	t.Run("RewindRedeliversFirst", func(t *testing.T) { testRewind(t, open) })
 	t.Run("NextBlocksUntilPut", func(t *testing.T) { testNextBlocks(t, open) })
+	t.Run("PutWakesParkedNext", func(t *testing.T) { testPutWakesParkedNext(t, open) })
+	t.Run("CloseWakesParkedNext", func(t *testing.T) { testCloseWakesParkedNext(t, open) })
 	t.Run("NextHonoursContext", func(t *testing.T) { testNextContext(t, open) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrent(t, open) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, open) })
