@@ -219,6 +219,22 @@ func (s *Server) WithholdPubAcks(on bool) {
 	s.mu.Unlock()
 }
 
+// DropPublishes makes the server discard (on) every PUBLISH it receives, or stop discarding (off): a dropped
+// publish is not handled, not stored, not logged in Messages and never acknowledged, as if lost on its way to
+// ThingsBoard. The client's connection stays up. Dropped publishes are counted (see DroppedPublishes).
+func (s *Server) DropPublishes(on bool) {
+	s.mu.Lock()
+	s.dropPubs = on
+	s.mu.Unlock()
+}
+
+// DroppedPublishes returns how many publishes DropPublishes discarded so far.
+func (s *Server) DroppedPublishes() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
 // appendQuoted appends s as a JSON string.
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')

@@ -3,6 +3,8 @@ package tbemu
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +159,32 @@ func TestPubAckFaults(t *testing.T) {
 	}
 	s.SetPubAckDelay(time.Millisecond)
 	c.puback(topicGwTelemetry, []byte(`{"A":[{"x":3}]}`))
+}
+
+func TestDropPublishes(t *testing.T) {
+	s := startServer(t, Options{})
+	c := connectGateway(t, s, 5)
+	logged := len(s.Messages())
+	rec := httptest.NewRecorder() // the fault API turns it on
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/faults/puback", strings.NewReader(`{"drop":true}`)))
+	if rec.Code != 204 {
+		t.Fatalf("POST /api/faults/puback drop: %d %s", rec.Code, rec.Body)
+	}
+	c.publish(topicGwTelemetry, []byte(`{"A":[{"x":1}]}`), 1)
+	if seen := c.sync(); len(seen) != 0 {
+		t.Fatalf("dropped, got %v", types(seen))
+	}
+	if l := s.Latest("A"); len(l) != 0 {
+		t.Fatalf("dropped message stored: %v", l)
+	}
+	if n := len(s.Messages()); n != logged || s.DroppedPublishes() != 1 {
+		t.Fatalf("messages logged %d (before %d), dropped %d; want the drop counted, not logged", n, logged, s.DroppedPublishes())
+	}
+	s.DropPublishes(false)
+	c.puback(topicGwTelemetry, []byte(`{"A":[{"x":2}]}`))
+	if l := s.Latest("A"); l["x"].Value != int64(2) || s.DroppedPublishes() != 1 {
+		t.Fatalf("after the fault: latest %v, dropped %d", l, s.DroppedPublishes())
+	}
 }
 
 func TestRateLimits(t *testing.T) {

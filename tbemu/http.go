@@ -280,6 +280,7 @@ func (s *Server) httpPubAck(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		DelayMs  *int64 `json:"delayMs"`
 		Withhold *bool  `json:"withhold"`
+		Drop     *bool  `json:"drop"`
 	}
 	if err := readBody(r, &body); err != nil {
 		httpError(w, err)
@@ -290,6 +291,9 @@ func (s *Server) httpPubAck(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Withhold != nil {
 		s.WithholdPubAcks(*body.Withhold)
+	}
+	if body.Drop != nil {
+		s.DropPublishes(*body.Drop)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -61,8 +61,16 @@ func unknownTopic() outcome { return outcome{ack: true, reason: rcTopicInvalid} 
 func (s *Server) handlePublish(cl *mqtt.Client, pk packets.Packet) {
 	s.mu.Lock()
 	ss := s.sessions[cl]
+	drop := ss != nil && s.dropPubs
+	if drop {
+		s.dropped++
+	}
 	s.mu.Unlock()
 	if ss == nil {
+		return
+	}
+	if drop {
+		s.notify()
 		return
 	}
 	var out outcome

@@ -187,6 +187,8 @@ type Server struct {
 	refuseUntil time.Time
 	ackDelay    time.Duration
 	withhold    bool
+	dropPubs    bool   // DropPublishes
+	dropped     uint64 // publishes discarded by DropPublishes
 	gwLimits    RateLimits
 	devLimits   RateLimits
 	sessSeq     uint64

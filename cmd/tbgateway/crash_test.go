@@ -35,6 +35,15 @@ var crashStorages = map[string]string{
 // device side saw acknowledged (the simulator's ack log) reached ThingsBoard with its value, in order per device;
 // repeats are only redeliveries and are counted.
 func TestCrashLosesNothing(t *testing.T) {
+	bin := buildGateway(t)
+	for name, storage := range crashStorages {
+		t.Run(name, func(t *testing.T) { crashRun(t, bin, name, storage) })
+	}
+}
+
+// buildGateway builds the gateway binary for a crash test (skipped with -short).
+func buildGateway(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and kills the gateway binary")
 	}
@@ -42,26 +51,33 @@ func TestCrashLosesNothing(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for name, storage := range crashStorages {
-		t.Run(name, func(t *testing.T) { crashRun(t, bin, name, storage) })
-	}
+	return bin
 }
 
-func crashRun(t *testing.T, bin, name, storage string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+// crashEnv is an emulated ThingsBoard and a config folder for the gateway binary: simulated devices with an ack
+// log, the given storage.
+type crashEnv struct {
+	t       *testing.T
+	bin     string
+	emu     *tbemu.Server
+	dir     string
+	ackPath string
+}
+
+func newCrashEnv(t *testing.T, ctx context.Context, bin, storage string) *crashEnv {
+	t.Helper()
 	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer emu.Close()
+	t.Cleanup(func() { _ = emu.Close() })
 	if err := emu.AddDevice(tbemu.DeviceSpec{Name: "Crash Gateway", Gateway: true, Token: "crash-token"}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	ackPath := filepath.Join(dir, "acks.jsonl")
+	e := &crashEnv{t: t, bin: bin, emu: emu, dir: t.TempDir()}
+	e.ackPath = filepath.Join(e.dir, "acks.jsonl")
 	host, port, _ := net.SplitHostPort(emu.MQTTAddr())
-	writeFile(t, filepath.Join(dir, "tb_gateway.json"), fmt.Sprintf(`{"thingsboard":{"host":%q,"port":%s,
+	writeFile(t, filepath.Join(e.dir, "tb_gateway.json"), fmt.Sprintf(`{"thingsboard":{"host":%q,"port":%s,
 		"security":{"accessToken":"crash-token"},"statistics":{"enable":false},
 		"reconnectMinDelaySeconds":0.05,"reconnectMaxDelaySeconds":0.5},
 		"storage":%s,"connectors":[{"type":"simulator","name":"sim","configuration":"sim.json"}]}`, host, port, storage))
@@ -70,75 +86,133 @@ func crashRun(t *testing.T, bin, name, storage string) {
 		devs = append(devs, map[string]any{"deviceName": fmt.Sprintf("crash-%d", i), "periodMs": 5,
 			"timeseries": []any{map[string]any{"key": "seq", "type": "counter", "value": 1}}})
 	}
-	sim, _ := json.Marshal(map[string]any{"ackLog": ackPath, "devices": devs})
-	writeFile(t, filepath.Join(dir, "sim.json"), string(sim))
+	sim, _ := json.Marshal(map[string]any{"ackLog": e.ackPath, "devices": devs})
+	writeFile(t, filepath.Join(e.dir, "sim.json"), string(sim))
+	return e
+}
 
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--config", dir, "--log-level", "error")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+// start starts the gateway binary.
+func (e *crashEnv) start() *exec.Cmd {
+	cmd := exec.Command(e.bin, "--config", e.dir, "--log-level", "error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	return cmd
+}
+
+// kill SIGKILLs the gateway and reaps it.
+func (e *crashEnv) kill(cmd *exec.Cmd) {
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		e.t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// acked returns how many records the device side saw acknowledged (stored by the gateway).
+func (e *crashEnv) acked() int {
+	es, _ := simulator.ReadAckLog(e.ackPath)
+	return len(es)
+}
+
+// delivered returns how many values of device's key ThingsBoard holds.
+func (e *crashEnv) delivered(device string) int { return len(e.emu.Telemetry(device, "seq")) }
+
+// finish starts the gateway once more and waits until every record the device side saw acknowledged so far
+// reached ThingsBoard with its value (within bound, a guard against a hang), in order per device. It returns
+// the number of acknowledged records and of redelivered duplicates.
+func (e *crashEnv) finish(ctx context.Context, bound time.Duration) (records, dups int) {
+	e.t.Helper()
+	cmd := e.start()
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	entries, err := simulator.ReadAckLog(e.ackPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	missing := func() int {
+		n := 0
+		have := map[string]map[int64]any{}
+		for _, en := range entries {
+			m, ok := have[en.Device]
+			if !ok {
+				m = map[int64]any{}
+				for _, v := range e.emu.Telemetry(en.Device, "seq") {
+					m[v.TS] = v.Value
+				}
+				have[en.Device] = m
+			}
+			if v, ok := m[en.TS]; !ok || fmt.Sprint(v) != fmt.Sprint(en.Values["seq"]) {
+				n++
+			}
 		}
-		return cmd
+		return n
 	}
-	acked := func() int {
-		es, _ := simulator.ReadAckLog(ackPath)
-		return len(es)
+	wctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	if err := e.emu.WaitFor(wctx, func() bool { return missing() == 0 }); err != nil {
+		e.t.Fatalf("%d of %d acknowledged records never reached ThingsBoard", missing(), len(entries))
 	}
+	return len(entries), checkDeviceOrder(e.t, e.emu.Messages())
+}
+
+func crashRun(t *testing.T, bin, name, storage string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newCrashEnv(t, ctx, bin, storage)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	outages := 0
 	for k := 0; k < *crashKills; k++ {
 		// Every other run ThingsBoard is unreachable, so the kill hits a gateway holding a backlog in storage.
 		offline := k%2 == 1
 		if offline {
-			emu.RefuseConnections(time.Hour)
-			emu.DropConnections()
+			e.emu.RefuseConnections(time.Hour)
+			e.emu.DropConnections()
 			outages++
 		} else {
-			emu.RefuseConnections(0)
+			e.emu.RefuseConnections(0)
 		}
-		cmd := start()
-		before := acked()
+		cmd := e.start()
+		before := e.acked()
 		// Wait for the run to accept data, then let it go on for a random while before the kill.
-		waitUntil(t, ctx, "the gateway to accept data", func() bool { return acked() > before })
+		waitUntil(t, ctx, "the gateway to accept data", func() bool { return e.acked() > before })
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // a random kill moment, not synchronisation
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+		e.kill(cmd)
 	}
 	// The last run delivers the backlog; everything acknowledged so far must arrive.
-	emu.RefuseConnections(0)
-	cmd := start()
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	entries, err := simulator.ReadAckLog(ackPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := func() int {
-		n := 0
-		have := map[string]map[int64]any{}
-		for _, e := range entries {
-			m, ok := have[e.Device]
-			if !ok {
-				m = map[int64]any{}
-				for _, v := range emu.Telemetry(e.Device, "seq") {
-					m[v.TS] = v.Value
-				}
-				have[e.Device] = m
-			}
-			if v, ok := m[e.TS]; !ok || fmt.Sprint(v) != fmt.Sprint(e.Values["seq"]) {
-				n++
-			}
-		}
-		return n
-	}
-	if err := emu.WaitFor(ctx, func() bool { return missing() == 0 }); err != nil {
-		t.Fatalf("%d of %d acknowledged records never reached ThingsBoard", missing(), len(entries))
-	}
-	dups := checkDeviceOrder(t, emu.Messages())
+	e.emu.RefuseConnections(0)
+	records, dups := e.finish(ctx, 4*time.Minute)
 	t.Logf("%s: %d kills (%d while ThingsBoard was unreachable), %d records acknowledged by the device side before the last restart, all delivered; %d redelivered duplicates",
-		name, *crashKills, outages, len(entries), dups)
+		name, *crashKills, outages, records, dups)
+}
+
+// TestCrashKillsRecordsInFlight: while the gateway runs, ThingsBoard starts losing its publishes (neither stored
+// nor acknowledged); the gateway is killed while it waits for those PUBACKs, and restarted. Every record the
+// device side saw acknowledged must still reach ThingsBoard: the uplink may acknowledge a record to storage only
+// on its PUBACK. Acknowledging it when published loses exactly the records of the lost publishes.
+func TestCrashKillsRecordsInFlight(t *testing.T) {
+	bin := buildGateway(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e := newCrashEnv(t, ctx, bin, crashStorages["file"])
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	var inFlight []uint64
+	for range *crashKills {
+		e.emu.DropPublishes(false)
+		cmd := e.start()
+		stored, sent := e.acked(), e.delivered("crash-0")
+		waitUntil(t, ctx, "data to flow", func() bool { return e.acked() > stored && e.delivered("crash-0") > sent })
+		dropped := e.emu.DroppedPublishes()
+		e.emu.DropPublishes(true)
+		waitUntil(t, ctx, "publishes to be lost", func() bool { return e.emu.DroppedPublishes() > dropped })
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) // a random kill moment, not synchronisation
+		e.kill(cmd)
+		// Every publish lost in this run is one the gateway was still waiting for when it was killed.
+		inFlight = append(inFlight, e.emu.DroppedPublishes()-dropped)
+	}
+	e.emu.DropPublishes(false)
+	records, dups := e.finish(ctx, time.Minute)
+	t.Logf("%d kills with unacknowledged publishes in flight %v; %d records acknowledged by the device side, all delivered; %d redelivered duplicates",
+		*crashKills, inFlight, records, dups)
 }
 
 // checkDeviceOrder checks that each device's timestamps arrived in increasing order, a repeat of an already
