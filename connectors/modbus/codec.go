@@ -3,7 +3,6 @@ package modbus
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -424,17 +423,6 @@ func float64to16(f float64) uint16 {
 		return sign | 0x7c00
 	}
 	return sign | uint16(e)<<10 | m
-}
-
-// decodeJSONNumber normalises a JSON-decoded value for encoding.
-func jsonValue(raw json.RawMessage) (any, error) {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // NewCodec returns the codec of an item of the given type, objectsCount and function code, with byte and word

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 func show(v any) string {
@@ -121,7 +122,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		for _, order := range [][2]bool{{false, false}, {true, true}, {false, true}, {true, false}} {
 			for _, tc := range cases {
 				c := mustCodec(t, tc.typ, tc.n, coils, order[0], order[1])
-				v, _ := jsonValue(json.RawMessage(tc.value))
+				v, _ := values.Decode([]byte(tc.value))
 				var got any
 				var err error
 				if coils {
@@ -198,7 +199,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		in := v
 		if raw, ok := v.(tbgateway.RawJSON); ok {
-			in, _ = jsonValue(json.RawMessage(raw))
+			in, _ = values.Decode([]byte(raw))
 		}
 		var back any
 		if coils {

@@ -2,13 +2,14 @@ package modbus
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -116,294 +117,190 @@ func hostPort(h string, p int) string {
 }
 
 // Decode parses a connector file: the plain shape ({"master": {...}, "slave": {...}}) or the remote
-// configuration shape ({"Modbus": {"name", "type", "configurationJson": {...}}}). It returns warnings for
-// unknown and ignored keys and the first error, both naming the key path.
+// configuration shape ({"Modbus": {"name", "type", "configurationJson": {...}}}). It does no I/O. It returns the
+// warnings (unknown keys, keys accepted without effect, items of a type that does not exist) and the first error,
+// both naming the key path; callers prefix the file (tbgateway.ConnectorConfig.Located).
 func Decode(raw []byte) (*Config, []string, error) {
-	top, err := newObj("", raw)
+	d := confjson.New("")
+	top, err := d.Root(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	var warns []string
-	prefix := ""
-	if len(top.m) == 1 {
-		for k, v := range top.m {
-			inner, err := newObj(k, v)
-			if err == nil && inner.has("configurationJson") {
-				inner.ignore("name", "type", "logLevel", "configuration", "id", "ts", "enableRemoteLogging", "configVersion")
-				if top, err = inner.child("configurationJson"); err != nil {
-					return nil, nil, err
-				}
-				warns = append(warns, inner.unknown()...)
-				prefix = k + ".configurationJson."
-			}
-		}
+	if inner := remoteShape(top); inner != nil {
+		inner.Ignore("name", "type", "logLevel", "configuration", "id", "ts", "enableRemoteLogging", "configVersion")
+		top = inner.Object("configurationJson")
+		defer inner.Done()
 	}
-	_ = prefix
-	cfg := &Config{}
-	if cfg.Name, err = top.str("name", ""); err != nil {
-		return nil, warns, err
+	cfg := decodeConfig(top)
+	if err := d.Err(); err != nil {
+		return nil, d.WarningStrings(), err
 	}
-	top.ignore("logLevel", "id", "configVersion", "enableRemoteLogging", "reportStrategy", "ts")
-	if rs, ok := top.get("reportStrategy"); ok {
-		if _, err := report.ParseConfig(rs); err != nil {
-			return nil, warns, fmt.Errorf("%s: %w", top.key("reportStrategy"), err)
-		}
-	}
-	master, err := top.child("master")
-	if err != nil {
-		return nil, warns, err
-	}
-	if master != nil {
-		slaves, err := master.list("slaves")
-		if err != nil {
-			return nil, warns, err
-		}
-		names := map[string]string{}
-		for i, s := range slaves {
-			d, w, err := decodeDevice(fmt.Sprintf("%s[%d]", master.key("slaves"), i), s)
-			warns = append(warns, w...)
-			if err != nil {
-				return nil, warns, err
-			}
-			if prev, dup := names[d.Name]; dup {
-				return nil, warns, fmt.Errorf("%s.deviceName: %q is also the name of %s", d.Path, d.Name, prev)
-			}
-			names[d.Name] = d.Path
-			cfg.Devices = append(cfg.Devices, d)
-		}
-		warns = append(warns, master.unknown()...)
-	}
-	slave, err := top.child("slave")
-	if err != nil {
-		return nil, warns, err
-	}
-	if slave != nil {
-		sc, w, err := decodeSlave(slave)
-		warns = append(warns, w...)
-		if err != nil {
-			return nil, warns, err
-		}
-		cfg.Slave = sc
-	}
-	if master == nil && slave == nil {
-		return nil, warns, errors.New("master: a \"master\" or a \"slave\" section is required")
-	}
-	warns = append(warns, top.unknown()...)
-	return cfg, warns, nil
+	return cfg, d.WarningStrings(), nil
 }
 
-func decodeDevice(path string, raw json.RawMessage) (*Device, []string, error) {
-	o, err := newObj(path, raw)
-	if err != nil {
-		return nil, nil, err
+// remoteShape returns the one object of top that holds "configurationJson", or nil for the plain shape.
+func remoteShape(top *confjson.Object) *confjson.Object {
+	keys := top.Keys()
+	if len(keys) != 1 {
+		return nil
 	}
-	var warns []string
-	d := &Device{Path: path}
-	o.ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "repack", "handleLocalEcho",
+	m, ok := top.Map()[keys[0]].(map[string]any)
+	if !ok || m["configurationJson"] == nil {
+		return nil
+	}
+	return top.Object(keys[0])
+}
+
+func decodeConfig(top *confjson.Object) *Config {
+	d := top.Decoder()
+	cfg := &Config{Name: top.String("name", "")}
+	top.Ignore("logLevel", "id", "configVersion", "enableRemoteLogging", "ts")
+	reportStrategy(top) // the connector-wide strategy is applied by the runtime; checked here
+	if !top.Has("master") && !top.Has("slave") {
+		d.FailMissing(top.Key("master"), `a "master" or a "slave" section`)
+	}
+	master := top.Object("master")
+	names := map[string]string{}
+	for _, s := range master.Objects("slaves") {
+		dev := decodeDevice(s)
+		s.Done()
+		if d.Failed() {
+			return nil
+		}
+		if prev, dup := names[dev.Name]; dup {
+			d.Failf(s.Key("deviceName"), "%q is also the name of %s", dev.Name, prev)
+			return nil
+		}
+		names[dev.Name] = dev.Path
+		cfg.Devices = append(cfg.Devices, dev)
+	}
+	master.Done()
+	if slave := top.Object("slave"); slave != nil {
+		cfg.Slave = decodeSlave(slave)
+		slave.Done()
+	}
+	top.Done()
+	return cfg
+}
+
+// reportStrategy returns a "reportStrategy" object as written, after checking it.
+func reportStrategy(o *confjson.Object) json.RawMessage {
+	rs := o.Raw("reportStrategy")
+	if rs == nil {
+		return nil
+	}
+	if _, err := report.ParseConfig(rs); err != nil {
+		o.Decoder().Failf(o.Key("reportStrategy"), "%v", err)
+		return nil
+	}
+	return rs
+}
+
+// millis reads a duration in milliseconds of at least lo.
+func millis(o *confjson.Object, k string, def, lo time.Duration) time.Duration {
+	f := o.FloatAs(k, float64(def)/float64(time.Millisecond), float64(lo)/float64(time.Millisecond), math.MaxFloat64,
+		fmt.Sprintf("a number of milliseconds >= %v", float64(lo)/float64(time.Millisecond)))
+	return time.Duration(f * float64(time.Millisecond))
+}
+
+// positiveMillis reads a duration in milliseconds that must be above 0.
+func positiveMillis(o *confjson.Object, k string, def time.Duration) time.Duration {
+	f := o.FloatAs(k, float64(def)/float64(time.Millisecond), math.SmallestNonzeroFloat64, math.MaxFloat64,
+		"a positive number of milliseconds")
+	return time.Duration(f * float64(time.Millisecond))
+}
+
+// byteWordOrder reads "byteOrder" and "wordOrder" (BIG or LITTLE, any case) with the given defaults.
+func byteWordOrder(o *confjson.Object, byteOrder, wordOrder string) (string, string) {
+	return o.OneOf("byteOrder", byteOrder, "BIG", "LITTLE"), o.OneOf("wordOrder", wordOrder, "BIG", "LITTLE")
+}
+
+func decodeDevice(o *confjson.Object) *Device {
+	d := o.Decoder()
+	dev := &Device{Path: o.Path()}
+	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "repack", "handleLocalEcho",
 		"uplink_converter", "downlink_converter", "id")
-	if d.Transport, err = o.str("type", "tcp"); err != nil {
-		return nil, nil, err
-	}
-	d.Transport = strings.ToLower(d.Transport)
-	if d.Method, err = o.str("method", ""); err != nil {
-		return nil, nil, err
-	}
-	d.Method = strings.ToLower(d.Method)
-	switch d.Transport {
+	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
+	dev.Method = strings.ToLower(o.String("method", ""))
+	switch dev.Transport {
 	case "tcp", "udp":
-		if d.Method == "" {
-			d.Method = "socket"
+		if dev.Method == "" {
+			dev.Method = "socket"
 		}
-		if d.Method != "socket" && d.Method != "rtu" {
-			return nil, nil, fmt.Errorf("%s: method %q over %s is not supported yet (have socket, rtu)", o.key("method"), d.Method, d.Transport)
+		if dev.Method != "socket" && dev.Method != "rtu" {
+			d.Failf(o.Key("method"), "method %q over %s is not supported yet (have socket, rtu)", dev.Method, dev.Transport)
 		}
-		if d.Host, err = o.str("host", ""); err != nil {
-			return nil, nil, err
+		if o.Require("host", "the device's host name or address") {
+			if dev.Host = o.String("host", ""); dev.Host == "" {
+				d.Fail(o.Key("host"), "the device's host name or address", "")
+			}
 		}
-		if d.Host == "" {
-			return nil, nil, fmt.Errorf("%s: required for type %s", o.key("host"), d.Transport)
-		}
-		if d.Port, err = o.integer("port", 502); err != nil {
-			return nil, nil, err
-		}
-		if d.Port < 1 || d.Port > 65535 {
-			return nil, nil, fmt.Errorf("%s: %d is not a port number", o.key("port"), d.Port)
-		}
+		dev.Port = int(o.IntAs("port", 502, 1, 65535, "a port number 1-65535"))
 	case "serial":
-		if d.Method == "" {
-			d.Method = "rtu"
+		if dev.Method == "" {
+			dev.Method = "rtu"
 		}
-		if d.Method != "rtu" {
-			return nil, nil, fmt.Errorf("%s: method %q over serial is not supported yet (have rtu)", o.key("method"), d.Method)
+		if dev.Method != "rtu" {
+			d.Failf(o.Key("method"), "method %q over serial is not supported yet (have rtu)", dev.Method)
 		}
-		if d.SerialPort, err = o.str("port", ""); err != nil {
-			return nil, nil, err
+		if dev.SerialPort = o.String("port", ""); dev.SerialPort == "" {
+			d.FailMissing(o.Key("port"), "the serial device (e.g. /dev/ttyUSB0) for type serial")
 		}
-		if d.SerialPort == "" {
-			return nil, nil, fmt.Errorf("%s: the serial device is required for type serial", o.key("port"))
-		}
-		o.ignore("host")
+		o.Ignore("host")
 	case "tls":
-		return nil, nil, fmt.Errorf("%s: type tls is not supported yet", o.key("type"))
-	default:
-		return nil, nil, fmt.Errorf("%s: want tcp, udp or serial, found %q", o.key("type"), d.Transport)
+		d.Failf(o.Key("type"), "type tls is not supported yet (have tcp, udp, serial)")
 	}
-	if o.has("tls") {
-		return nil, nil, fmt.Errorf("%s: TLS is not supported yet", o.key("tls"))
+	if o.Has("tls") {
+		d.Failf(o.Key("tls"), "TLS is not supported yet")
 	}
-	if d.Baudrate, err = o.integer("baudrate", DefaultBaudrate); err != nil {
-		return nil, nil, err
+	dev.Baudrate = int(o.Int("baudrate", DefaultBaudrate, 1, math.MaxInt32))
+	dev.Bytesize = int(o.Int("bytesize", 8, 5, 8))
+	dev.Parity = o.OneOf("parity", "N", "N", "E", "O")
+	dev.Stopbits = int(o.Int("stopbits", 1, 1, 2))
+	unit := o.IntAs("unitId", 1, 0, 255, "a unit id 0-255")
+	dev.UnitID = uint8(unit)
+	dev.Name = o.String("deviceName", fmt.Sprintf(defaultMasterDeviceName, unit))
+	if strings.TrimSpace(dev.Name) == "" {
+		d.Fail(o.Key("deviceName"), "a device name", dev.Name)
 	}
-	if d.Bytesize, err = o.integer("bytesize", 8); err != nil {
-		return nil, nil, err
+	dev.Type = o.String("deviceType", tbgateway.DefaultDeviceType)
+	dev.Timeout = time.Duration(o.FloatAs("timeout", DefaultTimeout.Seconds(), math.SmallestNonzeroFloat64,
+		math.MaxFloat64, "a positive number of seconds") * float64(time.Second))
+	dev.Retries = retries(o)
+	if o.Require("pollPeriod", "the milliseconds between polls") {
+		dev.PollPeriod = positiveMillis(o, "pollPeriod", 0)
 	}
-	if d.Parity, err = o.str("parity", "N"); err != nil {
-		return nil, nil, err
-	}
-	if d.Parity = strings.ToUpper(d.Parity); d.Parity != "N" && d.Parity != "E" && d.Parity != "O" {
-		return nil, nil, fmt.Errorf("%s: want N, E or O, found %q", o.key("parity"), d.Parity)
-	}
-	if d.Stopbits, err = o.integer("stopbits", 1); err != nil {
-		return nil, nil, err
-	}
-	unit, err := o.integer("unitId", 1)
-	if err != nil {
-		return nil, nil, err
-	}
-	if unit < 0 || unit > 255 {
-		return nil, nil, fmt.Errorf("%s: %d is not a unit id (0-255)", o.key("unitId"), unit)
-	}
-	d.UnitID = uint8(unit)
-	if d.Name, err = o.str("deviceName", fmt.Sprintf(defaultMasterDeviceName, unit)); err != nil {
-		return nil, nil, err
-	}
-	if strings.TrimSpace(d.Name) == "" {
-		return nil, nil, fmt.Errorf("%s: empty device name", o.key("deviceName"))
-	}
-	if d.Type, err = o.str("deviceType", tbgateway.DefaultDeviceType); err != nil {
-		return nil, nil, err
-	}
-	secs, err := o.num("timeout", DefaultTimeout.Seconds())
-	if err != nil {
-		return nil, nil, err
-	}
-	if secs <= 0 {
-		return nil, nil, fmt.Errorf("%s: %v is not positive", o.key("timeout"), secs)
-	}
-	d.Timeout = time.Duration(secs * float64(time.Second))
-	if d.Retries, err = retries(o); err != nil {
-		return nil, nil, err
-	}
-	if !o.has("pollPeriod") {
-		return nil, nil, fmt.Errorf("%s: required (milliseconds between polls)", o.key("pollPeriod"))
-	}
-	ms := func(k string, def time.Duration) (time.Duration, error) {
-		f, err := o.num(k, float64(def.Milliseconds()))
-		if err != nil {
-			return 0, err
-		}
-		if f < 0 {
-			return 0, fmt.Errorf("%s: %v is negative", o.key(k), f)
-		}
-		return time.Duration(f * float64(time.Millisecond)), nil
-	}
-	if d.PollPeriod, err = ms("pollPeriod", 0); err != nil {
-		return nil, nil, err
-	}
-	if d.PollPeriod <= 0 {
-		return nil, nil, fmt.Errorf("%s: must be positive", o.key("pollPeriod"))
-	}
-	if d.ConnectAttemptTime, err = ms("connectAttemptTimeMs", DefaultConnectAttempt); err != nil {
-		return nil, nil, err
-	}
-	if d.ConnectAttempts, err = o.integer("connectAttemptCount", DefaultConnectAttempts); err != nil {
-		return nil, nil, err
-	}
-	d.ConnectAttempts = max(d.ConnectAttempts, 1)
-	if d.WaitAfterFailed, err = ms("waitAfterFailedAttemptsMs", DefaultWaitAfterFailed); err != nil {
-		return nil, nil, err
-	}
-	if d.DelayBetween, err = ms("delayBetweenRequestsMs", 0); err != nil {
-		return nil, nil, err
-	}
-	if d.MaxReadGap, err = o.integer("maxReadGap", DefaultMaxReadGap); err != nil {
-		return nil, nil, err
-	}
-	if d.MaxReadGap < 0 {
-		return nil, nil, fmt.Errorf("%s: %d is negative", o.key("maxReadGap"), d.MaxReadGap)
-	}
-	if rs, ok := o.get("reportStrategy"); ok {
-		if _, err := report.ParseConfig(rs); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", o.key("reportStrategy"), err)
-		}
-		d.ReportStrategy = rs
-	}
-	order := func(k string) (string, error) {
-		s, err := o.str(k, "LITTLE")
-		if err != nil {
-			return "", err
-		}
-		if s = strings.ToUpper(s); s != "BIG" && s != "LITTLE" {
-			return "", fmt.Errorf("%s: want BIG or LITTLE, found %q", o.key(k), s)
-		}
-		return s, nil
-	}
-	bo, err := order("byteOrder")
-	if err != nil {
-		return nil, nil, err
-	}
-	wo, err := order("wordOrder")
-	if err != nil {
-		return nil, nil, err
-	}
-	d.ByteOrder, d.WordOrder = bo, wo
-	sections := []struct {
+	dev.ConnectAttemptTime = millis(o, "connectAttemptTimeMs", DefaultConnectAttempt, 0)
+	dev.ConnectAttempts = max(int(o.Int("connectAttemptCount", DefaultConnectAttempts, 0, math.MaxInt32)), 1)
+	dev.WaitAfterFailed = millis(o, "waitAfterFailedAttemptsMs", DefaultWaitAfterFailed, 0)
+	dev.DelayBetween = millis(o, "delayBetweenRequestsMs", 0, 0)
+	dev.MaxReadGap = int(o.Int("maxReadGap", DefaultMaxReadGap, 0, MaxBitsPerRead))
+	dev.ReportStrategy = reportStrategy(o)
+	dev.ByteOrder, dev.WordOrder = byteWordOrder(o, "LITTLE", "LITTLE")
+	for _, s := range []struct {
 		key   string
 		into  *[]*Item
 		write bool
 		rpc   bool
-	}{{"attributes", &d.Attributes, false, false}, {"timeseries", &d.Timeseries, false, false},
-		{"attributeUpdates", &d.AttributeUpdates, true, false}, {"rpc", &d.RPC, true, true}}
-	for _, s := range sections {
-		items, err := o.list(s.key)
-		if err != nil {
-			return nil, nil, err
-		}
-		for j, raw := range items {
-			it, w, err := decodeItem(fmt.Sprintf("%s[%d]", o.key(s.key), j), raw, bo, wo, s.write, s.rpc, false)
-			warns = append(warns, w...)
-			if errors.Is(err, errSkipItem) {
-				continue
+	}{{"attributes", &dev.Attributes, false, false}, {"timeseries", &dev.Timeseries, false, false},
+		{"attributeUpdates", &dev.AttributeUpdates, true, false}, {"rpc", &dev.RPC, true, true}} {
+		for _, io := range o.Objects(s.key) {
+			if it := decodeItem(io, dev.ByteOrder, dev.WordOrder, s.write, s.rpc, false); it != nil {
+				*s.into = append(*s.into, it)
 			}
-			if err != nil {
-				return nil, warns, err
-			}
-			*s.into = append(*s.into, it)
 		}
 	}
-	warns = append(warns, o.unknown()...)
-	return d, warns, nil
+	return dev
 }
 
 // retries reads "retries": a count, or true (3) / false (0).
-func retries(o *obj) (int, error) {
-	v, ok := o.get("retries")
-	if !ok {
-		return DefaultRetries, nil
-	}
-	var b bool
-	if json.Unmarshal(v, &b) == nil {
-		if b {
-			return DefaultRetries, nil
+func retries(o *confjson.Object) int {
+	if v, ok := o.Map()["retries"].(bool); ok {
+		o.Ignore("retries")
+		if v {
+			return DefaultRetries
 		}
-		return 0, nil
+		return 0
 	}
-	n, err := o.integer("retries", DefaultRetries)
-	if err != nil {
-		return 0, fmt.Errorf("%s: want a count or true/false, found %s", o.key("retries"), describe(v))
-	}
-	if n < 0 {
-		return 0, fmt.Errorf("%s: %d is negative", o.key("retries"), n)
-	}
-	return n, nil
+	return int(o.IntAs("retries", DefaultRetries, 0, math.MaxInt32, "a count or true/false"))
 }

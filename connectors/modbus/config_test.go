@@ -1,9 +1,10 @@
 package modbus
 
 import (
+	"fmt"
 	"os"
+	"slices"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -25,24 +26,70 @@ func TestDecodeCorpusConfigs(t *testing.T) {
 	}
 }
 
+// TestDecodeErrorsNameFileAndPath: a wrong or unsupported value is one error naming the file and the key path;
+// an unknown key is a warning naming both.
 func TestDecodeErrorsNameFileAndPath(t *testing.T) {
-	cases := map[string]string{
-		`{"master":{"slaves":[{"host":"h","port":1,"unitId":1,"deviceName":"D"}]}}`:                                                    "master.slaves[0].pollPeriod: required",
-		`{"master":{"slaves":[{"host":"h","port":1,"pollPeriod":1,"byteOrder":"MIDDLE"}]}}`:                                            "master.slaves[0].byteOrder: want BIG or LITTLE",
-		`{"master":{"slaves":[{"host":"h","pollPeriod":1,"timeseries":[{"tag":"t","type":"16int","functionCode":7,"address":0}]}]}}`:   "master.slaves[0].timeseries[0].functionCode: want 1",
-		`{"master":{"slaves":[{"host":"h","pollPeriod":1,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"x"}]}]}}`: "master.slaves[0].timeseries[0].address: want a number",
-		`{"slave":{"type":"serial","port":"/dev/ttyS0"}}`:                                                                              "slave.type: slave mode over \"serial\" is not supported yet",
-		`{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`:                                "method \"ascii\" over serial is not supported yet",
+	const dev = `"host":"h","pollPeriod":1`
+	cases := []struct{ raw, want string }{
+		{`{"master":{"slaves":[{"host":"h","port":1,"unitId":1,"deviceName":"D"}]}}`,
+			"master.slaves[0].pollPeriod: expected the milliseconds between polls, found nothing"},
+		{`{"master":{"slaves":[{` + dev + `,"byteOrder":"MIDDLE"}]}}`,
+			`master.slaves[0].byteOrder: expected one of BIG, LITTLE, found "MIDDLE"`},
+		{`{"master":{"slaves":[{` + dev + `,"port":70000}]}}`,
+			"master.slaves[0].port: expected a port number 1-65535, found 70000"},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":7,"address":0}]}]}}`,
+			"master.slaves[0].timeseries[0].functionCode: want 1 (coils), 2 (discrete inputs), 3 (holding) or 4 (input registers), found 7"},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"x"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: expected a register address 0-65535, found "x"`},
+		{`{"master":{"slaves":[{` + dev + `},{` + dev + `}]}}`,
+			`master.slaves[1].deviceName: "ModbusDevice 1" is also the name of master.slaves[0]`},
+		{`{"Modbus":{"name":"m","configurationJson":{"master":{"slaves":[{"host":"h"}]}}}}`,
+			"Modbus.configurationJson.master.slaves[0].pollPeriod: expected the milliseconds between polls, found nothing"},
+		{`{"name":"m"}`, `master: expected a "master" or a "slave" section, found nothing`},
+		// unsupported: stay errors naming the key
+		{`{"slave":{"type":"serial","port":"/dev/ttyS0"}}`, `slave.type: slave mode over "serial" is not supported yet (have tcp)`},
+		{`{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`,
+			`master.slaves[0].method: method "ascii" over serial is not supported yet (have rtu)`},
+		{`{"master":{"slaves":[{` + dev + `,"method":"ascii"}]}}`,
+			`master.slaves[0].method: method "ascii" over tcp is not supported yet (have socket, rtu)`},
+		{`{"master":{"slaves":[{` + dev + `,"type":"tls"}]}}`, "master.slaves[0].type: type tls is not supported yet (have tcp, udp, serial)"},
+		{`{"master":{"slaves":[{` + dev + `,"tls":{"certfile":"c.pem"}}]}}`, "master.slaves[0].tls: TLS is not supported yet"},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"0-15"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: address ranges ("0-15") are not supported yet`},
 	}
-	for raw, want := range cases {
-		_, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(raw)})
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "m.json: ") {
-			t.Errorf("%s: got %v, want m.json: ...%s", raw, err, want)
+	for _, tc := range cases {
+		_, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(tc.raw)})
+		if err == nil || err.Error() != "m.json: "+tc.want {
+			t.Errorf("%s:\n got %v\nwant m.json: %s", tc.raw, err, tc.want)
 		}
 	}
-	w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(`{"master":{"slaves":[{"host":"h","pollPeriod":1,"colour":1}]}}`)})
-	if err != nil || len(w) != 1 || w[0] != "m.json: master.slaves[0].colour: unknown key, ignored" {
-		t.Errorf("warnings %q, err %v", w, err)
+	w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(`{"master":{"slaves":[{` + dev +
+		`,"colour":1,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":0,"scale":2}]}]},"extra":{}}`)})
+	want := []string{"m.json: master.slaves[0].timeseries[0].scale: unknown key, ignored",
+		"m.json: master.slaves[0].colour: unknown key, ignored", "m.json: extra: unknown key, ignored"}
+	if err != nil || !slices.Equal(w, want) {
+		t.Errorf("warnings %q, err %v; want %q", w, err, want)
+	}
+}
+
+// TestDecodeDefaults: a device entry with only the required keys takes the Python gateway's defaults.
+func TestDecodeDefaults(t *testing.T) {
+	cfg, w, err := Decode([]byte(`{"master":{"slaves":[{"host":"h","pollPeriod":250,"retries":true,
+		"timeseries":[{"tag":"t","type":"32int","functionCode":3,"address":"7","objectsCount":2}]}]}}`))
+	if err != nil || len(w) != 0 {
+		t.Fatalf("err %v, warnings %q", err, w)
+	}
+	d := cfg.Devices[0]
+	got := fmt.Sprintf("%s %s %s:%d unit %d %q %q timeout %v retries %d poll %v attempts %v x%d wait %v delay %v gap %d %s/%s",
+		d.Transport, d.Method, d.Host, d.Port, d.UnitID, d.Name, d.Type, d.Timeout, d.Retries, d.PollPeriod,
+		d.ConnectAttemptTime, d.ConnectAttempts, d.WaitAfterFailed, d.DelayBetween, d.MaxReadGap, d.ByteOrder, d.WordOrder)
+	want := `tcp socket h:502 unit 1 "ModbusDevice 1" "default" timeout 30s retries 3 poll 250ms attempts 500ms x2 wait 30s delay 0s gap 16 LITTLE/LITTLE`
+	if got != want {
+		t.Errorf("device\n got %s\nwant %s", got, want)
+	}
+	it := d.Timeseries[0]
+	if c := it.Codec; it.Address != 7 || c.Kind != KindInt32 || c.Count != 2 || !c.LittleBytes || !c.LittleWords || c.Round != DefaultRound || c.Bit != -1 {
+		t.Errorf("item %+v codec %+v", it, c)
 	}
 }
 

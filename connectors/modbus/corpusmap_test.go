@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // corpusUnit is the unit id of the blackbox corpus' Modbus server.
@@ -45,12 +46,12 @@ func corpusBank(t testing.TB) *Bank {
 	b := NewBank(false)
 	for _, e := range corpusLayout {
 		c := mustCodec(t, e.typ, e.regs, false, true, true)
-		v, err := jsonValue(json.RawMessage(strconv.Quote(want[e.key])))
+		v, err := values.Decode([]byte(strconv.Quote(want[e.key])))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if e.typ != "string" {
-			v, _ = jsonValue(json.RawMessage(want[e.key]))
+			v, _ = values.Decode([]byte(want[e.key]))
 		}
 		regs, err := c.EncodeRegisters(v)
 		if err != nil {

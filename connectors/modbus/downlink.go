@@ -13,6 +13,8 @@ import (
 	mb "github.com/simonvetter/modbus"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // initSlave writes the configured initial values of the slave section into its bank.
@@ -197,7 +199,7 @@ func rpcValue(params json.RawMessage) (any, error) {
 	if len(bytes.TrimSpace(params)) == 0 {
 		return nil, errors.New("params must hold the value to write")
 	}
-	v, err := jsonValue(params)
+	v, err := values.Decode(params)
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
@@ -242,7 +244,7 @@ func reservedParams(params json.RawMessage) (*reserved, error) {
 			p.port = s
 		}
 	}
-	v, err := jsonValue(params)
+	v, err := values.Decode(params)
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
@@ -259,7 +261,7 @@ func reservedParams(params json.RawMessage) (*reserved, error) {
 			set(k, val)
 		}
 	default:
-		return nil, fmt.Errorf("params must be \"type=…;functionCode=…;address=…;objectsCount=…;value=…\" or an object, got %s", describe(params))
+		return nil, fmt.Errorf("params must be \"type=…;functionCode=…;address=…;objectsCount=…;value=…\" or an object, got %s", confjson.Describe(v))
 	}
 	return p, nil
 }
@@ -273,15 +275,7 @@ func (p *reserved) item(d *device, set bool) (*Item, any, error) {
 	if set != (fc >= 5) {
 		return nil, nil, fmt.Errorf("functionCode %d does not fit the method", fc)
 	}
-	raw := map[string]any{"tag": "rpc", "type": p.typ, "functionCode": fc, "address": json.Number(p.addr)}
-	if p.count != "" {
-		raw["objectsCount"] = json.Number(p.count)
-	}
-	b, err := json.Marshal(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	it, _, err := decodeItem("params", b, d.cfg.ByteOrder, d.cfg.WordOrder, set, true, false)
+	it, err := adHocItem(d, p.typ, fc, p.addr, p.count, set)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -292,7 +286,7 @@ func (p *reserved) item(d *device, set bool) (*Item, any, error) {
 		}
 		value = p.rawValue
 		if s, ok := value.(string); ok {
-			if v, err := jsonValue(json.RawMessage(s)); err == nil {
+			if v, err := values.Decode([]byte(s)); err == nil {
 				value = v // "value=5" in the string form is the number 5
 			}
 		}

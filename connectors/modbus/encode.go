@@ -11,13 +11,14 @@ import (
 	"strings"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // EncodeRegisters turns a value from ThingsBoard (a JSON-decoded value: json.Number, float64, string, bool,
 // []any) into the registers that DecodeRegisters reads back as the same value. Divider and multiplier are
 // undone, so writing the value a key shows sets the register behind it.
 func (c *Codec) EncodeRegisters(v any) ([]uint16, error) {
-	v = inbound(v)
+	v = values.Tree(v)
 	payload, err := c.encode(v)
 	if err != nil {
 		return nil, err
@@ -31,9 +32,9 @@ func (c *Codec) EncodeRegisters(v any) ([]uint16, error) {
 
 // EncodeBits turns a value into coils in address order (the inverse of DecodeBits).
 func (c *Codec) EncodeBits(v any) ([]bool, error) {
-	v = inbound(v)
+	v = values.Tree(v)
 	if c.Kind == KindBits && c.Count <= 1 && c.Bit < 0 {
-		b, err := toBool(v)
+		b, err := values.ToBool(v)
 		if err != nil {
 			return nil, err
 		}
@@ -51,7 +52,7 @@ func (c *Codec) EncodeBits(v any) ([]bool, error) {
 		}
 		bits := make([]bool, n)
 		for i, x := range list {
-			b, err := toBool(x)
+			b, err := values.ToBool(x)
 			if err != nil {
 				return nil, fmt.Errorf("coils[%d]: %w", i, err)
 			}
@@ -158,7 +159,7 @@ func (c *Codec) encodeBits(v any) ([]byte, error) {
 	all := make([]bool, nregs*16)
 	switch {
 	case c.Bit >= 0:
-		b, err := toBool(v)
+		b, err := values.ToBool(v)
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +167,7 @@ func (c *Codec) encodeBits(v any) ([]byte, error) {
 	default:
 		list, ok := v.([]any)
 		if !ok {
-			b, err := toBool(v)
+			b, err := values.ToBool(v)
 			if err != nil {
 				return nil, fmt.Errorf("bits value must be a list of booleans or a boolean, got %v", v)
 			}
@@ -177,7 +178,7 @@ func (c *Codec) encodeBits(v any) ([]byte, error) {
 		}
 		start := len(all) - len(list)
 		for i, x := range list {
-			b, err := toBool(x)
+			b, err := values.ToBool(x)
 			if err != nil {
 				return nil, fmt.Errorf("bits[%d]: %w", i, err)
 			}
@@ -195,30 +196,6 @@ func (c *Codec) encodeBits(v any) ([]byte, error) {
 		binary.BigEndian.PutUint16(out[2*r:], word)
 	}
 	return out, nil
-}
-
-func toBool(v any) (bool, error) {
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case json.Number:
-		f, err := x.Float64()
-		return f != 0, err
-	case float64:
-		return x != 0, nil
-	case int64:
-		return x != 0, nil
-	case int:
-		return x != 0, nil
-	case string:
-		switch strings.ToLower(strings.TrimSpace(x)) {
-		case "true", "1", "on":
-			return true, nil
-		case "false", "0", "off":
-			return false, nil
-		}
-	}
-	return false, fmt.Errorf("want a boolean, got %v", v)
 }
 
 // number parses a JSON-decoded number (or numeric string) exactly.
@@ -317,21 +294,4 @@ func replyValue(v any) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return b
-}
-
-// inbound decodes JSON objects and arrays that arrive as raw JSON (from the runtime's attribute updates).
-func inbound(v any) any {
-	var raw []byte
-	switch x := v.(type) {
-	case json.RawMessage:
-		raw = x
-	case tbgateway.RawJSON:
-		raw = x
-	default:
-		return v
-	}
-	if d, err := jsonValue(raw); err == nil {
-		return d
-	}
-	return v
 }

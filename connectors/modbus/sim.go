@@ -2,10 +2,11 @@ package modbus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // CorpusUnit is the unit id of the register map CorpusBank holds.
@@ -38,7 +39,7 @@ func CorpusBank() *Bank {
 			panic(err) // the table above is fixed
 		}
 		c := &Codec{Kind: k, Count: e.count, LittleBytes: true, LittleWords: true, Bit: -1, Round: -1}
-		v, _ := jsonValue(json.RawMessage(e.value))
+		v, _ := values.Decode([]byte(e.value))
 		regs, err := c.EncodeRegisters(v)
 		if err != nil {
 			panic(fmt.Sprintf("corpus %s: %v", e.key, err))
@@ -47,7 +48,7 @@ func CorpusBank() *Bank {
 		b.SetRegisters(CorpusUnit, InputRegisters, uint16(e.addr), regs)
 	}
 	bitsCodec := &Codec{Kind: KindBits, Count: 16, Coils: true, Bit: -1}
-	v, _ := jsonValue(json.RawMessage(corpusValues[1].value))
+	v, _ := values.Decode([]byte(corpusValues[1].value))
 	bits, err := bitsCodec.EncodeBits(v)
 	if err != nil {
 		panic(err)
