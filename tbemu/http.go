@@ -33,6 +33,7 @@ func (s *Server) startHTTP(ctx context.Context) error {
 func (s *Server) Handler() http.Handler {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.page)
+	m.HandleFunc("GET /api/overview", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Overview()) })
 	m.HandleFunc("GET /api/devices", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, s.Devices()) })
 	m.HandleFunc("POST /api/devices", s.httpAddDevice)
 	m.HandleFunc("GET /api/devices/{name}", s.httpDevice)

@@ -2,6 +2,8 @@ package tbemu
 
 import (
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"strings"
@@ -97,5 +99,57 @@ func TestHTTPAPI(t *testing.T) {
 	}
 	if code, _ := httpDo(t, "DELETE", u+"/devices/B", ``); code != 204 {
 		t.Fatalf("delete %d", code)
+	}
+}
+
+// TestOverviewShowsJSONValues stores telemetry of every kind, a JSON object among them (the gateway's statistics
+// are such values), and checks that GET /api/overview, which the page polls to refresh itself, and the page
+// show the JSON value as JSON, not as the numbers of its bytes.
+func TestOverviewShowsJSONValues(t *testing.T) {
+	s := startServer(t, Options{HTTPAddr: "127.0.0.1:0"})
+	c := connectGateway(t, s, 5)
+	const stats = `{"sent":3,"names":["x","y"]}`
+	c.puback(topicGwTelemetry, []byte(`{"A":[{"ts":7,"values":{"stats":`+stats+`,"t":21.5,"n":4,"on":true,"s":"ok"}}]}`))
+
+	code, body := httpDo(t, "GET", s.HTTPURL()+"/api/overview", "")
+	if code != 200 {
+		t.Fatalf("overview: %d %s", code, body)
+	}
+	var o struct {
+		Messages uint64
+		Devices  []struct {
+			Name   string
+			Latest map[string]struct {
+				TS    int64
+				Value json.RawMessage
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &o); err != nil {
+		t.Fatalf("overview is not JSON: %v\n%s", err, body)
+	}
+	var latest map[string]string
+	for _, d := range o.Devices {
+		if d.Name == "A" {
+			latest = map[string]string{}
+			for k, v := range d.Latest {
+				latest[k] = string(v.Value)
+			}
+		}
+	}
+	want := map[string]string{"stats": stats, "t": "21.5", "n": "4", "on": "true", "s": `"ok"`}
+	if fmt.Sprint(latest) != fmt.Sprint(want) || o.Messages == 0 {
+		t.Fatalf("overview of A: latest %v, messages %d; want latest %v\n%s", latest, o.Messages, want, body)
+	}
+
+	code, page := httpDo(t, "GET", s.HTTPURL()+"/", "")
+	text := html.UnescapeString(page)
+	for _, kv := range []string{"stats=" + stats, "t=21.5", "n=4", "on=true", "s=ok"} {
+		if code != 200 || !strings.Contains(text, "<div>"+kv+"</div>") {
+			t.Errorf("page %d does not show %s:\n%s", code, kv, page)
+		}
+	}
+	if !strings.Contains(page, `fetch("api/overview"`) {
+		t.Errorf("the page does not refresh from api/overview:\n%s", page)
 	}
 }
