@@ -40,6 +40,9 @@ type demoOptions struct {
 	HTTPAddr string // the emulator's HTTP API
 	Dir      string // where the demo config is written
 	Logger   *slog.Logger
+	// BrokerLogger is the device MQTT broker's log (default Logger); its start and stop lines are not the demo's
+	// story, so the command gives it warnings only.
+	BrokerLogger *slog.Logger
 }
 
 // demo is a running emulator with simulated devices, and a gateway configured against them, not yet running.
@@ -108,7 +111,11 @@ func startDemo(ctx context.Context, opts demoOptions) (_ *demo, err error) {
 	if d.opcua, err = startDemoOPCUA(simCtx, opts.Dir); err != nil {
 		return nil, fmt.Errorf("starting the OPC-UA simulator: %w", err)
 	}
-	if d.broker, err = startDemoBroker(opts.Dir, opts.Logger.With("component", "demo-broker")); err != nil {
+	brokerLog := opts.BrokerLogger
+	if brokerLog == nil {
+		brokerLog = opts.Logger
+	}
+	if d.broker, err = startDemoBroker(opts.Dir, brokerLog.With("component", "demo-broker")); err != nil {
 		return nil, fmt.Errorf("starting the device MQTT broker: %w", err)
 	}
 	d.sims.Go(func() { d.broker.runDevices(simCtx, d.log) })
@@ -171,6 +178,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitConfig
 	}
+	brokerLog := log
+	if *logLevel == "info" {
+		brokerLog, _ = newLogger(stderr, "warn", "text")
+	}
 	if *dir == "" {
 		tmp, err := os.MkdirTemp("", "tbgateway-demo-")
 		if err != nil {
@@ -183,9 +194,13 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second Ctrl-C during the stop ends the process at once
-	d, err := startDemo(ctx, demoOptions{MQTTAddr: *mqttAddr, HTTPAddr: *httpAddr, Dir: *dir, Logger: log})
+	fmt.Fprintln(stdout, "tbgateway demo: starting the ThingsBoard emulator, the simulated devices and the gateway...")
+	d, err := startDemo(ctx, demoOptions{MQTTAddr: *mqttAddr, HTTPAddr: *httpAddr, Dir: *dir, Logger: log, BrokerLogger: brokerLog})
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "tbgateway demo: is another demo running? -http 127.0.0.1:0 picks a free port for the page")
+		}
 		return exitFailed
 	}
 	url := d.emu.HTTPURL()
@@ -195,8 +210,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   device MQTT broker:   %s (simulated devices publish to demo/sensor/<name>/data)
   Modbus device:        %q, polled every second over Modbus TCP
   OPC-UA server:        %s (subscribed by the OPC-UA connector)
-  see the devices:      %s/            (page with latest values)
-                        %s/api/devices (JSON)
+  see the devices:      %s/             (latest values, refreshed every 2 s)
+                        %s/api/overview (the same as JSON)
   Ctrl-C stops the demo.
 `, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, url, url)
 	if err := d.serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
