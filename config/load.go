@@ -40,7 +40,9 @@ func ResolvePath(flag string, env func(string) string) string {
 //
 // Errors: *SyntaxError for a file that does not parse, *Error for a wrong type or value (several joined with
 // errors.Join), or an error wrapping fs.ErrNotExist for a missing main file. Warnings are unknown keys and values
-// that are ignored; they never stop loading. The Config is nil whenever the error is not nil.
+// that are ignored; they never stop loading. The Config is nil whenever the error is not nil. A connector file
+// that is missing or not a JSON object is no error of Load: it sets that connector's Err (the gateway runs the
+// other connectors).
 func Load(path string, env func(string) string) (*Config, []Warning, error) {
 	file, err := findMainFile(path)
 	if err != nil {
@@ -73,15 +75,13 @@ func Load(path string, env func(string) string) (*Config, []Warning, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, warns, err
 	}
-	if err := cfg.readConnectorFiles(); err != nil {
-		return nil, warns, err
-	}
+	cfg.readConnectorFiles()
 	return cfg, warns, nil
 }
 
-// Check loads and validates the configuration at path like Load and returns its warnings as text; a connector
-// whose type known does not report adds the warning "connector type X is not supported yet" (not an error).
-// A nil known reports every type as known.
+// Check loads and validates the configuration at path like Load and returns its warnings as text and its errors,
+// the connectors' Err included; a connector whose type known does not report adds the warning "connector type X
+// is not supported yet" (not an error). A nil known reports every type as known.
 func Check(path string, env func(string) string, known func(typ string) bool) ([]string, error) {
 	cfg, warns, err := Load(path, env)
 	out := make([]string, 0, len(warns))
@@ -91,12 +91,17 @@ func Check(path string, env func(string) string, known func(typ string) bool) ([
 	if err != nil {
 		return out, err
 	}
+	var errs []error
 	for _, c := range cfg.Connectors {
+		if c.Err != nil {
+			errs = append(errs, c.Err)
+			continue
+		}
 		if known != nil && !known(c.Type) {
 			out = append(out, fmt.Sprintf("connector type %s is not supported yet", c.Type))
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 func findMainFile(path string) (string, error) {
@@ -168,9 +173,9 @@ func (c *Config) finish() {
 	}
 }
 
-// readConnectorFiles reads each connector's configuration file and checks that it holds a JSON object.
-func (c *Config) readConnectorFiles() error {
-	var errs errorList
+// readConnectorFiles reads each connector's configuration file and checks that it holds a JSON object; a file
+// that does not sets that connector's Err.
+func (c *Config) readConnectorFiles() {
 	for i := range c.Connectors {
 		conn := &c.Connectors[i]
 		conn.File = conn.Configuration
@@ -184,19 +189,18 @@ func (c *Config) readConnectorFiles() error {
 			if errors.Is(err, fs.ErrNotExist) {
 				found = fmt.Sprintf("%q (no such file)", conn.File)
 			}
-			errs.add(&Error{File: c.File, Path: path, Expected: "a readable connector configuration file", Found: found, Err: err})
+			conn.Err = &Error{File: c.File, Path: path, Expected: "a readable connector configuration file", Found: found, Err: err}
 			continue
 		}
 		tree, err := parseJSON(conn.File, data)
 		if err != nil {
-			errs.add(err)
+			conn.Err = err
 			continue
 		}
 		if _, ok := tree.(map[string]any); !ok {
-			errs.add(&Error{File: conn.File, Path: "(top level)", Expected: "an object", Found: describe(tree)})
+			conn.Err = &Error{File: conn.File, Path: "(top level)", Expected: "an object", Found: describe(tree)}
 			continue
 		}
 		conn.Raw = data
 	}
-	return errs.err()
 }

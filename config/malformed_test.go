@@ -141,10 +141,25 @@ func TestMalformedConfigs(t *testing.T) {
 			map[string]string{"tb_gateway.yaml": "thingsboard:\n  host: h\n  security:\n    accessToken: T\n    insecure: [1]\n"},
 			`DIR/tb_gateway.yaml: thingsboard.security.insecure: expected true or false, found a list`},
 	}
+	// The errors of one connector's file are that connector's alone: Load succeeds with the error in
+	// Connectors[0].Err, and Check reports it.
+	connectorErrors := map[string]bool{
+		"missing connector file": true, "connector file with a syntax error": true, "connector file is not an object": true,
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)
 			cfg, _, err := Load(dir, nil)
+			if connectorErrors[tc.name] {
+				if err != nil || cfg == nil || len(cfg.Connectors) == 0 {
+					t.Fatalf("Load = %v; want the Config, the connector's error in Connectors[0].Err", err)
+				}
+				err = cfg.Connectors[0].Err
+				if _, cerr := Check(dir, nil, nil); cerr == nil || err == nil || cerr.Error() != err.Error() {
+					t.Errorf("Check = %v, want the connector's error %v", cerr, err)
+				}
+				cfg = nil
+			}
 			if err == nil {
 				t.Fatalf("Load succeeded, want error %q", tc.want)
 			}

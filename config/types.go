@@ -248,8 +248,12 @@ type Connector struct {
 	UseGRPCForce  bool   // "useGRPCForce"
 	// File is the configuration file's path, resolved against the main file's folder.
 	File string
-	// Raw is the configuration file's content: a JSON object, syntax-checked, otherwise undecoded.
+	// Raw is the configuration file's content: a JSON object, syntax-checked, otherwise undecoded; nil when Err
+	// is set.
 	Raw json.RawMessage
+	// Err is why the configuration file could not be used (missing, unreadable, not JSON, not an object), naming
+	// the file; nil otherwise. Such a connector fails alone: Load still returns the Config.
+	Err error
 }
 
 // Gateway is our own top-level "gateway" section.

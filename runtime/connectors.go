@@ -11,7 +11,6 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
-	"github.com/tbgateway/tbgateway/report"
 )
 
 // connectorCounters are one connector's statistics.
@@ -24,50 +23,22 @@ type connectorCounters struct {
 	supervisor      SupervisorStats
 }
 
-// buildConnectors creates every configured connector of a known type and the report-strategy resolver.
-func (g *Gateway) buildConnectors() (*report.Resolver, error) {
-	global, err := report.Config{
-		Type:         g.cfg.Thingsboard.ReportStrategy.Type,
-		ReportPeriod: floatPtr(float64(g.cfg.Thingsboard.ReportStrategy.ReportPeriodMS)),
-		TTL:          floatPtr(float64(g.cfg.Thingsboard.ReportStrategy.TTLSeconds)),
-	}.Strategy()
-	if err != nil {
-		return nil, fmt.Errorf("%s: thingsboard.reportStrategy.%w", g.cfg.File, err)
-	}
-	resolver := &report.Resolver{Global: global, Rules: map[report.Scope]report.Strategy{}}
-	for _, cc := range g.cfg.Connectors {
-		ct, ok := tbgateway.LookupConnector(cc.Type)
-		if !ok {
-			g.log.Warn(fmt.Sprintf("connector type %s is not supported yet", cc.Type), "connector", cc.Name, "file", cc.File)
+// addConnectors adds each planned connector to the gateway: built, or failed with the
+// reason (logged once, reported in the statistics), while the others run. Unsupported types are logged and
+// skipped.
+func (g *Gateway) addConnectors(p *plan) {
+	for _, cp := range p.connectors {
+		cc := cp.cfg
+		switch {
+		case cp.unsupported:
+			g.log.Warn(unsupportedMessage(cc.Type), "connector", cc.Name, "file", cc.File)
 			continue
+		case cp.err != nil:
+			cp.log.Error("connector not started: its configuration is invalid; the other connectors run", "file", cc.File, "err", cp.err)
 		}
-		clog := connectorLogger(g.log, cc)
-		impl, err := ct.New(tbgateway.ConnectorConfig{Name: cc.Name, Type: cc.Type, File: cc.File, Raw: cc.Raw, Logger: clog})
-		if err != nil {
-			return nil, fmt.Errorf("connector %q (%s): %w", cc.Name, cc.File, err)
-		}
-		if raw, ok := connectorRawReportStrategy(cc.Raw); ok {
-			s, err := report.ParseConfig(raw)
-			if err != nil {
-				return nil, fmt.Errorf("%s: reportStrategy.%w", cc.File, err)
-			}
-			resolver.Rules[report.Scope{Connector: cc.Name}] = s
-		}
-		if src, ok := impl.(tbgateway.ReportStrategySource); ok {
-			for _, rule := range src.ReportStrategies() {
-				s, err := report.ParseConfig(rule.Config)
-				if err != nil {
-					return nil, fmt.Errorf("%s: device %q key %q: reportStrategy.%w", cc.File, rule.Device, rule.Key, err)
-				}
-				resolver.Rules[report.Scope{Connector: cc.Name, Device: rule.Device, Key: rule.Key}] = s
-			}
-		}
-		g.conns = append(g.conns, &runningConnector{name: cc.Name, typ: cc.Type, impl: impl, log: clog})
+		g.conns = append(g.conns, &runningConnector{name: cc.Name, typ: cc.Type, impl: cp.impl, log: cp.log, failed: cp.err})
 	}
-	return resolver, nil
 }
-
-func floatPtr(f float64) *float64 { return &f }
 
 // connectorLogger returns a logger named after the connector, at the connector file's "logLevel" when set.
 func connectorLogger(base *slog.Logger, cc config.Connector) *slog.Logger {

@@ -70,17 +70,22 @@ type Gateway struct {
 	syncs      sync.WaitGroup     // running shared-attribute syncs; Run waits for them
 }
 
-// runningConnector is a built connector with its identity and counters.
+// runningConnector is a configured connector with its identity and counters: built, or failed.
 type runningConnector struct {
 	name, typ string
-	impl      tbgateway.Connector
+	impl      tbgateway.Connector // nil when failed
 	log       *slog.Logger
 	stats     connectorCounters
+	// failed is why the connector could not be built (its configuration is invalid); it never runs.
+	failed error
 }
 
 // New builds the gateway from cfg without doing network I/O: storage, device table, connectors and the link.
-// A connector type that is not built in is logged as a warning ("connector type X is not supported yet") and
-// skipped; a connector whose configuration is invalid fails New with an error naming its file.
+// Every connector's warnings (unknown keys, ignored settings) are logged. A connector type that is not built in
+// is logged as a warning ("connector type X is not supported yet") and skipped; a connector whose file is missing
+// or invalid is logged once as an error naming its file and key, reported failed in the statistics, and never
+// run, while the other connectors run. New fails only for what stops the whole gateway (the main file's
+// settings, the storage, the device table); check-config reports the same problems (see CheckConfig).
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	log := opts.Logger
 	if log == nil {
@@ -89,6 +94,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
 	if g.now == nil {
 		g.now = time.Now
+	}
+	p, err := makePlan(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	store, err := openStorage(cfg, log.With("component", "storage"))
 	if err != nil {
@@ -100,13 +109,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		store.Close()
 		return nil, err
 	}
-	resolver, err := g.buildConnectors()
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	g.filter = report.New(resolver, g.putReported, log.With("component", "report"))
-	g.link, err = uplink.New(uplinkConfig(cfg), store, g, log.With("component", "uplink"))
+	g.addConnectors(p)
+	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
+	g.link, err = uplink.New(p.uplink, store, g, log.With("component", "uplink"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)
@@ -226,13 +231,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 		spawn("statistics", g.log, nil, BackoffOptions{}, g.runStatistics)
 	}
 	for _, c := range g.conns {
+		if c.failed != nil {
+			continue
+		}
 		sink := &connectorSink{g: g, c: c}
 		spawn("connector "+c.name, c.log, &c.stats.supervisor, g.opts.ConnectorBackoff, func(ctx context.Context) error {
 			g.announceConfiguredDevices(c)
 			return c.impl.Run(ctx, sink)
 		})
 	}
-	g.log.Info("gateway started", "version", Version, "connectors", len(g.conns), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
+	g.log.Info("gateway started", "version", Version, "connectors", len(g.conns)-g.failedConnectors(), "failed", g.failedConnectors(), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
 	var result error
 	select {
 	case <-ctx.Done():
@@ -255,6 +263,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return result
 }
 
+// failedConnectors counts the connectors that could not be built.
+func (g *Gateway) failedConnectors() int {
+	n := 0
+	for _, c := range g.conns {
+		if c.failed != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // requestRestart makes Run return ErrRestart after delay.
 func (g *Gateway) requestRestart(delay time.Duration) {
 	time.AfterFunc(delay, func() { g.restartOnce.Do(func() { close(g.restart) }) })
@@ -270,7 +289,7 @@ func (g *Gateway) Devices() *DeviceTable { return g.devices }
 func (g *Gateway) connectorsOfType(typ string) []*runningConnector {
 	var out []*runningConnector
 	for _, c := range g.conns {
-		if c.typ == typ {
+		if c.typ == typ && c.failed == nil {
 			out = append(out, c)
 		}
 	}
@@ -280,7 +299,7 @@ func (g *Gateway) connectorsOfType(typ string) []*runningConnector {
 // connectorByName returns the running connector with that name.
 func (g *Gateway) connectorByName(name string) *runningConnector {
 	for _, c := range g.conns {
-		if c.name == name {
+		if c.name == name && c.failed == nil {
 			return c
 		}
 	}

@@ -103,14 +103,19 @@ func (g *Gateway) statisticsTelemetry() (map[string]any, statsSnapshot) {
 	conns := make(map[string]any, len(st.Connectors))
 	for name, c := range st.Connectors {
 		p := prev.conns[name]
-		conns[name] = map[string]any{
+		m := map[string]any{
 			"connectorMsgsReceived": c.RecordsReceived - p.RecordsReceived,
 			"storageMsgPushed":      c.RecordsStored - p.RecordsStored,
 			"datapointsStored":      c.Datapoints - p.Datapoints,
 			"convertersMsgDropped":  c.Invalid - p.Invalid,
 			"connectorsErrors":      (c.StorageErrors + c.Restarts) - (p.StorageErrors + p.Restarts),
 			"restarts":              c.Restarts,
+			"state":                 c.State,
 		}
+		if c.Error != "" {
+			m["error"] = c.Error
+		}
+		conns[name] = m
 	}
 	return map[string]any{
 		"machineStats":    rawJSON(machine),

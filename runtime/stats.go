@@ -19,9 +19,23 @@ type Stats struct {
 	Connectors    map[string]ConnectorStats `json:"connectors"`
 }
 
-// ConnectorStats are one connector's counters.
+// Connector states in ConnectorStats.
+const (
+	// StateRunning: the connector runs.
+	StateRunning = "running"
+	// StateRestarting: the connector failed and waits to be started again.
+	StateRestarting = "restarting"
+	// StateFailed: the connector's configuration is invalid; it never runs until the configuration changes.
+	StateFailed = "failed"
+)
+
+// ConnectorStats are one connector's state and counters.
 type ConnectorStats struct {
-	Type            string `json:"type"`
+	Type string `json:"type"`
+	// State is StateRunning, StateRestarting or StateFailed.
+	State string `json:"state"`
+	// Error is why a failed connector cannot run, or the last failure of a restarting one.
+	Error           string `json:"error,omitempty"`
 	RecordsReceived uint64 `json:"recordsReceived"`
 	RecordsStored   uint64 `json:"recordsStored"`
 	Datapoints      uint64 `json:"datapointsStored"`
@@ -42,8 +56,17 @@ func (g *Gateway) Stats() Stats {
 		Connectors:    make(map[string]ConnectorStats, len(g.conns)),
 	}
 	for _, c := range g.conns {
+		state, reason := StateRunning, ""
+		switch {
+		case c.failed != nil:
+			state, reason = StateFailed, c.failed.Error()
+		case !c.stats.supervisor.Running() && c.stats.supervisor.LastError() != nil:
+			state, reason = StateRestarting, c.stats.supervisor.LastError().Error()
+		}
 		s.Connectors[c.name] = ConnectorStats{
 			Type:            c.typ,
+			State:           state,
+			Error:           reason,
 			RecordsReceived: c.stats.recordsReceived.Load(),
 			RecordsStored:   c.stats.recordsStored.Load(),
 			Datapoints:      c.stats.datapoints.Load(),

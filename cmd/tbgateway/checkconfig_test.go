@@ -107,7 +107,7 @@ func TestCheckConfigSimulatorErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("tb_gateway.json", `{"thingsboard":{"host":"h"},"connectors":[{"type":"simulator","name":"Sim","configuration":"sim.json"}]}`)
+	write("tb_gateway.json", `{"thingsboard":{"host":"h","security":{"accessToken":"T"}},"connectors":[{"type":"simulator","name":"Sim","configuration":"sim.json"}]}`)
 	write("sim.json", `{"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"wave"}]}]}`)
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"check-config", dir}, &stdout, &stderr); code != exitConfig {
@@ -123,5 +123,32 @@ func TestVersion(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"version"}, &stdout, &stderr); code != exitOK || !strings.HasPrefix(stdout.String(), "tbgateway ") {
 		t.Fatalf("version: exit %d, output %q", code, stdout.String())
+	}
+}
+
+// TestCheckConfigBadConnectorFile: a connector file the gateway cannot run (a Modbus ASCII serial line) is an
+// error naming the file and the key; check-config exits 2.
+func TestCheckConfigBadConnectorFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tb_gateway.json", `{"thingsboard":{"host":"h","security":{"accessToken":"T"}},"connectors":[
+		{"type":"simulator","name":"Sim","configuration":"sim.json"},
+		{"type":"modbus","name":"Line","configuration":"line.json"}]}`)
+	write("sim.json", `{"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"constant","value":1}]}]}`)
+	write("line.json", `{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check-config", dir}, &stdout, &stderr); code != exitConfig {
+		t.Fatalf("exit %d, want %d; stdout: %s stderr: %s", code, exitConfig, &stdout, &stderr)
+	}
+	msg := stderr.String()
+	if !strings.Contains(msg, filepath.Join(dir, "line.json")) || !strings.Contains(msg, "master.slaves[0].method") {
+		t.Errorf("error does not name the connector file and key: %s", msg)
+	}
+	if strings.Contains(msg, "sim.json") {
+		t.Errorf("the valid connector is reported: %s", msg)
 	}
 }
