@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/tbgateway/tbgateway/internal/values"
+
 	tbgateway "github.com/tbgateway/tbgateway"
 )
 
@@ -217,7 +219,7 @@ func (dp *bytesDatapoint) apply(payload []byte, hexMode bool) (string, any, erro
 	if err != nil {
 		return "", nil, fmt.Errorf("key %q: %w", k, err)
 	}
-	v, err := cast(s, dp.typ)
+	v, err := values.Cast(s, dp.typ)
 	if err != nil {
 		return "", nil, badPayload("key %q: %v (type %s)", k, err, dp.typ)
 	}

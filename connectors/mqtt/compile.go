@@ -6,6 +6,7 @@ import (
 	"github.com/dlclark/regexp2"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
 )
 
 // compiled is a configuration turned into matchers and converters, once, when the connector is built.
@@ -33,27 +34,27 @@ type attrRequest struct {
 	cfg           AttributeRequestConfig
 	filter        topicFilter
 	name          deviceExpr
-	attrNames     template        // source message or constant: each ${...} names one attribute
+	attrNames     tmpl            // source message or constant: each ${...} names one attribute
 	attrNameRE    *regexp2.Regexp // source topic
-	topic, value  template
+	topic, value  tmpl
 	scopeIsClient bool
 }
 
 type attrUpdate struct {
 	cfg          AttributeUpdateConfig
 	device, attr *regexp2.Regexp
-	topic, value template
+	topic, value tmpl
 }
 
 type rpcRule struct {
 	cfg                  RPCConfig
 	device, method       *regexp2.Regexp
-	request, resp, value template
+	request, resp, value tmpl
 }
 
 // compile builds the matchers of a decoded configuration. Problems are reported with key paths; a custom
 // converter that is not compiled into the binary disables its mapping with a warning.
-func compile(cfg *Config, r *reader) (*compiled, error) {
+func compile(cfg *Config, d *confjson.Decoder) (*compiled, error) {
 	c := &compiled{}
 	fail := func(path string, err error) (*compiled, error) { return nil, fmt.Errorf("%s: %w", path, err) }
 	for i, m := range cfg.Mapping {
@@ -79,8 +80,8 @@ func compile(cfg *Config, r *reader) (*compiled, error) {
 		case ConverterCustom:
 			factory, ok := tbgateway.LookupConverter(m.Converter.Extension)
 			if !ok {
-				if r != nil {
-					r.warn(p+".converter.extension", fmt.Sprintf("no converter %q is compiled into this binary; the mapping is disabled", m.Converter.Extension))
+				if d != nil {
+					d.Warn(p+".converter.extension", fmt.Sprintf("no converter %q is compiled into this binary; the mapping is disabled", m.Converter.Extension))
 				}
 				continue
 			}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/values"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -70,6 +73,12 @@ type BrokerConfig struct {
 	Security      SecurityConfig
 	ReconnectMin  time.Duration
 	ReconnectMax  time.Duration
+}
+
+// ReconnectPolicy is the broker reconnect's backoff: from ReconnectMin doubling up to ReconnectMax, with jitter.
+func (b *BrokerConfig) ReconnectPolicy() backoff.Policy {
+	initial := max(b.ReconnectMin, time.Millisecond) // 0 means "at once"; a floor keeps the loop from spinning
+	return backoff.Exponential(initial, 2, b.ReconnectMax)
 }
 
 // SecurityConfig is broker.security: anonymous, basic (username/password) or certificates (TLS; with
@@ -183,269 +192,253 @@ func (r *RPCConfig) TwoWay() bool { return r.ResponseTopicExpression != "" }
 // Decode parses a configuration (old or new shape), applies the defaults and validates it, compiling every
 // expression and regular expression once to check it. It returns warnings (unknown keys, ignored settings) and
 // an error naming the key path of the first problem. It never panics.
-func Decode(raw []byte) (*Config, []string, error) {
-	tree, err := parseTree(raw)
+func Decode(raw []byte) (*Config, []string, error) { return DecodeFile("", raw) }
+
+// DecodeFile is Decode with every warning and error prefixed by file ("" leaves it out).
+func DecodeFile(file string, raw []byte) (*Config, []string, error) {
+	d := confjson.New(file)
+	root, err := d.Root(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	top, ok := tree.(map[string]any)
-	if !ok {
-		return nil, nil, fmt.Errorf("expected an object at the top level, found %s", describe(tree))
-	}
-	upgrade(top)
-	r := &reader{}
-	root, _ := newNode(r, "", top)
+	upgrade(root.Map())
 	cfg := &Config{}
-	cfg.Name = root.str("name", "")
-	cfg.LogLevel = root.str("logLevel", "")
-	cfg.ReportStrategy = root.rawJSON("reportStrategy")
-	root.ignore("id", "configVersion", "enableRemoteLogging", "sendDataOnlyOnChange")
-	if b := root.object("broker"); b != nil {
-		cfg.Broker = decodeBroker(b)
-	} else {
-		r.failf("broker", "required")
+	cfg.Name = root.String("name", "")
+	cfg.LogLevel = root.String("logLevel", "")
+	cfg.ReportStrategy = root.Raw("reportStrategy")
+	checkStrategy(d, "reportStrategy", cfg.ReportStrategy)
+	root.Ignore("id", "configVersion", "enableRemoteLogging", "sendDataOnlyOnChange")
+	if root.Require("broker", "an object with the broker's host") {
+		root.Sub("broker", func(b *confjson.Object) { cfg.Broker = decodeBroker(b) })
 	}
-	for _, m := range root.list("mapping") {
+	for _, m := range root.Objects("mapping") {
 		cfg.Mapping = append(cfg.Mapping, decodeMapping(m))
 	}
-	if rm := root.object("requestsMapping"); rm != nil {
-		for _, n := range rm.list("connectRequests") {
+	root.Sub("requestsMapping", func(rm *confjson.Object) {
+		for _, n := range rm.Objects("connectRequests") {
 			cfg.ConnectRequests = append(cfg.ConnectRequests, decodeDeviceRequest(n))
 		}
-		for _, n := range rm.list("disconnectRequests") {
+		for _, n := range rm.Objects("disconnectRequests") {
 			cfg.DisconnectRequests = append(cfg.DisconnectRequests, decodeDeviceRequest(n))
 		}
-		for _, n := range rm.list("attributeRequests") {
+		for _, n := range rm.Objects("attributeRequests") {
 			cfg.AttributeRequests = append(cfg.AttributeRequests, decodeAttributeRequest(n))
 		}
-		for _, n := range rm.list("attributeUpdates") {
+		for _, n := range rm.Objects("attributeUpdates") {
 			cfg.AttributeUpdates = append(cfg.AttributeUpdates, decodeAttributeUpdate(n))
 		}
-		for _, n := range rm.list("serverSideRpc") {
+		for _, n := range rm.Objects("serverSideRpc") {
 			cfg.ServerSideRPC = append(cfg.ServerSideRPC, decodeRPC(n))
 		}
-		rm.done()
-	}
-	root.done()
-	checkStrategy(r, "reportStrategy", cfg.ReportStrategy)
-	if r.err != nil {
-		return nil, r.warnings, r.err
+	})
+	root.Done()
+	if err := d.Err(); err != nil {
+		return nil, d.WarningStrings(), err
 	}
 	// Compiling checks every expression and regular expression; the compiled form is discarded here.
-	if _, err := compile(cfg, r); err != nil {
-		return nil, r.warnings, err
+	if _, err := compile(cfg, d); err != nil {
+		if file != "" {
+			err = fmt.Errorf("%s: %w", file, err)
+		}
+		return nil, d.WarningStrings(), err
 	}
-	return cfg, r.warnings, nil
+	return cfg, d.WarningStrings(), nil
 }
 
-func checkStrategy(r *reader, path string, raw json.RawMessage) {
+func checkStrategy(d *confjson.Decoder, path string, raw json.RawMessage) {
 	if len(raw) == 0 {
 		return
 	}
 	if _, err := report.ParseConfig(raw); err != nil {
-		r.failf(path, "%v", err)
+		d.Failf(path, "%v", err)
 	}
 }
 
-func decodeBroker(n *node) BrokerConfig {
+// required records "PATH: required" for a key whose value is empty.
+func required(n *confjson.Object, k, value, why string) {
+	if strings.TrimSpace(value) == "" {
+		n.Decoder().FailMissing(n.Key(k), why)
+	}
+}
+
+func decodeBroker(n *confjson.Object) BrokerConfig {
 	b := BrokerConfig{}
-	b.Name = n.str("name", "")
-	b.Host = strings.TrimSpace(n.str("host", ""))
-	if b.Host == "" && n.r.err == nil {
-		n.r.failf(n.key("host"), "required")
-	}
-	b.Port = int(n.integer("port", DefaultPort, 1, 65535))
-	b.ClientID = n.str("clientId", "")
-	b.Version = int(n.integer("version", DefaultVersion, 3, 5))
-	b.KeepAlive = time.Duration(n.integer("keepAlive", DefaultKeepAliveSeconds, 0, 65535)) * time.Second
-	clean := n.boolean("cleanSession", true)
-	_, hasSession := n.get("cleanSession")
-	start := n.boolean("cleanStart", clean)
-	_, hasStart := n.get("cleanStart")
-	if b.Version == 5 {
-		b.CleanSession = start
-		if !hasStart && hasSession {
-			b.CleanSession = clean
-		}
-	} else {
-		b.CleanSession = clean
-		if !hasSession && hasStart {
-			b.CleanSession = start
+	b.Name = n.String("name", "")
+	b.Host = strings.TrimSpace(n.String("host", ""))
+	required(n, "host", b.Host, "the broker's host name or address")
+	b.Port = int(n.Int("port", DefaultPort, 1, 65535))
+	b.ClientID = n.String("clientId", "")
+	b.Version = int(n.Int("version", DefaultVersion, 3, 5))
+	b.KeepAlive = time.Duration(n.Int("keepAlive", DefaultKeepAliveSeconds, 0, 65535)) * time.Second
+	clean, start := n.OptBool("cleanSession"), n.OptBool("cleanStart")
+	b.CleanSession = true
+	for _, v := range sessionKeys(b.Version, clean, start) {
+		if v != nil {
+			b.CleanSession = *v
+			break
 		}
 	}
-	b.SessionExpiry = uint32(n.integer("sessionExpiryInterval", 0, 0, 1<<32-1))
-	minDelay := n.integer("reconnectMinDelaySeconds", -1, 0, 3600)
-	maxDelay := n.integer("reconnectMaxDelaySeconds", -1, 0, 3600)
+	b.SessionExpiry = uint32(n.Int("sessionExpiryInterval", 0, 0, 1<<32-1))
 	b.ReconnectMin, b.ReconnectMax = DefaultReconnectMin, DefaultReconnectMax
-	if minDelay >= 0 {
-		b.ReconnectMin = time.Duration(minDelay) * time.Second
+	if n.Has("reconnectMinDelaySeconds") {
+		b.ReconnectMin = time.Duration(n.Int("reconnectMinDelaySeconds", 0, 0, 3600)) * time.Second
 	}
-	if maxDelay >= 0 {
-		b.ReconnectMax = time.Duration(maxDelay) * time.Second
+	if n.Has("reconnectMaxDelaySeconds") {
+		b.ReconnectMax = time.Duration(n.Int("reconnectMaxDelaySeconds", 0, 0, 3600)) * time.Second
 	}
-	if b.ReconnectMax < b.ReconnectMin {
-		b.ReconnectMax = b.ReconnectMin
-	}
-	n.ignore("maxMessageNumberPerWorker", "maxNumberOfWorkers", "sendDataOnlyOnChange", "reconnectDelay")
-	if s := n.object("security"); s != nil {
-		b.Security = decodeSecurity(s)
-	} else {
-		b.Security.Type = "anonymous"
-	}
+	b.ReconnectMax = max(b.ReconnectMax, b.ReconnectMin)
+	n.Ignore("maxMessageNumberPerWorker", "maxNumberOfWorkers", "sendDataOnlyOnChange", "reconnectDelay",
+		"reconnectMinDelaySeconds", "reconnectMaxDelaySeconds")
+	b.Security.Type = "anonymous"
+	n.Sub("security", func(s *confjson.Object) { b.Security = decodeSecurity(s) })
 	if !b.CleanSession && b.ClientID == "" {
-		n.r.warn(n.key("clientId"), "a persistent session (cleanSession/cleanStart false) needs a fixed clientId; "+
+		n.Decoder().Warn(n.Key("clientId"), "a persistent session (cleanSession/cleanStart false) needs a fixed clientId; "+
 			"with a random one the broker cannot keep unacknowledged messages for the gateway")
 	}
-	n.done()
 	return b
 }
 
-func decodeSecurity(n *node) SecurityConfig {
+// sessionKeys orders the two clean-session keys by precedence: cleanStart first for MQTT 5, cleanSession first
+// for 3.x; each falls back to the other.
+func sessionKeys(version int, clean, start *bool) []*bool {
+	if version == 5 {
+		return []*bool{start, clean}
+	}
+	return []*bool{clean, start}
+}
+
+func decodeSecurity(n *confjson.Object) SecurityConfig {
 	s := SecurityConfig{}
-	s.Type = n.oneOf("type", "anonymous", "anonymous", "basic", "certificates")
+	s.Type = n.OneOf("type", "anonymous", "anonymous", "basic", "certificates")
 	switch s.Type {
 	case "basic":
-		s.Username = n.str("username", "")
-		s.Password = n.str("password", "")
-		if s.Username == "" && n.r.err == nil {
-			n.r.failf(n.key("username"), "required for security type basic")
-		}
+		s.Username = n.String("username", "")
+		s.Password = n.String("password", "")
+		required(n, "username", s.Username, "a user name for security type basic")
 	case "certificates":
-		s.CACert = n.str("pathToCACert", "")
-		s.PrivateKey = n.str("pathToPrivateKey", "")
-		s.ClientCert = n.str("pathToClientCert", "")
-		s.Insecure = n.boolean("insecure", false)
-		s.Username = n.str("username", "")
-		s.Password = n.str("password", "")
-		if (s.PrivateKey == "") != (s.ClientCert == "") && n.r.err == nil {
-			n.r.failf(n.key("pathToClientCert"), "pathToClientCert and pathToPrivateKey go together")
+		s.CACert = n.String("pathToCACert", "")
+		s.PrivateKey = n.String("pathToPrivateKey", "")
+		s.ClientCert = n.String("pathToClientCert", "")
+		s.Insecure = n.Bool("insecure", false)
+		s.Username = n.String("username", "")
+		s.Password = n.String("password", "")
+		if (s.PrivateKey == "") != (s.ClientCert == "") {
+			n.Decoder().Failf(n.Key("pathToClientCert"), "pathToClientCert and pathToPrivateKey go together")
 		}
 	default:
-		n.ignore("username", "password", "pathToCACert", "pathToPrivateKey", "pathToClientCert", "insecure")
+		n.Ignore("username", "password", "pathToCACert", "pathToPrivateKey", "pathToClientCert", "insecure")
 	}
-	n.done()
 	return s
 }
 
-func decodeQoS(n *node, key string, def int64) byte { return byte(n.integer(key, def, 0, 2)) }
+func decodeQoS(n *confjson.Object, key string, def int64) byte { return byte(n.Int(key, def, 0, 2)) }
 
-func decodeMapping(n *node) MappingConfig {
+func decodeMapping(n *confjson.Object) MappingConfig {
 	m := MappingConfig{}
-	m.TopicFilter = n.str("topicFilter", "")
-	if m.TopicFilter == "" && n.r.err == nil {
-		n.r.failf(n.key("topicFilter"), "required")
-	}
+	m.TopicFilter = n.String("topicFilter", "")
+	required(n, "topicFilter", m.TopicFilter, "an MQTT topic filter")
 	m.QoS = decodeQoS(n, "subscriptionQos", DefaultQoS)
-	if c := n.object("converter"); c != nil {
-		m.Converter = decodeConverter(c)
-	} else if n.r.err == nil {
-		n.r.failf(n.key("converter"), "required")
+	if n.Require("converter", "an object") {
+		n.Sub("converter", func(c *confjson.Object) { m.Converter = decodeConverter(c) })
 	}
-	n.done()
+	n.Done()
 	return m
 }
 
-func decodeConverter(n *node) ConverterConfig {
+func decodeConverter(n *confjson.Object) ConverterConfig {
 	c := ConverterConfig{}
-	c.Raw, _ = json.Marshal(n.m)
-	c.Type = n.oneOf("type", ConverterJSON, ConverterJSON, ConverterBytes, ConverterCustom)
-	c.UseReceivedTS = n.boolean("useReceivedTs", false)
-	c.HexMode = n.boolean("hexMode", false)
-	c.ReportStrategy = n.rawJSON("reportStrategy")
-	checkStrategy(n.r, n.key("reportStrategy"), c.ReportStrategy)
-	if n.boolean("useEval", false) {
-		n.r.warn(n.key("useEval"), "true is not supported (no code is evaluated from configs), ignored")
+	c.Raw, _ = json.Marshal(n.Map())
+	c.Type = n.OneOf("type", ConverterJSON, ConverterJSON, ConverterBytes, ConverterCustom)
+	c.UseReceivedTS = n.Bool("useReceivedTs", false)
+	c.HexMode = n.Bool("hexMode", false)
+	c.ReportStrategy = n.Raw("reportStrategy")
+	checkStrategy(n.Decoder(), n.Key("reportStrategy"), c.ReportStrategy)
+	if n.Bool("useEval", false) {
+		n.Decoder().Warn(n.Key("useEval"), "true is not supported (no code is evaluated from configs), ignored")
 	}
-	if n.boolean("sendDataOnlyOnChange", false) {
-		n.r.warn(n.key("sendDataOnlyOnChange"), `true is ignored; use "reportStrategy": {"type": "ON_CHANGE"}`)
+	if n.Bool("sendDataOnlyOnChange", false) {
+		n.Decoder().Warn(n.Key("sendDataOnlyOnChange"), `true is ignored; use "reportStrategy": {"type": "ON_CHANGE"}`)
 	}
-	n.ignore("timeout", "cached")
+	n.Ignore("timeout", "cached")
 	if c.Type == ConverterCustom {
-		c.Extension = n.str("extension", "")
-		c.ExtensionConfig = n.rawJSON("extensionConfig")
-		if c.Extension == "" && n.r.err == nil {
-			n.r.failf(n.key("extension"), "required for a custom converter")
-		}
-		n.ignore("deviceInfo", "attributes", "timeseries")
-		n.done()
+		c.Extension = n.String("extension", "")
+		c.ExtensionConfig = n.Raw("extensionConfig")
+		required(n, "extension", c.Extension, "the name of a custom converter")
+		n.Ignore("deviceInfo", "attributes", "timeseries")
 		return c
 	}
-	if di := n.object("deviceInfo"); di != nil {
-		c.DeviceInfo = decodeDeviceInfo(di, c.Type == ConverterBytes)
-	} else if n.r.err == nil {
-		n.r.failf(n.key("deviceInfo"), "required")
+	if n.Require("deviceInfo", "an object") {
+		n.Sub("deviceInfo", func(di *confjson.Object) { c.DeviceInfo = decodeDeviceInfo(di, c.Type == ConverterBytes) })
 	}
 	c.Attributes, c.AllAttributes = decodeDatapoints(n, "attributes")
 	c.Timeseries, c.AllTimeseries = decodeDatapoints(n, "timeseries")
-	n.done()
 	return c
 }
 
-// decodeDatapoints reads a list of key mappings, or "*" (every payload key).
-func decodeDatapoints(n *node, k string) ([]DatapointConfig, bool) {
-	if v, ok := n.get(k); ok {
-		if s, isStr := v.(string); isStr {
-			if s != "*" {
-				n.r.fail(n.key(k), `a list or "*"`, v)
-			}
-			return nil, true
+// decodeDatapoints reads a list of key mappings, or "*" (every payload key), alone or as an item of the list.
+func decodeDatapoints(n *confjson.Object, k string) ([]DatapointConfig, bool) {
+	v, _ := n.Get(k)
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		if x != "*" {
+			n.Decoder().Fail(n.Key(k), `a list or "*"`, v)
 		}
-		if items, isList := v.([]any); isList {
-			all := false
-			var out []DatapointConfig
-			for i, it := range items {
-				if s, isStr := it.(string); isStr && s == "*" {
-					all = true
-					continue
-				}
-				p, _ := newNode(n.r, fmt.Sprintf("%s[%d]", n.key(k), i), it)
+		return nil, true
+	case map[string]any:
+		if len(x) > 0 {
+			n.Decoder().Fail(n.Key(k), `a list or "*"`, v)
+		}
+		return nil, false
+	case []any:
+		all := false
+		var out []DatapointConfig
+		for i, it := range x {
+			if s, isStr := it.(string); isStr && s == "*" {
+				all = true
+				continue
+			}
+			if p := n.Decoder().Object(confjson.Index(n.Key(k), i), it); p != nil {
 				out = append(out, decodeDatapoint(p))
 			}
-			return out, all
 		}
+		return out, all
 	}
-	var out []DatapointConfig
-	for _, p := range n.list(k) {
-		out = append(out, decodeDatapoint(p))
-	}
-	return out, false
+	n.Decoder().Fail(n.Key(k), `a list or "*"`, v)
+	return nil, false
 }
 
-func decodeDatapoint(n *node) DatapointConfig {
+func decodeDatapoint(n *confjson.Object) DatapointConfig {
 	d := DatapointConfig{}
-	d.Key = n.str("key", "")
-	if strings.TrimSpace(d.Key) == "" && n.r.err == nil {
-		n.r.failf(n.key("key"), "required")
+	d.Key = n.String("key", "")
+	required(n, "key", d.Key, "a key name")
+	d.Type = strings.ToLower(n.String("type", "string"))
+	if !values.KnownType(d.Type) {
+		n.Decoder().Fail(n.Key("type"), "one of "+values.TypeHints, d.Type)
 	}
-	d.Type = strings.ToLower(n.str("type", "string"))
-	if _, ok := valueTypes[d.Type]; !ok && n.r.err == nil {
-		n.r.fail(n.key("type"), "one of "+valueTypeNames, d.Type)
-	}
-	d.Value = n.str("value", "")
-	if d.Value == "" && n.r.err == nil {
-		n.r.failf(n.key("value"), "required")
-	}
-	d.TSField = n.str("tsField", "")
-	d.ReportStrategy = n.rawJSON("reportStrategy")
-	checkStrategy(n.r, n.key("reportStrategy"), d.ReportStrategy)
-	n.ignore("dayfirst", "yearfirst", "keySource")
-	n.done()
+	d.Value = n.String("value", "")
+	required(n, "value", d.Value, "a value expression")
+	d.TSField = n.String("tsField", "")
+	d.ReportStrategy = n.Raw("reportStrategy")
+	checkStrategy(n.Decoder(), n.Key("reportStrategy"), d.ReportStrategy)
+	n.Ignore("dayfirst", "yearfirst", "keySource")
+	n.Done()
 	return d
 }
 
-func decodeDeviceInfo(n *node, bytesConverter bool) DeviceInfoConfig {
+func decodeDeviceInfo(n *confjson.Object, bytesConverter bool) DeviceInfoConfig {
 	d := DeviceInfoConfig{}
 	sources := []string{SourceMessage, SourceTopic, SourceConstant}
-	d.NameSource = n.oneOf("deviceNameExpressionSource", SourceMessage, sources...)
-	d.NameExpression = n.str("deviceNameExpression", "")
-	d.ProfileSource = n.oneOf("deviceProfileExpressionSource", SourceConstant, sources...)
-	d.ProfileExpression = n.str("deviceProfileExpression", "")
-	if _, has := n.get("deviceProfileExpressionSource"); !has && bytesConverter {
+	d.NameSource = n.OneOf("deviceNameExpressionSource", SourceMessage, sources...)
+	d.NameExpression = n.String("deviceNameExpression", "")
+	d.ProfileSource = n.OneOf("deviceProfileExpressionSource", SourceConstant, sources...)
+	d.ProfileExpression = n.String("deviceProfileExpression", "")
+	if !n.Has("deviceProfileExpressionSource") && bytesConverter {
 		d.ProfileSource = SourceMessage // byte slices in the profile expression, as the Python bytes converter
 	}
-	if d.NameExpression == "" && n.r.err == nil {
-		n.r.failf(n.key("deviceNameExpression"), "required")
+	if d.NameExpression == "" {
+		n.Decoder().FailMissing(n.Key("deviceNameExpression"), "an expression giving the device name")
 	}
-	n.done()
 	return d
 }

@@ -2,92 +2,80 @@ package mqtt
 
 import (
 	"time"
+
+	"github.com/tbgateway/tbgateway/internal/confjson"
 )
 
-// Decoding of the requestsMapping sections (see Decode).
+// Decoding of the requestsMapping sections (see Decode). Each decoder is given a list item and calls its Done.
 
-func decodeDeviceRequest(n *node) DeviceRequestConfig {
+func decodeDeviceRequest(n *confjson.Object) DeviceRequestConfig {
 	d := DeviceRequestConfig{}
-	d.TopicFilter = n.str("topicFilter", "")
-	if d.TopicFilter == "" && n.r.err == nil {
-		n.r.failf(n.key("topicFilter"), "required")
+	d.TopicFilter = n.String("topicFilter", "")
+	required(n, "topicFilter", d.TopicFilter, "an MQTT topic filter")
+	if n.Require("deviceInfo", "an object") {
+		n.Sub("deviceInfo", func(di *confjson.Object) { d.DeviceInfo = decodeDeviceInfo(di, false) })
 	}
-	if di := n.object("deviceInfo"); di != nil {
-		d.DeviceInfo = decodeDeviceInfo(di, false)
-	} else if n.r.err == nil {
-		n.r.failf(n.key("deviceInfo"), "required")
-	}
-	n.done()
+	n.Done()
 	return d
 }
 
-func decodeAttributeRequest(n *node) AttributeRequestConfig {
+func decodeAttributeRequest(n *confjson.Object) AttributeRequestConfig {
 	a := AttributeRequestConfig{}
-	a.TopicFilter = n.str("topicFilter", "")
-	if a.TopicFilter == "" && n.r.err == nil {
-		n.r.failf(n.key("topicFilter"), "required")
+	a.TopicFilter = n.String("topicFilter", "")
+	required(n, "topicFilter", a.TopicFilter, "an MQTT topic filter")
+	if n.Require("deviceInfo", "an object") {
+		n.Sub("deviceInfo", func(di *confjson.Object) { a.DeviceInfo = decodeDeviceInfo(di, false) })
 	}
-	if di := n.object("deviceInfo"); di != nil {
-		a.DeviceInfo = decodeDeviceInfo(di, false)
-	} else if n.r.err == nil {
-		n.r.failf(n.key("deviceInfo"), "required")
-	}
-	a.AttributeNameSource = n.oneOf("attributeNameExpressionSource", SourceMessage, SourceMessage, SourceTopic, SourceConstant)
-	a.AttributeNameExpression = n.str("attributeNameExpression", "")
-	a.Client = n.oneOf("scope", "shared", "shared", "client") == "client"
-	a.TopicExpression = n.str("topicExpression", "")
-	a.ValueExpression = n.str("valueExpression", "")
-	a.Retain = n.boolean("retain", false)
+	a.AttributeNameSource = n.OneOf("attributeNameExpressionSource", SourceMessage, SourceMessage, SourceTopic, SourceConstant)
+	a.AttributeNameExpression = n.String("attributeNameExpression", "")
+	a.Client = n.OneOf("scope", "shared", "shared", "client") == "client"
+	a.TopicExpression = n.String("topicExpression", "")
+	a.ValueExpression = n.String("valueExpression", "")
+	a.Retain = n.Bool("retain", false)
 	a.QoS = decodeQoS(n, "qos", 0)
-	for _, k := range []string{"attributeNameExpression", "topicExpression", "valueExpression"} {
-		if s, _ := n.m[k].(string); s == "" && n.r.err == nil {
-			n.r.failf(n.key(k), "required")
-		}
-	}
-	n.done()
+	required(n, "attributeNameExpression", a.AttributeNameExpression, "an expression giving the attribute names")
+	required(n, "topicExpression", a.TopicExpression, "the topic of the reply")
+	required(n, "valueExpression", a.ValueExpression, "the payload of the reply")
+	n.Done()
 	return a
 }
 
-func decodeAttributeUpdate(n *node) AttributeUpdateConfig {
+func decodeAttributeUpdate(n *confjson.Object) AttributeUpdateConfig {
 	a := AttributeUpdateConfig{}
-	a.DeviceNameFilter = n.str("deviceNameFilter", ".*")
-	a.AttributeFilter = n.str("attributeFilter", "")
-	a.TopicExpression = n.str("topicExpression", "")
-	a.ValueExpression = n.str("valueExpression", "")
-	a.Retain = n.boolean("retain", false)
+	a.DeviceNameFilter = n.String("deviceNameFilter", ".*")
+	a.AttributeFilter = n.String("attributeFilter", "")
+	a.TopicExpression = n.String("topicExpression", "")
+	a.ValueExpression = n.String("valueExpression", "")
+	a.Retain = n.Bool("retain", false)
 	a.QoS = decodeQoS(n, "qos", 0)
-	for _, k := range []string{"attributeFilter", "topicExpression", "valueExpression"} {
-		if s, _ := n.m[k].(string); s == "" && n.r.err == nil {
-			n.r.failf(n.key(k), "required")
-		}
-	}
-	n.done()
+	required(n, "attributeFilter", a.AttributeFilter, "a regular expression of attribute names")
+	required(n, "topicExpression", a.TopicExpression, "the topic to publish to")
+	required(n, "valueExpression", a.ValueExpression, "the payload to publish")
+	n.Done()
 	return a
 }
 
-func decodeRPC(n *node) RPCConfig {
+func decodeRPC(n *confjson.Object) RPCConfig {
 	c := RPCConfig{}
-	typ := n.oneOf("type", "", "", "oneWay", "twoWay")
-	c.DeviceNameFilter = n.str("deviceNameFilter", ".*")
-	c.MethodFilter = n.str("methodFilter", "")
-	c.RequestTopicExpression = n.str("requestTopicExpression", "")
-	c.ResponseTopicExpression = n.str("responseTopicExpression", "")
-	c.ValueExpression = n.str("valueExpression", "")
-	c.Timeout = time.Duration(n.integer("responseTimeout", DefaultRPCTimeout.Milliseconds(), 1, 86_400_000)) * time.Millisecond
+	typ := n.OneOf("type", "", "", "oneWay", "twoWay")
+	c.DeviceNameFilter = n.String("deviceNameFilter", ".*")
+	c.MethodFilter = n.String("methodFilter", "")
+	c.RequestTopicExpression = n.String("requestTopicExpression", "")
+	c.ResponseTopicExpression = n.String("responseTopicExpression", "")
+	c.ValueExpression = n.String("valueExpression", "")
+	c.Timeout = time.Duration(n.Int("responseTimeout", DefaultRPCTimeout.Milliseconds(), 1, 86_400_000)) * time.Millisecond
 	c.ResponseQoS = decodeQoS(n, "responseTopicQoS", 1)
-	c.Retain = n.boolean("retain", false)
+	c.Retain = n.Bool("retain", false)
 	c.QoS = decodeQoS(n, "qos", 0)
-	for _, k := range []string{"methodFilter", "requestTopicExpression", "valueExpression"} {
-		if s, _ := n.m[k].(string); s == "" && n.r.err == nil {
-			n.r.failf(n.key(k), "required")
-		}
-	}
-	if typ == "twoWay" && c.ResponseTopicExpression == "" && n.r.err == nil {
-		n.r.failf(n.key("responseTopicExpression"), "required for a twoWay rule")
+	required(n, "methodFilter", c.MethodFilter, "a regular expression of method names")
+	required(n, "requestTopicExpression", c.RequestTopicExpression, "the topic of the request")
+	required(n, "valueExpression", c.ValueExpression, "the payload of the request")
+	if typ == "twoWay" && c.ResponseTopicExpression == "" {
+		n.Decoder().FailMissing(n.Key("responseTopicExpression"), "the response topic of a twoWay rule")
 	}
 	if typ == "oneWay" {
 		c.ResponseTopicExpression = ""
 	}
-	n.done()
+	n.Done()
 	return c
 }

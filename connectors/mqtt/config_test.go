@@ -69,7 +69,7 @@ func TestDecodeErrorsNameTheKeyPath(t *testing.T) {
 	cases := []struct{ name, raw, want string }{
 		{"converter type", base(conv + `,` + conv + `,` + strings.Replace(conv, `"json"`, `"xml"`, 1)),
 			`mapping[2].converter.type: expected one of json, bytes, custom, found "xml"`},
-		{"no host", `{"broker": {}}`, `broker.host: required`},
+		{"no host", `{"broker": {}}`, `broker.host: expected the broker's host name or address, found nothing`},
 		{"port type", `{"broker": {"host": "h", "port": true}}`, `broker.port: expected an integer 1-65535, found true`},
 		{"version", `{"broker": {"host": "h", "version": 6}}`, `broker.version: expected an integer 3-5, found 6`},
 		{"bad regex", base(strings.Replace(conv, `"deviceNameExpression": "${n}"`, `"deviceNameExpressionSource": "topic", "deviceNameExpression": "(?<=a"`, 1)),
@@ -115,6 +115,20 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 	if !cfg.Mapping[0].Converter.AllAttributes {
 		t.Error(`"attributes": "*" not decoded`)
+	}
+	// The registered Check returns the same warnings naming the file: the runtime logs them at start and
+	// check-config prints them.
+	checked, err := Check(tbgateway.ConnectorConfig{File: "mqtt.json", Raw: []byte(raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checked) != len(warns) {
+		t.Fatalf("Check returned %q, Decode %q", checked, warns)
+	}
+	for i, w := range warns {
+		if checked[i] != "mqtt.json: "+w {
+			t.Errorf("Check warning %q, want %q", checked[i], "mqtt.json: "+w)
+		}
 	}
 }
 

@@ -24,12 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // Type is the connector type in the main config.
@@ -42,13 +41,13 @@ func init() {
 // Check is the connector's ConfigChecker: it decodes and validates cfg.Raw without I/O. Warnings and the error
 // name the file and the key path.
 func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
-	_, warnings, err := Decode(cfg.Raw)
-	return cfg.Located(warnings, err)
+	_, warnings, err := DecodeFile(cfg.Where(), cfg.Raw)
+	return warnings, err
 }
 
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
-	c, _, err := Decode(cfg.Raw)
-	if _, err := cfg.Located(nil, err); err != nil {
+	c, _, err := DecodeFile(cfg.Where(), cfg.Raw)
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Name != "" {
@@ -186,7 +185,7 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	}
 	b := &c.cfg.Broker
 	addr := fmt.Sprintf("%s:%d", b.Host, b.Port)
-	delay, failing := b.ReconnectMin, false
+	bo, failing := backoff.New(b.ReconnectPolicy()), false
 	for ctx.Err() == nil {
 		conn, err := c.dial(ctx, b, c.clientID, tlsCfg, onMessage)
 		if err == nil {
@@ -204,15 +203,15 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 			} else {
 				c.log.Debug("cannot connect to the broker", "broker", addr, "err", err)
 			}
-			if !sleep(ctx, jitter(delay)) {
+			if bo.Wait(ctx) != nil {
 				break
 			}
-			delay = min(delay*2, b.ReconnectMax)
 			continue
 		}
 		c.stats.connects.Add(1)
 		c.log.Info("connected to the broker", "broker", addr, "clientId", c.clientID, "version", b.Version, "subscriptions", len(c.subs))
-		failing, delay = false, b.ReconnectMin
+		failing = false
+		bo.Reset()
 		c.setConn(conn)
 		select {
 		case <-conn.Done():
@@ -249,24 +248,4 @@ func (c *Connector) publish(ctx context.Context, topic string, qos byte, retain 
 		return fmt.Errorf("publish to %q: %w", topic, err)
 	}
 	return nil
-}
-
-// jitter returns d ± 20 %.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d*4/5 + time.Duration(mrand.Int64N(int64(d)*2/5+1))
-}
-
-// sleep waits d or until ctx is done; it reports whether the wait was complete.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

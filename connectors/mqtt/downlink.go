@@ -45,7 +45,7 @@ func (c *Connector) UpdateAttributes(ctx context.Context, device string, values 
 				}
 				return "", false
 			}
-			topic, payload := u.topic.render(vars), u.value.render(vars)
+			topic, payload := render(u.topic, vars), render(u.value, vars)
 			if err := c.publish(ctx, topic, u.cfg.QoS, u.cfg.Retain, []byte(payload)); err != nil {
 				errs = append(errs, fmt.Errorf("device %q: attribute %q: %w", device, k, err))
 				continue
@@ -127,7 +127,7 @@ func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 			return nil, fmt.Errorf("device %q: no serverSideRpc rule matches method %q", req.Device, req.Method)
 		}
 	}
-	topic, payload := rule.request.render(vars), []byte(rule.value.render(vars))
+	topic, payload := render(rule.request, vars), []byte(render(rule.value, vars))
 	if !rule.cfg.TwoWay() {
 		if err := c.publish(ctx, topic, rule.cfg.QoS, rule.cfg.Retain, payload); err != nil {
 			return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, err)
@@ -138,7 +138,7 @@ func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 	if conn == nil {
 		return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, errNotConnected)
 	}
-	respTopic := rule.resp.render(vars)
+	respTopic := render(rule.resp, vars)
 	reply := make(chan []byte, 1)
 	if !c.await(respTopic, reply) {
 		return nil, fmt.Errorf("device %q: rpc %q: another request already waits on response topic %q", req.Device, req.Method, respTopic)

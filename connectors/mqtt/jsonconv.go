@@ -9,6 +9,8 @@ import (
 	"github.com/dlclark/regexp2"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // ErrBadPayload is wrapped by every converter error caused by the message itself (not JSON, missing device
@@ -24,7 +26,7 @@ func badPayload(format string, args ...any) error {
 // own text, as the Python gateway does).
 type deviceExpr struct {
 	source string
-	tmpl   template
+	tmpl   tmpl
 	re     *regexp2.Regexp
 }
 
@@ -48,12 +50,12 @@ func (d *deviceExpr) eval(topic string, body any) (string, string, bool) {
 		if s, ok := search(d.re, topic); ok {
 			return s, "", true
 		}
-		return d.tmpl.text, "", true
+		return d.tmpl.Text, "", true
 	}
-	if d.tmpl.text == "" {
+	if d.tmpl.Text == "" {
 		return "", "", false
 	}
-	v, missing, ok := d.tmpl.eval(body)
+	v, missing, ok := evalJSON(d.tmpl, body)
 	if !ok {
 		return "", missing, false
 	}
@@ -62,8 +64,8 @@ func (d *deviceExpr) eval(topic string, body any) (string, string, bool) {
 
 // datapoint is a compiled attribute or time series mapping.
 type datapoint struct {
-	key     template
-	value   template
+	key     tmpl
+	value   tmpl
 	typ     string
 	tsField *jpath
 }
@@ -82,8 +84,8 @@ func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
 		dp := datapoint{key: k, value: v, typ: d.Type}
 		if d.TSField != "" {
 			f := d.TSField
-			if t, err := parseTemplate(f); err == nil && t.single() {
-				dp.tsField = t.parts[0].path
+			if t, err := parseTemplate(f); err == nil && t.Single() {
+				dp.tsField = t.Parts[0].Expr
 			} else if dp.tsField, err = parsePath(f); err != nil {
 				return nil, fmt.Errorf("[%d].tsField: %w", i, err)
 			}
@@ -147,7 +149,7 @@ func (jc *JSONConverter) Convert(topic string, payload []byte) ([]tbgateway.Reco
 		for i, item := range x {
 			m, ok := item.(map[string]any)
 			if !ok {
-				return nil, badPayload("element %d of the array is %s, not an object", i, describe(item))
+				return nil, badPayload("element %d of the array is %s, not an object", i, confjson.Describe(item))
 			}
 			rec, err := jc.convertOne(topic, m)
 			if err != nil {
@@ -157,7 +159,7 @@ func (jc *JSONConverter) Convert(topic string, payload []byte) ([]tbgateway.Reco
 		}
 		return out, nil
 	}
-	return nil, badPayload("payload is %s, not a JSON object or array", describe(body))
+	return nil, badPayload("payload is %s, not a JSON object or array", confjson.Describe(body))
 }
 
 func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgateway.Record, error) {
@@ -174,7 +176,7 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 	if !jc.useReceivedTS {
 		for _, k := range []string{"ts", "timestamp"} {
 			if v, ok := body[k]; ok && v != nil {
-				ts, err := parseTS(v)
+				ts, err := values.Millis(v)
 				if err != nil {
 					return rec, badPayload("%s: %v", k, err)
 				}
@@ -188,7 +190,11 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 	}
 	if jc.allAttrs {
 		for k, v := range body {
-			rec.Attributes[k] = natural(v)
+			nv, err := values.FromJSON(v)
+			if err != nil {
+				return rec, badPayload("key %q: %v", k, err)
+			}
+			rec.Attributes[k] = nv
 		}
 	}
 	for _, dp := range jc.attrs {
@@ -213,7 +219,11 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 	}
 	if jc.allSeries {
 		for k, v := range body {
-			add(msgTS, k, natural(v))
+			nv, err := values.FromJSON(v)
+			if err != nil {
+				return rec, badPayload("key %q: %v", k, err)
+			}
+			add(msgTS, k, nv)
 		}
 	}
 	for _, dp := range jc.series {
@@ -227,7 +237,7 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 		ts := msgTS
 		if dp.tsField != nil && !jc.useReceivedTS {
 			if raw, found := dp.tsField.get(body); found {
-				if ts, err = parseTS(raw); err != nil {
+				if ts, err = values.Millis(raw); err != nil {
 					return rec, badPayload("key %q: tsField %s: %v", k, dp.tsField.raw, err)
 				}
 			}
@@ -249,19 +259,19 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 // apply evaluates one mapping on a payload. ok is false when a referenced value is missing (the key is
 // skipped, as in the Python gateway); a value that does not fit the type hint is an error.
 func (dp *datapoint) apply(body any) (key string, value any, ok bool, err error) {
-	kv, _, found := dp.key.eval(body)
+	kv, _, found := evalJSON(dp.key, body)
 	if !found {
 		return "", nil, false, nil
 	}
 	key = text(kv)
-	raw, _, found := dp.value.eval(body)
+	raw, _, found := evalJSON(dp.value, body)
 	if !found {
 		return "", nil, false, nil
 	}
-	if !dp.value.hasExpr() {
-		raw = dp.value.text
+	if !dp.value.HasExpr() {
+		raw = dp.value.Text
 	}
-	value, err = cast(raw, dp.typ)
+	value, err = values.Cast(raw, dp.typ)
 	if err != nil {
 		return "", nil, false, badPayload("key %q: %v (type %s)", key, err, dp.typ)
 	}

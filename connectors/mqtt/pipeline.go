@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // pending is one received message on its way to storage: its records and its acknowledgement.
@@ -105,7 +106,7 @@ func (c *Connector) store(ctx context.Context, sink tbgateway.Sink, batch []pend
 
 // send calls sink.Send until it succeeds, fails for an invalid record, or ctx ends (ctx's error is returned).
 func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, recs []tbgateway.Record) error {
-	delay, logged := 10*time.Millisecond, false
+	bo, logged := backoff.New(storeRetry()), false
 	for {
 		err := sink.Send(ctx, recs...)
 		if err == nil {
@@ -126,11 +127,15 @@ func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, recs []tbgate
 			c.log.Warn("cannot store records; holding the broker's messages unacknowledged and retrying", "records", len(recs), "err", err)
 			logged = true
 		}
-		if !sleep(ctx, jitter(delay)) {
-			return ctx.Err()
+		if err := bo.Wait(ctx); err != nil {
+			return err
 		}
-		delay = min(delay*2, 2*time.Second)
 	}
+}
+
+// storeRetry paces the retries of a Send that failed for a full storage: soon at first, then up to every 2 s.
+func storeRetry() backoff.Policy {
+	return backoff.Policy{Initial: 10 * time.Millisecond, Max: 2 * time.Second}
 }
 
 // handle routes one message: connect and disconnect requests become KindConnect/KindDisconnect records,

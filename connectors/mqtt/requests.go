@@ -62,18 +62,15 @@ func parseAttributeRequest(r *attrRequest, m message) (attributeRequest, string,
 			req.keys = append(req.keys, k)
 		}
 	} else {
-		for _, part := range r.attrNames.parts {
-			if part.path == nil {
-				continue
-			}
-			if v, ok := part.path.get(body); ok {
+		for _, part := range r.attrNames.Exprs() {
+			if v, ok := part.Expr.get(body); ok {
 				if k := strings.TrimSpace(text(v)); k != "" {
 					req.keys = append(req.keys, k)
 				}
 			}
 		}
-		if !r.attrNames.hasExpr() {
-			for _, k := range strings.Split(r.attrNames.text, ",") {
+		if !r.attrNames.HasExpr() {
+			for _, k := range strings.Split(r.attrNames.Text, ",") {
 				if k = strings.TrimSpace(k); k != "" {
 					req.keys = append(req.keys, k)
 				}
@@ -107,7 +104,7 @@ func attributeReply(r *attrRequest, req attributeRequest, values map[string]any)
 	if len(req.keys) == 1 {
 		k := req.keys[0]
 		v := values[k]
-		return r.topic.render(vars(k, v)), []byte(r.value.render(vars(k, v)))
+		return render(r.topic, vars(k, v)), []byte(render(r.value, vars(k, v)))
 	}
 	var b bytes.Buffer
 	b.WriteByte('{')
@@ -131,7 +128,7 @@ func attributeReply(r *attrRequest, req attributeRequest, values map[string]any)
 		}
 	}
 	b.WriteByte('}')
-	return r.topic.render(vars(strings.Join(req.keys, ","), nil)), b.Bytes()
+	return render(r.topic, vars(strings.Join(req.keys, ","), nil)), b.Bytes()
 }
 
 // startAttributeRequest asks ThingsBoard for the requested attributes in the background (bounded by
