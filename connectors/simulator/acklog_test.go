@@ -30,7 +30,7 @@ func (c *countingSink) Logger() *slog.Logger { return slog.New(slog.DiscardHandl
 
 func TestAckLogRecordsAcceptedTelemetry(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "acks.jsonl")
-	cfg, _, err := Decode([]byte(`{"ackLog":` + jsonString(path) + `,"devices":[{"deviceName":"A","periodMs":1,
+	cfg, _, err := Decode("sim.json", []byte(`{"ackLog":`+jsonString(path)+`,"devices":[{"deviceName":"A","periodMs":1,
 		"attributes":[{"key":"model","value":"x"}],"timeseries":[{"key":"seq","type":"counter","value":1}]}]}`))
 	if err != nil {
 		t.Fatal(err)

@@ -1,15 +1,15 @@
 package simulator
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/values"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -37,330 +37,215 @@ const (
 
 var seriesTypes = []string{TypeSine, TypeRandom, TypeCounter, TypeConstant, TypeBool, TypeString}
 
-// Config is the simulator connector's configuration file (JSON, camelCase like the Python gateway's files).
+// Config is the simulator connector's configuration file (JSON, camelCase like the Python gateway's files; see
+// the package documentation for an example).
 type Config struct {
-	// Name is the connector's name; the main config's name wins when both are set.
-	Name string `json:"name,omitempty"`
-	// LogLevel is accepted like in every Python connector config; the runtime applies it.
-	LogLevel string `json:"logLevel,omitempty"`
-	// Seed seeds the random series (DefaultSeed when absent).
-	Seed *int64 `json:"seed,omitempty"`
-	// AckLog, when set, is a file to which every telemetry record is appended as one JSON line
+	// Name is the connector's name ("name"); the main config's name wins when both are set.
+	Name string
+	// LogLevel ("logLevel") is accepted like in every Python connector config; the runtime applies it.
+	LogLevel string
+	// Seed ("seed") seeds the random series (DefaultSeed when absent).
+	Seed *int64
+	// AckLog ("ackLog"), when set, is a file to which every telemetry record is appended as one JSON line
 	// {"device","ts","values"} once the gateway has accepted it (Sink.Send returned): the simulator's "device side
 	// acknowledgement", which delivery tests compare with what reached ThingsBoard. A relative path is relative to
 	// the gateway's working directory.
-	AckLog string `json:"ackLog,omitempty"`
-	// ReportStrategy is the connector-wide report strategy; the runtime applies it, Validate checks it.
-	ReportStrategy json.RawMessage `json:"reportStrategy,omitempty"`
-	// Devices are the simulated devices; at least one.
-	Devices []DeviceConfig `json:"devices"`
+	AckLog string
+	// ReportStrategy is the connector-wide report strategy; the runtime applies it, Decode checks it.
+	ReportStrategy json.RawMessage
+	// Devices ("devices") are the simulated devices; at least one.
+	Devices []DeviceConfig
 }
 
 // DeviceConfig is one simulated device.
 type DeviceConfig struct {
-	// DeviceName is the device's name at ThingsBoard; required, unique within the connector.
-	DeviceName string `json:"deviceName"`
-	// DeviceType is its device profile (tbgateway.DefaultDeviceType when empty).
-	DeviceType string `json:"deviceType,omitempty"`
-	// PeriodMs is how often the device emits its time series (DefaultPeriodMs when absent; at least 1).
-	PeriodMs int `json:"periodMs,omitempty"`
-	// ReportStrategy is the device's report strategy; the runtime applies it, Validate checks it.
-	ReportStrategy json.RawMessage `json:"reportStrategy,omitempty"`
+	// DeviceName ("deviceName") is the device's name at ThingsBoard; required, unique within the connector.
+	DeviceName string
+	// DeviceType ("deviceType") is its device profile (tbgateway.DefaultDeviceType when absent).
+	DeviceType string
+	// PeriodMs ("periodMs") is how often the device emits its time series (DefaultPeriodMs when absent or 0).
+	PeriodMs int
+	// ReportStrategy is the device's report strategy; the runtime applies it, Decode checks it.
+	ReportStrategy json.RawMessage
 	// Attributes are client attributes sent once each time the connector starts.
-	Attributes []AttributeConfig `json:"attributes,omitempty"`
+	Attributes []AttributeConfig
 	// Timeseries are the generated time series.
-	Timeseries []SeriesConfig `json:"timeseries,omitempty"`
+	Timeseries []SeriesConfig
 }
 
-// AttributeConfig is a fixed client attribute.
+// AttributeConfig is a fixed client attribute {"key", "value"}; Value is a record value.
 type AttributeConfig struct {
-	Key   string `json:"key"`
-	Value any    `json:"value"`
+	Key   string
+	Value any
 }
 
 // SeriesConfig is one generated time series.
 type SeriesConfig struct {
 	// Key is the telemetry key; required, unique within the device.
-	Key string `json:"key"`
-	// Type is one of sine, random, counter, constant (default), bool, string.
-	Type string `json:"type,omitempty"`
+	Key string
+	// Type is one of sine, random, counter, constant (default), bool, string (any case).
+	Type string
 	// Min and Max bound sine and random (defaults 0 and 100) and wrap counter (when Max is set).
-	Min *float64 `json:"min,omitempty"`
-	Max *float64 `json:"max,omitempty"`
+	Min *float64
+	Max *float64
 	// PeriodSeconds is the sine's period (default 60).
-	PeriodSeconds float64 `json:"periodSeconds,omitempty"`
-	// Value is the constant or string value, the counter's start or the bool's first value.
-	Value any `json:"value,omitempty"`
-	// ReportStrategy is the key's report strategy; the runtime applies it, Validate checks it.
-	ReportStrategy json.RawMessage `json:"reportStrategy,omitempty"`
+	PeriodSeconds float64
+	// Value is the constant or string value, the counter's start or the bool's first value, as a record value.
+	Value any
+	// ReportStrategy is the key's report strategy; the runtime applies it, Decode checks it.
+	ReportStrategy json.RawMessage
 }
 
-// Decode parses a configuration strictly enough to never panic, applies the defaults and validates it. It
-// returns warnings for unknown keys (with their path) and an error naming the key path of the first problem.
-func Decode(raw []byte) (*Config, []string, error) {
-	var cfg Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, nil, fmt.Errorf("decode: %w", err)
-	}
-	warnings, err := unknownKeys(raw)
+// Decode parses a configuration, applies the defaults and validates it, without I/O; file names the file in
+// every message. It returns warnings for unknown keys (with their path) and an error naming the key path of the
+// first problem. It never panics.
+func Decode(file string, raw []byte) (*Config, []string, error) {
+	d := confjson.New(file)
+	root, err := d.Root(raw)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.applyDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, warnings, err
-	}
-	return &cfg, warnings, nil
-}
-
-func (c *Config) applyDefaults() {
-	if c.Seed == nil {
-		s := int64(DefaultSeed)
-		c.Seed = &s
-	}
-	for i := range c.Devices {
-		d := &c.Devices[i]
-		if d.DeviceType == "" {
-			d.DeviceType = tbgateway.DefaultDeviceType
-		}
-		if d.PeriodMs == 0 {
-			d.PeriodMs = DefaultPeriodMs
-		}
-		for j := range d.Timeseries {
-			s := &d.Timeseries[j]
-			if s.Type == "" {
-				s.Type = TypeConstant
-			}
-			s.Type = strings.ToLower(s.Type)
-			if s.PeriodSeconds == 0 {
-				s.PeriodSeconds = DefaultSinePeriodSeconds
-			}
-			if s.Type == TypeSine || s.Type == TypeRandom {
-				if s.Min == nil {
-					v := DefaultMin
-					s.Min = &v
-				}
-				if s.Max == nil {
-					v := DefaultMax
-					s.Max = &v
-				}
-			}
-			s.Value = normalize(s.Value)
-		}
-		for j := range d.Attributes {
-			d.Attributes[j].Value = normalize(d.Attributes[j].Value)
-		}
-	}
-}
-
-// Validate checks a configuration (after defaults) without I/O. The error names the key path.
-func (c *Config) Validate() error {
-	if err := checkStrategy("reportStrategy", c.ReportStrategy); err != nil {
-		return err
-	}
-	if len(c.Devices) == 0 {
-		return errors.New("devices: at least one device is required")
+	cfg := &Config{Name: root.String("name", ""), LogLevel: root.String("logLevel", "")}
+	seed := root.Int("seed", DefaultSeed, math.MinInt64, math.MaxInt64)
+	cfg.Seed = &seed
+	cfg.AckLog = root.String("ackLog", "")
+	cfg.ReportStrategy = report.Read(root, "reportStrategy")
+	root.Ignore("id", "configVersion", "enableRemoteLogging")
+	devs := root.Objects("devices")
+	if len(devs) == 0 {
+		d.Failf(root.Key("devices"), "at least one device is required")
 	}
 	names := map[string]bool{}
-	for i, d := range c.Devices {
-		p := fmt.Sprintf("devices[%d]", i)
-		if strings.TrimSpace(d.DeviceName) == "" {
-			return fmt.Errorf("%s.deviceName: required", p)
+	for _, do := range devs {
+		dc := decodeDevice(do)
+		do.Done()
+		if names[dc.DeviceName] {
+			d.Failf(do.Key("deviceName"), "%q is used by another device", dc.DeviceName)
 		}
-		if names[d.DeviceName] {
-			return fmt.Errorf("%s.deviceName: %q is used by another device", p, d.DeviceName)
-		}
-		names[d.DeviceName] = true
-		if d.PeriodMs < 1 {
-			return fmt.Errorf("%s.periodMs: %d is not positive", p, d.PeriodMs)
-		}
-		if err := checkStrategy(p+".reportStrategy", d.ReportStrategy); err != nil {
-			return err
-		}
-		if len(d.Attributes) == 0 && len(d.Timeseries) == 0 {
-			return fmt.Errorf("%s: no attributes and no timeseries", p)
-		}
-		for j, a := range d.Attributes {
-			ap := fmt.Sprintf("%s.attributes[%d]", p, j)
-			if strings.TrimSpace(a.Key) == "" {
-				return fmt.Errorf("%s.key: required", ap)
-			}
-			if err := checkValue(a.Value); err != nil {
-				return fmt.Errorf("%s.value: %w", ap, err)
-			}
-		}
-		keys := map[string]bool{}
-		for j, s := range d.Timeseries {
-			sp := fmt.Sprintf("%s.timeseries[%d]", p, j)
-			if err := s.validate(sp); err != nil {
-				return err
-			}
-			if keys[s.Key] {
-				return fmt.Errorf("%s.key: %q appears twice", sp, s.Key)
-			}
-			keys[s.Key] = true
-		}
+		names[dc.DeviceName] = true
+		cfg.Devices = append(cfg.Devices, dc)
 	}
-	return nil
+	root.Done()
+	if err := d.Err(); err != nil {
+		return nil, d.WarningStrings(), err
+	}
+	return cfg, d.WarningStrings(), nil
 }
 
-func (s *SeriesConfig) validate(p string) error {
-	if strings.TrimSpace(s.Key) == "" {
-		return fmt.Errorf("%s.key: required", p)
+func decodeDevice(o *confjson.Object) DeviceConfig {
+	d := o.Decoder()
+	dc := DeviceConfig{DeviceName: o.String("deviceName", ""), DeviceType: o.String("deviceType", tbgateway.DefaultDeviceType)}
+	if o.Require("deviceName", "the device's name") && strings.TrimSpace(dc.DeviceName) == "" {
+		d.Fail(o.Key("deviceName"), "the device's name", dc.DeviceName)
 	}
-	if len(s.Key) > tbgateway.MaxKeyLength {
-		return fmt.Errorf("%s.key: longer than %d bytes", p, tbgateway.MaxKeyLength)
+	if dc.PeriodMs = int(o.IntAs("periodMs", 0, 0, math.MaxInt32, "a positive number of milliseconds")); dc.PeriodMs == 0 {
+		dc.PeriodMs = DefaultPeriodMs
 	}
-	if err := checkStrategy(p+".reportStrategy", s.ReportStrategy); err != nil {
-		return err
+	dc.ReportStrategy = report.Read(o, "reportStrategy")
+	for _, ao := range o.Objects("attributes") {
+		a := AttributeConfig{Key: ao.String("key", "")}
+		if ao.Require("key", "the attribute's name") && strings.TrimSpace(a.Key) == "" {
+			d.Fail(ao.Key("key"), "the attribute's name", a.Key)
+		}
+		a.Value = recordValue(ao, "value", true)
+		ao.Done()
+		dc.Attributes = append(dc.Attributes, a)
 	}
-	if s.Min != nil && s.Max != nil && *s.Min > *s.Max {
-		return fmt.Errorf("%s.min: %v is above max %v", p, *s.Min, *s.Max)
+	keys := map[string]bool{}
+	for _, so := range o.Objects("timeseries") {
+		s := decodeSeries(so)
+		so.Done()
+		if keys[s.Key] {
+			d.Failf(so.Key("key"), "%q appears twice", s.Key)
+		}
+		keys[s.Key] = true
+		dc.Timeseries = append(dc.Timeseries, s)
 	}
-	switch s.Type {
-	case TypeSine:
-		if s.PeriodSeconds <= 0 {
-			return fmt.Errorf("%s.periodSeconds: %v is not positive", p, s.PeriodSeconds)
-		}
-	case TypeRandom:
-	case TypeCounter:
-		if s.Value != nil {
-			if _, ok := s.Value.(int64); !ok {
-				return fmt.Errorf("%s.value: counter start must be an integer, got %v", p, s.Value)
-			}
-		}
-	case TypeConstant:
-		if s.Value == nil {
-			return fmt.Errorf("%s.value: required for a constant", p)
-		}
-		if err := checkValue(s.Value); err != nil {
-			return fmt.Errorf("%s.value: %w", p, err)
-		}
-	case TypeBool:
-		if _, ok := s.Value.(bool); s.Value != nil && !ok {
-			return fmt.Errorf("%s.value: want true or false, got %v", p, s.Value)
-		}
-	case TypeString:
-		if _, ok := s.Value.(string); !ok {
-			return fmt.Errorf("%s.value: want a string, got %v", p, s.Value)
-		}
-	default:
-		return fmt.Errorf("%s.type: unknown type %q (want %s)", p, s.Type, strings.Join(seriesTypes, ", "))
+	if len(dc.Attributes) == 0 && len(dc.Timeseries) == 0 {
+		d.Failf(o.Path(), "no attributes and no timeseries")
 	}
-	return nil
+	return dc
 }
 
-func checkStrategy(path string, raw json.RawMessage) error {
-	if len(raw) == 0 {
+// recordValue reads the value at key as a record value (values.FromJSON); absent or null is an error when
+// required.
+func recordValue(o *confjson.Object, key string, required bool) any {
+	raw, ok := o.Get(key)
+	if !ok {
+		if required {
+			o.Decoder().FailMissing(o.Key(key), "a value")
+		}
 		return nil
 	}
-	if _, err := report.ParseConfig(raw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// checkValue accepts what a record may carry.
-func checkValue(v any) error {
-	switch x := v.(type) {
-	case bool, int64, string, tbgateway.RawJSON:
-		return nil
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%v is not a JSON number", x)
-		}
-		return nil
-	case nil:
-		return errors.New("required")
-	}
-	return fmt.Errorf("unsupported value %v", v)
-}
-
-// normalize turns a decoded JSON value into a record value: integral numbers to int64, other numbers to float64,
-// objects and arrays to RawJSON.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x)
-		}
-		return x
-	case int:
-		return int64(x)
-	case map[string]any, []any:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return nil
-		}
-		return tbgateway.RawJSON(b)
+	v, err := values.FromJSON(raw)
+	if err != nil {
+		o.Decoder().Failf(o.Key(key), "%v", err)
 	}
 	return v
 }
 
-var (
-	topKeys    = keySet("name", "logLevel", "seed", "ackLog", "reportStrategy", "devices", "id", "configVersion", "enableRemoteLogging")
-	deviceKeys = keySet("deviceName", "deviceType", "periodMs", "reportStrategy", "attributes", "timeseries")
-	attrKeys   = keySet("key", "value")
-	seriesKeys = keySet("key", "type", "min", "max", "periodSeconds", "value", "reportStrategy")
-)
-
-func keySet(keys ...string) map[string]bool {
-	m := map[string]bool{}
-	for _, k := range keys {
-		m[k] = true
+func decodeSeries(o *confjson.Object) SeriesConfig {
+	d := o.Decoder()
+	s := SeriesConfig{Key: o.String("key", "")}
+	switch {
+	case !o.Require("key", "the time series' key"):
+	case strings.TrimSpace(s.Key) == "":
+		d.Fail(o.Key("key"), "the time series' key", s.Key)
+	case len(s.Key) > tbgateway.MaxKeyLength:
+		d.Failf(o.Key("key"), "longer than %d bytes", tbgateway.MaxKeyLength)
 	}
-	return m
+	s.Type = o.OneOf("type", TypeConstant, seriesTypes...)
+	s.ReportStrategy = report.Read(o, "reportStrategy")
+	number := func(key string) *float64 {
+		if !o.Has(key) {
+			o.Ignore(key)
+			return nil
+		}
+		f := o.Float(key, 0, -math.MaxFloat64, math.MaxFloat64)
+		return &f
+	}
+	s.Min, s.Max = number("min"), number("max")
+	if s.Type == TypeSine || s.Type == TypeRandom {
+		if s.Min == nil {
+			s.Min = ptr(DefaultMin)
+		}
+		if s.Max == nil {
+			s.Max = ptr(DefaultMax)
+		}
+	}
+	if s.Min != nil && s.Max != nil && *s.Min > *s.Max {
+		d.Failf(o.Key("min"), "%v is above max %v", *s.Min, *s.Max)
+	}
+	s.PeriodSeconds = o.FloatAs("periodSeconds", DefaultSinePeriodSeconds, math.SmallestNonzeroFloat64, math.MaxFloat64, "a positive number of seconds")
+	s.Value = recordValue(o, "value", s.Type == TypeConstant || s.Type == TypeString)
+	switch s.Type {
+	case TypeCounter:
+		if _, ok := s.Value.(int64); s.Value != nil && !ok {
+			d.Fail(o.Key("value"), "an integer counter start", s.Value)
+		}
+	case TypeBool:
+		if _, ok := s.Value.(bool); s.Value != nil && !ok {
+			d.Fail(o.Key("value"), "true or false", s.Value)
+		}
+	case TypeString:
+		if _, ok := s.Value.(string); s.Value != nil && !ok {
+			d.Fail(o.Key("value"), "a string", s.Value)
+		}
+	}
+	return s
 }
 
-// unknownKeys lists the keys the simulator does not know, with their paths.
-func unknownKeys(raw []byte) ([]string, error) {
-	var top struct {
-		Devices []struct {
-			Attributes []map[string]json.RawMessage `json:"attributes"`
-			Timeseries []map[string]json.RawMessage `json:"timeseries"`
-		} `json:"devices"`
+func ptr(f float64) *float64 { return &f }
+
+// recordValueOf converts a value from ThingsBoard (a shared attribute, an RPC parameter) to a record value a
+// series may carry; nil is an error.
+func recordValueOf(v any) (any, error) {
+	out, err := values.FromJSON(values.Tree(v))
+	if err == nil && out == nil {
+		err = errors.New("no value")
 	}
-	var topMap map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &topMap); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	var devMaps []map[string]json.RawMessage
-	if d, ok := topMap["devices"]; ok {
-		_ = json.Unmarshal(d, &devMaps) // its shape was checked by the typed decode
-	}
-	var out []string
-	out = append(out, unknownIn("", topMap, topKeys)...)
-	for i, dm := range devMaps {
-		p := fmt.Sprintf("devices[%d].", i)
-		out = append(out, unknownIn(p, dm, deviceKeys)...)
-		for j, am := range top.Devices[i].Attributes {
-			out = append(out, unknownIn(fmt.Sprintf("%sattributes[%d].", p, j), am, attrKeys)...)
-		}
-		for j, sm := range top.Devices[i].Timeseries {
-			out = append(out, unknownIn(fmt.Sprintf("%stimeseries[%d].", p, j), sm, seriesKeys)...)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("value %v: %w", v, err)
 	}
 	return out, nil
-}
-
-func unknownIn(prefix string, m map[string]json.RawMessage, known map[string]bool) []string {
-	var out []string
-	for k := range m {
-		if !known[k] {
-			out = append(out, fmt.Sprintf("%s%s: unknown key, ignored", prefix, k))
-		}
-	}
-	sort.Strings(out)
-	return out
 }

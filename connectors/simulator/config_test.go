@@ -9,7 +9,7 @@ import (
 )
 
 func TestDecodeDefaults(t *testing.T) {
-	cfg, warnings, err := Decode([]byte(`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","value":1},{"key":"s","type":"SINE"}]}]}`))
+	cfg, warnings, err := Decode("sim.json", []byte(`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","value":1},{"key":"s","type":"SINE"}]}]}`))
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("Decode: %v %v", err, warnings)
 	}
@@ -27,16 +27,16 @@ func TestDecodeDefaults(t *testing.T) {
 }
 
 func TestDecodeWarnsUnknownKeys(t *testing.T) {
-	_, warnings, err := Decode([]byte(`{"nmae":"x","devices":[{"deviceName":"D","colour":1,
+	_, warnings, err := Decode("sim.json", []byte(`{"nmae":"x","devices":[{"deviceName":"D","colour":1,
 		"attributes":[{"key":"k","value":1,"extra":2}],"timeseries":[{"key":"a","value":1,"step":3}]}]}`))
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
 	want := []string{
-		"nmae: unknown key, ignored",
-		"devices[0].colour: unknown key, ignored",
-		"devices[0].attributes[0].extra: unknown key, ignored",
-		"devices[0].timeseries[0].step: unknown key, ignored",
+		"sim.json: devices[0].attributes[0].extra: unknown key, ignored",
+		"sim.json: devices[0].timeseries[0].step: unknown key, ignored",
+		"sim.json: devices[0].colour: unknown key, ignored",
+		"sim.json: nmae: unknown key, ignored",
 	}
 	if !reflect.DeepEqual(warnings, want) {
 		t.Fatalf("warnings %q, want %q", warnings, want)
@@ -45,30 +45,32 @@ func TestDecodeWarnsUnknownKeys(t *testing.T) {
 
 func TestDecodeErrorsNameThePath(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{`[]`, "decode"},
-		{`{"devices":"x"}`, "decode"},
+		{`[]`, "sim.json: (top level): expected an object, found a list"},
+		{`{"devices":"x"}`, `sim.json: devices: expected a list, found "x"`},
+		{`{"devices":[{"deviceName":"D",`, "sim.json:1:31: invalid JSON: unexpected end of file"},
 		{`{}`, "devices: at least one device"},
-		{`{"devices":[{"timeseries":[{"key":"a","value":1}]}]}`, "devices[0].deviceName: required"},
+		{`{"devices":[{"timeseries":[{"key":"a","value":1}]}]}`, "devices[0].deviceName: expected the device's name, found nothing"},
+		{`{"devices":[{"deviceName":" ","timeseries":[{"key":"a","value":1}]}]}`, `devices[0].deviceName: expected the device's name, found " "`},
 		{`{"devices":[{"deviceName":"D"}]}`, "devices[0]: no attributes and no timeseries"},
-		{`{"devices":[{"deviceName":"D","periodMs":-5,"timeseries":[{"key":"a","value":1}]}]}`, "devices[0].periodMs: -5"},
+		{`{"devices":[{"deviceName":"D","periodMs":-5,"timeseries":[{"key":"a","value":1}]}]}`, "devices[0].periodMs: expected a positive number of milliseconds, found -5"},
 		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","value":1}]},{"deviceName":"D","timeseries":[{"key":"a","value":1}]}]}`, "devices[1].deviceName: \"D\" is used"},
-		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"sin"}]}]}`, "devices[0].timeseries[0].type: unknown type \"sin\""},
-		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a"}]}]}`, "devices[0].timeseries[0].value: required"},
+		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"sin"}]}]}`, `devices[0].timeseries[0].type: expected one of sine, random, counter, constant, bool, string, found "sin"`},
+		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a"}]}]}`, "devices[0].timeseries[0].value: expected a value, found nothing"},
 		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","value":1},{"key":"a","value":2}]}]}`, "devices[0].timeseries[1].key: \"a\" appears twice"},
 		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"random","min":5,"max":1}]}]}`, "devices[0].timeseries[0].min"},
 		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"sine","periodSeconds":-1}]}]}`, "devices[0].timeseries[0].periodSeconds"},
-		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"counter","value":1.5}]}]}`, "devices[0].timeseries[0].value: counter start"},
-		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"bool","value":"yes"}]}]}`, "devices[0].timeseries[0].value: want true or false"},
-		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"string","value":3}]}]}`, "devices[0].timeseries[0].value: want a string"},
-		{`{"devices":[{"deviceName":"D","attributes":[{"key":"","value":1}]}]}`, "devices[0].attributes[0].key: required"},
-		{`{"devices":[{"deviceName":"D","attributes":[{"key":"k"}]}]}`, "devices[0].attributes[0].value: required"},
+		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"counter","value":1.5}]}]}`, "devices[0].timeseries[0].value: expected an integer counter start, found 1.5"},
+		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"bool","value":"yes"}]}]}`, `devices[0].timeseries[0].value: expected true or false, found "yes"`},
+		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","type":"string","value":3}]}]}`, "devices[0].timeseries[0].value: expected a string, found 3"},
+		{`{"devices":[{"deviceName":"D","attributes":[{"key":"","value":1}]}]}`, `devices[0].attributes[0].key: expected the attribute's name, found ""`},
+		{`{"devices":[{"deviceName":"D","attributes":[{"key":"k"}]}]}`, "devices[0].attributes[0].value: expected a value, found nothing"},
 		{`{"reportStrategy":{"type":"NEVER"},"devices":[{"deviceName":"D","attributes":[{"key":"k","value":1}]}]}`, "reportStrategy: type: unknown report strategy"},
 		{`{"devices":[{"deviceName":"D","reportStrategy":{"type":"ON_REPORT_PERIOD","reportPeriod":-1},"attributes":[{"key":"k","value":1}]}]}`, "devices[0].reportStrategy: reportPeriod"},
 		{`{"devices":[{"deviceName":"D","timeseries":[{"key":"a","value":1,"reportStrategy":{"type":"x"}}]}]}`, "devices[0].timeseries[0].reportStrategy: type"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			_, _, err := Decode([]byte(tc.in))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			_, _, err := Decode("sim.json", []byte(tc.in))
+			if err == nil || !strings.HasPrefix(err.Error(), "sim.json") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Decode(%s) = %v, want an error containing %q", tc.in, err, tc.want)
 			}
 		})

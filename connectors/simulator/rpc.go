@@ -23,9 +23,13 @@ func (s *Simulator) UpdateAttributes(ctx context.Context, device string, values 
 	}
 	for k, v := range values {
 		d.shared[k] = v
+		rv, err := recordValueOf(v)
+		if err != nil {
+			continue // kept as a shared attribute, not emitted (a null cannot be a reading)
+		}
 		for _, se := range d.series {
 			if se.cfg.Key == k && (se.typ == TypeConstant || se.typ == TypeString) {
-				se.typ, se.value = TypeConstant, normalize(v)
+				se.typ, se.value = TypeConstant, rv
 			}
 		}
 	}
@@ -87,8 +91,8 @@ func (s *Simulator) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 		if err := decodeParams(req.Params, &p); err != nil || p.Key == "" || p.Value == nil {
 			return nil, fmt.Errorf("device %q: setValue: params must be {\"key\": name, \"value\": v}, got %s", req.Device, req.Params)
 		}
-		v := normalize(p.Value)
-		if err := checkValue(v); err != nil {
+		v, err := recordValueOf(p.Value)
+		if err != nil {
 			return nil, fmt.Errorf("device %q: setValue %q: %w", req.Device, p.Key, err)
 		}
 		if err := s.setValue(d, p.Key, v); err != nil {

@@ -52,17 +52,17 @@ func init() {
 }
 
 // Check is the simulator's ConfigChecker: it decodes and validates cfg.Raw without I/O. Warnings and the error
-// name the file and the key path.
+// name the file and the key path; the runtime logs the warnings when the connector starts.
 func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
-	_, warnings, err := Decode(cfg.Raw)
-	return cfg.Located(warnings, err)
+	_, warnings, err := Decode(cfg.Where(), cfg.Raw)
+	return warnings, err
 }
 
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
-	if _, err := Check(cfg); err != nil {
+	c, _, err := Decode(cfg.Where(), cfg.Raw)
+	if err != nil {
 		return nil, err
 	}
-	c, _, _ := Decode(cfg.Raw)
 	if cfg.Name != "" {
 		c.Name = cfg.Name
 	}

@@ -83,7 +83,7 @@ const thermoConfig = `{
 
 func newSim(t *testing.T, raw string) *Simulator {
 	t.Helper()
-	cfg, warnings, err := Decode([]byte(raw))
+	cfg, warnings, err := Decode("sim.json", []byte(raw))
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("Decode: %v, warnings %v", err, warnings)
 	}
