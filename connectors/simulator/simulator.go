@@ -38,6 +38,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,7 +83,7 @@ type Simulator struct {
 	sink    tbgateway.Sink // set while Run runs
 	full    bool           // the last Send found storage full (logged once per change)
 	ackLog  *ackLog        // set while Run runs when the config names an ackLog
-	dropped uint64
+	refused uint64
 }
 
 var (
@@ -158,16 +159,18 @@ func (s *Simulator) Devices() []tbgateway.DeviceInfo {
 	return out
 }
 
-// Dropped returns how many device emissions were lost because storage was full.
-func (s *Simulator) Dropped() uint64 {
+// Refused returns how many Sends storage refused because it was full (each refused record is sent again).
+func (s *Simulator) Refused() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.dropped
+	return s.refused
 }
 
 // Run sends every device's attributes, then its time series every period, until ctx is done (it then returns
-// nil). A Send that fails with ErrStorageFull loses that emission (counted in Dropped, logged once per episode);
-// any other Send error ends Run with that error so the runtime restarts the connector.
+// nil). A record refused with ErrStorageFull (counted in Refused, logged once per episode) is sent again, the
+// same reading with its timestamp, at the device's next period, before the device samples anew: a full storage
+// delays readings, it loses none. Any other Send error ends Run with that error so the runtime restarts the
+// connector.
 func (s *Simulator) Run(ctx context.Context, sink tbgateway.Sink) error {
 	var al *ackLog
 	if s.ackLogPath != "" {
@@ -207,19 +210,28 @@ func (s *Simulator) Run(ctx context.Context, sink tbgateway.Sink) error {
 }
 
 func (s *Simulator) runDevice(ctx context.Context, sink tbgateway.Sink, d *device) error {
+	var pending []tbgateway.Record // records not stored yet, oldest first
 	if rec, ok := s.attributesRecord(d); ok {
-		if err := s.send(ctx, sink, rec); err != nil {
-			return err
-		}
-	}
-	if len(d.series) == 0 {
-		return nil
+		pending = append(pending, rec)
 	}
 	t := time.NewTicker(time.Duration(d.cfg.PeriodMs) * time.Millisecond)
 	defer t.Stop()
 	for {
-		if err := s.send(ctx, sink, s.sample(d, time.Now())); err != nil {
-			return err
+		if len(d.series) > 0 && !slices.ContainsFunc(pending, func(r tbgateway.Record) bool { return len(r.Telemetry) > 0 }) {
+			pending = append(pending, s.sample(d, time.Now()))
+		}
+		for len(pending) > 0 {
+			stored, err := s.send(ctx, sink, pending[0])
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+			if !stored {
+				break
+			}
+			pending = pending[1:]
+		}
+		if len(pending) == 0 && len(d.series) == 0 {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
@@ -229,34 +241,35 @@ func (s *Simulator) runDevice(ctx context.Context, sink tbgateway.Sink, d *devic
 	}
 }
 
-// send hands one record to the sink and classifies the error.
-func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) error {
-	err := sink.Send(ctx, rec)
+// send hands one record to the sink: stored is false when storage was full (the caller sends it again later);
+// err is set for any other failure.
+func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) (stored bool, err error) {
+	err = sink.Send(ctx, rec)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case err == nil:
 		if s.ackLog != nil && len(rec.Telemetry) > 0 {
 			if err := s.ackLog.write(rec); err != nil {
-				return fmt.Errorf("simulator %q: %w", s.name, err)
+				return true, fmt.Errorf("simulator %q: %w", s.name, err)
 			}
 		}
 		if s.full {
 			s.full = false
-			s.log.Info("storage accepts data again", "dropped", s.dropped)
+			s.log.Info("storage accepts data again", "refused", s.refused)
 		}
-		return nil
+		return true, nil
 	case ctx.Err() != nil:
-		return nil
+		return false, nil
 	case errors.Is(err, tbgateway.ErrStorageFull):
-		s.dropped++
+		s.refused++
 		if !s.full {
 			s.full = true
-			s.log.Warn("storage full; simulated data is dropped until it has room", "device", rec.Device)
+			s.log.Warn("storage full; simulated readings wait until it has room", "device", rec.Device)
 		}
-		return nil
+		return false, nil
 	}
-	return fmt.Errorf("simulator %q: device %q: %w", s.name, rec.Device, err)
+	return false, fmt.Errorf("simulator %q: device %q: %w", s.name, rec.Device, err)
 }
 
 func (s *Simulator) attributesRecord(d *device) (tbgateway.Record, bool) {

@@ -199,22 +199,31 @@ func TestTimestampsStrictlyIncrease(t *testing.T) {
 	}
 }
 
-func TestStorageFullDropsAndGoesOn(t *testing.T) {
+// TestStorageFullRetriesTheSameReading: readings refused by a full storage are sent again, with their own
+// timestamps, once it has room; no reading is lost and none is sampled anew in their place.
+func TestStorageFullRetriesTheSameReading(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newSim(t, thermoConfig)
 		sink := &fakeSink{fail: tbgateway.ErrStorageFull}
+		t0 := time.Now().UnixMilli()
 		stop := start(t, s, sink)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		// At 0 s the thermostat's attributes and sample and the meter's sample, at 1 s the thermostat's sample.
-		if d := s.Dropped(); d != 4 {
-			t.Fatalf("dropped %d emissions, want 4", d)
+		// At 0 s the thermostat's attributes and the meter's sample, at 1 s the thermostat's attributes again
+		// (its sample waits behind them).
+		if n := s.Refused(); n != 3 {
+			t.Fatalf("refused %d sends, want 3", n)
 		}
 		sink.setFail(nil)
-		time.Sleep(time.Second)
+		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		if len(sink.take()) == 0 {
-			t.Fatal("no data after storage had room again")
+		recs := sink.take()
+		thermo, meter := byDevice(recs, "Sim Thermostat 1"), byDevice(recs, "Sim Meter")
+		if len(thermo) < 2 || len(thermo[0].Attributes) == 0 || thermo[1].Telemetry[0].TS != t0 {
+			t.Fatalf("thermostat after the refusals: %+v, want its attributes, then the reading of time 0 (ts %d)", thermo, t0)
+		}
+		if len(meter) == 0 || meter[0].Telemetry[0].TS != t0 || meter[0].Telemetry[0].Values["n"] != int64(10) {
+			t.Fatalf("meter after the refusals: %+v, want the refused first reading n=10 at ts %d", meter, t0)
 		}
 		if err := stop(); err != nil {
 			t.Fatalf("Run: %v", err)
