@@ -33,10 +33,10 @@ type Sink struct {
 	changed  chan struct{} // closed and replaced on every change
 	attempts []Attempt
 	stored   []tbgateway.Record
-	failures []error      // the next Sends return these, in turn
-	failAll  error        // every Send returns this while set
+	failures []error       // the next Sends return these, in turn
+	failAll  error         // every Send returns this while set
 	gate     chan struct{} // while non-nil, Sends wait for it to close
-	blocked  int          // Sends waiting at the gate
+	blocked  int           // Sends waiting at the gate
 	stamp    int64
 	attrs    map[string]map[string]any
 }
