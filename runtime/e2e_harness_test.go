@@ -1,7 +1,7 @@
 package runtime_test
 
-// The end-to-end harness: an in-process ThingsBoard emulator, a gateway configured against it from files in a
-// temporary folder, and test-only connector types whose behaviour the tests drive.
+// The end-to-end harness: the connector kit's gwtest (an in-process ThingsBoard emulator, a gateway configured
+// against it from files in a temporary folder) and test-only connector types whose behaviour the tests drive.
 
 import (
 	"context"
@@ -9,10 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +17,7 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/runtime"
 	"github.com/tbgateway/tbgateway/tbemu"
 	"github.com/tbgateway/tbgateway/uplink"
@@ -31,12 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	gwName  = "E2E Gateway"
-	gwToken = "e2e-gateway-token"
+	gwName = gwtest.GatewayName
 	// testTimeout bounds every end-to-end test; it is a failure bound, never a pacing.
-	testTimeout = 90 * time.Second
+	testTimeout = gwtest.DefaultTimeout
 	// rpcTimeout bounds one RPC made through the emulator.
-	rpcTimeout = 30 * time.Second
+	rpcTimeout = gwtest.RPCTimeout
 )
 
 // Test-only connector types.
@@ -248,8 +244,10 @@ type setup struct {
 	opts       runtime.Options
 }
 
-// e2e is one test's emulator and folder; gateways are started on it with start.
+// e2e is one test's emulator and folder (the kit's gwtest.Env); gateways are started on it with start. The
+// lower-case fields and methods keep the tests' spelling.
 type e2e struct {
+	*gwtest.Env
 	t   *testing.T
 	ctx context.Context
 	emu *tbemu.Server
@@ -265,76 +263,26 @@ func newE2E(t *testing.T) *e2e {
 // newE2ETimeout is newE2E for a long test: its context is bounded by timeout.
 func newE2ETimeout(t *testing.T, timeout time.Duration) *e2e {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	t.Cleanup(cancel)
-	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: testLogger("tbemu"), MaxStringValueLength: maxStringValue})
-	if err != nil {
-		t.Fatalf("start tbemu: %v", err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: gwName, Type: "gateway", Gateway: true, Token: gwToken}); err != nil {
-		t.Fatal(err)
-	}
-	return &e2e{t: t, ctx: ctx, emu: emu, dir: t.TempDir()}
+	env := gwtest.New(t, gwtest.Options{Timeout: timeout, Emulator: tbemu.Options{MaxStringValueLength: maxStringValue}})
+	return &e2e{Env: env, t: t, ctx: env.Ctx, emu: env.Emu, dir: env.Dir}
 }
 
 // testLogger discards, unless E2E_LOG is set (then it logs to stderr at debug level).
-func testLogger(component string) *slog.Logger {
-	if os.Getenv("E2E_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", component)
-}
+func testLogger(component string) *slog.Logger { return gwtest.TestLogger(component) }
 
 // writeConfig writes tb_gateway.json and the connector files into the test's folder.
 func (e *e2e) writeConfig(s setup) {
 	e.t.Helper()
-	host, portText, err := net.SplitHostPort(e.emu.MQTTAddr())
-	if err != nil {
-		e.t.Fatal(err)
+	c := gwtest.Config{Thingsboard: s.tb, Storage: s.storage}
+	for _, cs := range s.connectors {
+		c.Connectors = append(c.Connectors, gwtest.Connector{Type: cs.Type, Name: cs.Name, Conf: cs.Conf})
 	}
-	port, _ := strconv.Atoi(portText)
-	tb := map[string]any{
-		"host":                     host,
-		"port":                     port,
-		"security":                 map[string]any{"type": "accessToken", "accessToken": gwToken},
-		"statistics":               map[string]any{"enable": false},
-		"reconnectMinDelaySeconds": 0.05,
-		"reconnectMaxDelaySeconds": 0.5,
-	}
-	for k, v := range s.tb {
-		tb[k] = v
-	}
-	storage := s.storage
-	if storage == nil {
-		storage = map[string]any{"type": "memory", "max_records_count": 100000}
-	}
-	var conns []map[string]any
-	for _, c := range s.connectors {
-		file := c.Name + ".json"
-		writeJSON(e.t, filepath.Join(e.dir, file), c.Conf)
-		conns = append(conns, map[string]any{"type": c.Type, "name": c.Name, "configuration": file})
-	}
-	writeJSON(e.t, filepath.Join(e.dir, config.MainFileJSON), map[string]any{
-		"thingsboard": tb,
-		"storage":     storage,
-		"connectors":  conns,
-	})
-}
-
-func writeJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	e.WriteConfig(c)
 }
 
 // gwRun is a running gateway.
 type gwRun struct {
+	*gwtest.Gateway
 	gw   *runtime.Gateway
 	cfg  *config.Config
 	stop func() // cancels Run and waits for it; idempotent
@@ -345,102 +293,43 @@ type gwRun struct {
 func (e *e2e) start(s setup) *gwRun {
 	e.t.Helper()
 	e.writeConfig(s)
-	cfg, _, err := config.Load(e.dir, nil)
-	if err != nil {
-		e.t.Fatalf("config.Load: %v", err)
-	}
 	opts := s.opts
 	if opts.Logger == nil {
 		opts.Logger = testLogger("gateway")
 	}
-	gw, err := runtime.New(cfg, opts)
-	if err != nil {
-		e.t.Fatalf("runtime.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	var once sync.Once
-	r := &gwRun{gw: gw, cfg: cfg}
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("gateway Run returned %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(r.stop)
-	r.waitEvent(e.t, e.ctx, uplink.EventConnected)
-	return r
+	g := e.Start(gwtest.StartOptions{Runtime: opts})
+	return &gwRun{Gateway: g, gw: g.GW, cfg: g.Config, stop: g.Stop}
 }
 
 // waitEvent reads the link's events until one of type typ and returns it.
 func (r *gwRun) waitEvent(t *testing.T, ctx context.Context, typ uplink.EventType) uplink.Event {
 	t.Helper()
-	for {
-		select {
-		case ev := <-r.gw.Link().Events():
-			if ev.Type == typ {
-				return ev
-			}
-		case <-ctx.Done():
-			t.Fatalf("no %s event from the link: %v", typ, ctx.Err())
-		}
-	}
+	return r.WaitEvent(ctx, typ)
 }
 
 // waitFor waits until cond holds at the emulator (re-checked on every emulator state change).
 func (e *e2e) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	if err := e.emu.WaitFor(e.ctx, cond); err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	e.WaitFor(what, cond)
 }
 
 // eventually polls cond, for state outside the emulator (gateway counters, the device table). The deadline is
 // the test's, a failure bound only.
 func (e *e2e) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-e.ctx.Done():
-			e.t.Fatalf("waiting for %s: %v", what, e.ctx.Err())
-		}
-	}
+	e.Eventually(what, cond)
 }
 
-// rpc makes a two-way RPC from the emulator and decodes the reply into a generic map.
+// rpc makes a two-way RPC from the emulator and returns the reply, which must be a JSON object.
 func (e *e2e) rpc(device, method string, params any) map[string]any {
 	e.t.Helper()
-	var raw json.RawMessage
-	if params != nil {
-		b, err := json.Marshal(params)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		raw = b
-	}
-	reply, err := e.emu.RPC(e.ctx, device, method, raw, false, rpcTimeout)
-	if err != nil {
-		e.t.Fatalf("rpc %s to %q: %v", method, device, err)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(reply, &out); err != nil {
-		e.t.Fatalf("rpc %s to %q: reply %s is not a JSON object: %v", method, device, reply, err)
+	reply := e.RPC(device, method, params)
+	out, ok := reply.(map[string]any)
+	if !ok {
+		e.t.Fatalf("rpc %s to %q: reply %v is not a JSON object", method, device, reply)
 	}
 	return out
 }
 
 // valueAt returns the value of the device's key at the emulator at ts, if there is one.
-func (e *e2e) valueAt(device, key string, ts int64) (any, bool) {
-	for _, p := range e.emu.Telemetry(device, key) {
-		if p.TS == ts {
-			return p.Value, true
-		}
-	}
-	return nil, false
-}
+func (e *e2e) valueAt(device, key string, ts int64) (any, bool) { return e.ValueAt(device, key, ts) }

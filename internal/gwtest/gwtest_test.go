@@ -1,0 +1,61 @@
+package gwtest_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/tbgateway/tbgateway/connectors/simulator"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
+	"github.com/tbgateway/tbgateway/tbemu"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// simulated is a simulator connector file: one device with a constant attribute and a series every 10 ms.
+var simulated = map[string]any{"devices": []any{map[string]any{
+	"deviceName": "Sim A", "deviceType": "thermometer", "periodMs": 10,
+	"attributes": []any{map[string]any{"key": "model", "value": "T1"}},
+	"timeseries": []any{map[string]any{"key": "temperature", "type": "counter"}},
+}}}
+
+func TestWrittenConfigReachesTheEmulator(t *testing.T) {
+	e := gwtest.New(t, gwtest.Options{})
+	e.WriteConfig(gwtest.Config{Connectors: []gwtest.Connector{{Type: simulator.Type, Name: "sim", Conf: simulated}}})
+	g := e.Start(gwtest.StartOptions{})
+	if st := e.WaitDevice("Sim A"); st.Type != "thermometer" {
+		t.Errorf("device type %q, want thermometer", st.Type)
+	}
+	if got := e.WaitTelemetry("Sim A", "temperature", 3); len(got) < 3 {
+		t.Errorf("telemetry %v", got)
+	}
+	if v := e.WaitAttribute("Sim A", tbemu.ScopeClient, "model"); v != "T1" {
+		t.Errorf("attribute model = %v, want T1", v)
+	}
+	g.WaitLog(e.Ctx, "connected to thingsboard", "component=uplink")
+	if g.Log.Contains("no such line") {
+		t.Errorf("Log.Contains found a line that was never logged")
+	}
+	g.Stop()
+	g.Stop() // idempotent
+}
+
+func TestCopiedFolderIsPointedAtTheEmulator(t *testing.T) {
+	src := gwtest.New(t, gwtest.Options{})
+	// A folder whose main file names another server and token, as a user's configuration would.
+	src.WriteConfig(gwtest.Config{
+		Thingsboard: map[string]any{"host": "thingsboard.example", "port": 1884,
+			"security": map[string]any{"type": "accessToken", "accessToken": "someone-elses"}},
+		Connectors: []gwtest.Connector{{Type: simulator.Type, Name: "sim", Conf: simulated}},
+	})
+	e := gwtest.New(t, gwtest.Options{})
+	e.CopyConfig(src.Dir)
+	g := e.Start(gwtest.StartOptions{Env: e.EmulatorEnv()})
+	e.WaitTelemetry("Sim A", "temperature", 1)
+	if g.Config.Thingsboard.Security.AccessToken != gwtest.GatewayToken {
+		t.Errorf("token %q, want the emulator's", g.Config.Thingsboard.Security.AccessToken)
+	}
+	if got := e.RPC(gwtest.GatewayName, "gateway_ping", nil); got == nil {
+		t.Errorf("gateway_ping answered nothing")
+	}
+}
