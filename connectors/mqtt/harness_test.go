@@ -5,6 +5,7 @@ package mqtt_test
 // MQTT connector subscribes to that mosquitto.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,6 +83,8 @@ type broker struct {
 	conf    string
 	cmd     *exec.Cmd
 	done    chan struct{}
+	// onLog, when set before start, receives every line mosquitto logs (the config then logs at debug level).
+	onLog func(line string)
 }
 
 // startMosquitto starts mosquitto on a free loopback port with persistence in a temporary folder and stops it
@@ -96,7 +99,11 @@ var brokerUsers map[string]string
 type tlsFiles struct{ ca, cert, key string }
 
 // startMosquittoTLS is startMosquitto with, when tf is not nil, a second listener speaking TLS (tlsPort).
-func startMosquittoTLS(t *testing.T, tf *tlsFiles) *broker {
+func startMosquittoTLS(t *testing.T, tf *tlsFiles) *broker { return startBroker(t, tf, nil) }
+
+// startBroker is startMosquittoTLS; with onLog set, mosquitto logs at debug level and onLog receives every line
+// (tests read the broker's view of the protocol: which PUBACKs it received from whom).
+func startBroker(t *testing.T, tf *tlsFiles, onLog func(line string)) *broker {
 	t.Helper()
 	if _, err := os.Stat(mosquittoPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -104,7 +111,7 @@ func startMosquittoTLS(t *testing.T, tf *tlsFiles) *broker {
 		}
 		t.Skipf("mosquitto is missing at %s; install with make test-deps", mosquittoPath)
 	}
-	b := &broker{t: t, dir: t.TempDir()}
+	b := &broker{t: t, dir: t.TempDir(), onLog: onLog}
 	b.port = freePort(t)
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
@@ -131,6 +138,9 @@ log_type error
 			}
 		}
 		conf += "password_file " + pw + "\n"
+	}
+	if onLog != nil {
+		conf += "log_type debug\n"
 	}
 	if tf != nil {
 		b.tlsPort = freePort(t)
@@ -167,7 +177,26 @@ func (b *broker) tryStart() error {
 	if os.Getenv("E2E_LOG") != "" {
 		b.cmd.Stderr = os.Stderr
 	}
-	if err := b.cmd.Start(); err != nil {
+	var logR, logW *os.File
+	if b.onLog != nil {
+		var err error
+		if logR, logW, err = os.Pipe(); err != nil {
+			return err
+		}
+		b.cmd.Stderr = logW
+	}
+	err := b.cmd.Start()
+	if logW != nil {
+		logW.Close()
+		go func() {
+			defer logR.Close()
+			sc := bufio.NewScanner(logR)
+			for sc.Scan() {
+				b.onLog(sc.Text())
+			}
+		}()
+	}
+	if err != nil {
 		return fmt.Errorf("start mosquitto: %w", err)
 	}
 	b.done = make(chan struct{})
