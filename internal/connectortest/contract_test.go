@@ -45,6 +45,7 @@ func TestWrongFake(t *testing.T) {
 func TestContractCatchesBrokenConnectors(t *testing.T) {
 	cases := map[string]string{ // bug -> the check that must fail
 		"ackEarly":      "AckAfterSend",
+		"ackOnFailure":  "AckAfterSend",
 		"dropOnFull":    "RetryAfterStorageFull",
 		"retryChanged":  "RetryAfterStorageFull",
 		"ctxErr":        "RunReturnsNilOnCancel",
