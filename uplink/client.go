@@ -97,6 +97,9 @@ type Client struct {
 	// each is settled, it is packed alone, so the rejection lands on the bad record only. Guarded by mu.
 	suspects map[uint64]struct{}
 
+	// sessionLimitsWait is sessionLimitsTimeout; tests that withhold every PUBACK shorten it.
+	sessionLimitsWait time.Duration
+
 	// encodeHook lets tests corrupt a packed payload (to provoke ThingsBoard's malformed-payload answer).
 	encodeHook func(m *outMsg)
 }
@@ -113,7 +116,7 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 		log = slog.Default()
 	}
 	c := &Client{
-		cfg: cfg, useTLS: cfg.UsesTLS(), store: store, down: down, log: log,
+		cfg: cfg, useTLS: cfg.UsesTLS(), store: store, down: down, log: log, sessionLimitsWait: sessionLimitsTimeout,
 		events:   make(chan Event, eventBuffer),
 		devSets:  map[string]*rateSet{},
 		seen:     map[string]struct{}{},

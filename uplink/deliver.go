@@ -250,7 +250,7 @@ func (d *dispatcher) packOne(e *tbgateway.Entry) {
 	}
 	if parts > 1 {
 		d.l.mu.Lock()
-		d.l.multi[e.Seq] = parts
+		d.l.multi[e.Seq] = splitRecord{left: parts}
 		d.l.mu.Unlock()
 	}
 	if dead := d.pk.takeDead(); len(dead) > 0 {
@@ -437,9 +437,9 @@ func (c *Client) complete(l *link, ack packets.ControlPacket, done []uint64) (bo
 	}
 	l.mu.Lock()
 	for _, s := range m.seqs {
-		if n, multi := l.multi[s]; multi {
-			if n > 1 {
-				l.multi[s] = n - 1
+		if sr, multi := l.multi[s]; multi {
+			if sr.left > 1 {
+				l.multi[s] = splitRecord{left: sr.left - 1, acked: true}
 				continue
 			}
 			delete(l.multi, s)

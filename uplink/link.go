@@ -41,7 +41,13 @@ type link struct {
 	window      int
 
 	mu    sync.Mutex
-	multi map[uint64]int // records split over several messages: how many still wait for their PUBACK
+	multi map[uint64]splitRecord // records split over several messages, until every part is acknowledged
+}
+
+// splitRecord tracks a record packed into several messages.
+type splitRecord struct {
+	left  int  // parts still waiting for their PUBACK
+	acked bool // some part was acknowledged
 }
 
 // connection runs one connection from dial to teardown. It calls up once the link is ready (subscribed, session
@@ -57,7 +63,7 @@ func (c *Client) connection(ctx context.Context, up func()) error {
 	linkCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	l := &link{ts: ts, ctx: linkCtx, cancel: cancel, packetLimit: c.cfg.MaxPayloadSize, window: c.cfg.MaxInflight,
-		multi: map[uint64]int{}}
+		multi: map[uint64]splitRecord{}}
 	cli := paho.NewClient(paho.ClientConfig{
 		Conn:    &batchConn{Conn: raw},
 		Session: ts,
@@ -202,7 +208,7 @@ type sessionLimits struct {
 // in-flight count are used as given (they are hard limits); rate limits at 80% (see rateShare). Without an
 // answer the configured limits stay.
 func (c *Client) applySessionLimits(l *link) {
-	ctx, cancel := context.WithTimeout(l.ctx, sessionLimitsTimeout)
+	ctx, cancel := context.WithTimeout(l.ctx, c.sessionLimitsWait)
 	defer cancel()
 	raw, err := c.clientRPC(ctx, l, "getSessionLimits", json.RawMessage(`{"timeout":5000}`))
 	if err != nil {
@@ -291,11 +297,14 @@ func (c *Client) teardown(ctx context.Context, l *link) {
 	c.ackSeqs(done...)
 	_ = l.ts.Close()
 	// Records of messages still awaiting a PUBACK were sent and go again; a split record with some parts
-	// acknowledged is counted too (its acknowledged parts repeat).
+	// acknowledged is counted too (its acknowledged parts repeat). Records packed but not yet published are not
+	// counted: they go again without being repeats. So a drop counts at most the records of the in-flight window.
 	inflight := l.ts.inflightSeqs()
 	l.mu.Lock()
-	for s := range l.multi {
-		inflight[s] = struct{}{}
+	for s, sr := range l.multi {
+		if sr.acked {
+			inflight[s] = struct{}{}
+		}
 	}
 	l.mu.Unlock()
 	redelivered := uint64(len(inflight))
