@@ -149,3 +149,42 @@ func TestNewReportsInvalidConnectorFailed(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectorWarningsLoggedAtStart: the warnings check-config prints for a connector file (an unknown key)
+// are logged when the gateway starts, each once, with the same text.
+func TestConnectorWarningsLoggedAtStart(t *testing.T) {
+	sim := `{"devices":[{"deviceName":"A","nmae":"typo","timeseries":[{"key":"t","type":"constant","value":1}]}],"extra":true}`
+	dir := writeFolder(t, plainTB, [][3]string{{"sim", "simulator", sim}})
+	warnings, err := runtime.CheckConfig(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromConnector []string
+	for _, w := range warnings {
+		if strings.HasPrefix(w, filepath.Join(dir, "sim.json")+": ") {
+			fromConnector = append(fromConnector, w)
+		}
+	}
+	if len(fromConnector) != 2 {
+		t.Fatalf("check-config warnings %q, want two naming sim.json", warnings)
+	}
+	cfg, _, err := config.Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, log := newLogBuffer()
+	if _, err := runtime.New(cfg, runtime.Options{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range fromConnector {
+		n := 0
+		for _, l := range logs.lines(t) {
+			if l["level"] == "WARN" && l["warning"] == w && l["connector"] == "sim" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("warning %q logged %d times at start, want once", w, n)
+		}
+	}
+}

@@ -23,12 +23,15 @@ type connectorCounters struct {
 	supervisor      SupervisorStats
 }
 
-// addConnectors adds each planned connector to the gateway: built, or failed with the
+// addConnectors logs each planned connector's warnings and adds it to the gateway: built, or failed with the
 // reason (logged once, reported in the statistics), while the others run. Unsupported types are logged and
 // skipped.
 func (g *Gateway) addConnectors(p *plan) {
 	for _, cp := range p.connectors {
 		cc := cp.cfg
+		for _, w := range cp.warnings {
+			cp.log.Warn("config", "warning", w)
+		}
 		switch {
 		case cp.unsupported:
 			g.log.Warn(unsupportedMessage(cc.Type), "connector", cc.Name, "file", cc.File)

@@ -51,12 +51,12 @@ func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
 	return cfg.Located(warnings, err)
 }
 
+// newConnector builds the connector; its warnings are Check's, which the runtime logs at start.
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
-	warnings, err := Check(cfg)
-	if err != nil {
+	c, _, err := Decode(cfg.Raw)
+	if _, err := cfg.Located(nil, err); err != nil {
 		return nil, err
 	}
-	c, _, _ := Decode(cfg.Raw)
 	name := cfg.Name
 	if name == "" {
 		name = c.Name
@@ -64,9 +64,6 @@ func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	for _, w := range warnings {
-		log.Warn("config", "warning", w)
 	}
 	return New(name, c, log)
 }
