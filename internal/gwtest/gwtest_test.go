@@ -59,3 +59,19 @@ func TestCopiedFolderIsPointedAtTheEmulator(t *testing.T) {
 		t.Errorf("gateway_ping answered nothing")
 	}
 }
+
+func TestRestartOnTheSameFolderKeepsStorage(t *testing.T) {
+	e := gwtest.New(t, gwtest.Options{})
+	e.WriteConfig(gwtest.Config{
+		Connectors: []gwtest.Connector{{Type: simulator.Type, Name: "sim", Conf: simulated}},
+		Storage:    map[string]any{"type": "file", "data_folder_path": "./data/"},
+	})
+	first := e.Start(gwtest.StartOptions{})
+	n := len(e.WaitTelemetry("Sim A", "temperature", 2))
+	first.Stop()
+	second := e.Start(gwtest.StartOptions{})
+	e.WaitTelemetry("Sim A", "temperature", n+2)
+	if second.Log == first.Log || second.Config.Storage.Type != "file" {
+		t.Errorf("the second gateway shares the first's log or lost the storage section")
+	}
+}
