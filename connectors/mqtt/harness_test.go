@@ -1,21 +1,19 @@
 package mqtt_test
 
 // The integration harness: a real mosquitto started on a free loopback port with persistence in a temporary
-// folder, the tbemu ThingsBoard emulator in process, and a whole gateway (config.Load + runtime.New + Run) whose
-// MQTT connector subscribes to that mosquitto.
+// folder, and the kit's end-to-end helper (internal/gwtest: tbemu in process and a whole gateway from a config
+// folder) running a gateway whose MQTT connector subscribes to that mosquitto.
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,11 +23,9 @@ import (
 	"go.uber.org/goleak"
 
 	tbgateway "github.com/tbgateway/tbgateway"
-	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/mqtt"
-	"github.com/tbgateway/tbgateway/runtime"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/tbemu"
-	"github.com/tbgateway/tbgateway/uplink"
 )
 
 func TestMain(m *testing.M) {
@@ -42,8 +38,6 @@ func TestMain(m *testing.M) {
 
 const (
 	mosquittoPath = "/usr/sbin/mosquitto"
-	gwName        = "MQTT E2E Gateway"
-	gwToken       = "mqtt-e2e-token"
 	// testTimeout bounds every integration test; it is a failure bound, never a pacing.
 	testTimeout = 120 * time.Second
 	// probeType is the connector type registered by the tests: the real MQTT connector, kept where the test can
@@ -58,9 +52,9 @@ var instances = struct {
 
 func init() {
 	tbgateway.RegisterConnector(tbgateway.ConnectorType{Type: probeType, New: func(cc tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
-		cfg, _, err := mqtt.Decode(cc.Raw)
+		cfg, _, err := mqtt.DecodeFile(cc.Where(), cc.Raw)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cc.File, err)
+			return nil, err
 		}
 		cfg.Name = cc.Name
 		c, err := mqtt.New(cfg, cc.Logger)
@@ -295,51 +289,29 @@ func (d *device) next(ctx context.Context) paho3.Message {
 	return nil
 }
 
-// logSink keeps the gateway's log lines so tests can assert what was logged.
-type logSink struct {
-	mu    sync.Mutex
-	lines []string
-}
+// logView reads the log of the env's current gateway.
+type logView struct{ e *env }
 
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.lines = append(l.lines, string(p))
-	l.mu.Unlock()
-	if os.Getenv("E2E_LOG") != "" {
-		os.Stderr.Write(p)
+func (l logView) reset() {
+	if g := l.e.gw; g != nil {
+		g.Log.Reset()
 	}
-	return len(p), nil
 }
 
-func (l *logSink) reset() {
-	l.mu.Lock()
-	l.lines = nil
-	l.mu.Unlock()
+func (l logView) contains(parts ...string) bool {
+	g := l.e.gw
+	return g != nil && g.Log.Contains(parts...)
 }
 
-func (l *logSink) contains(parts ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
-// env is one test's emulator, broker and gateway.
+// env is one test's emulator and broker (through gwtest) and the gateway running on them.
 type env struct {
+	*gwtest.Env
 	t   *testing.T
 	ctx context.Context
 	emu *tbemu.Server
 	b   *broker
-	log *logSink
-	gw  *runtime.Gateway
+	log logView
+	gw  *gwtest.Gateway
 
 	stopGateway func()
 }
@@ -355,20 +327,9 @@ func newEnv(t *testing.T, typ string, conf map[string]any) *env {
 func newEnvTLS(t *testing.T, typ string, conf map[string]any, tf *tlsFiles) *env {
 	t.Helper()
 	b := startMosquittoTLS(t, tf)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	emu, err := tbemu.Start(ctx, tbemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: gwName, Type: "gateway", Gateway: true, Token: gwToken}); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, emu: emu, b: b, log: &logSink{}}
-	instances.Lock()
-	delete(instances.m, "MQTT")
-	instances.Unlock()
+	ge := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
+	e := &env{Env: ge, t: t, ctx: ge.Ctx, emu: ge.Emu, b: b}
+	e.log = logView{e}
 	brokerSection, _ := conf["broker"].(map[string]any)
 	if brokerSection == nil {
 		brokerSection = map[string]any{}
@@ -395,84 +356,34 @@ func (e *env) startGateway(typ string, conf map[string]any) (stop func()) {
 // startGatewayWait is startGateway; with waitBroker false it returns once the gateway reached tbemu, without
 // waiting for the connector's broker connection.
 func (e *env) startGatewayWait(typ string, conf map[string]any, waitBroker bool) (stop func()) {
-	t := e.t
-	dir := t.TempDir()
-	writeGatewayConfig(t, dir, e.emu.MQTTAddr(), typ, conf, 20, 100000)
-	cfg, _, err := config.Load(dir, nil)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
+	e.t.Helper()
+	instances.Lock()
+	delete(instances.m, "MQTT")
+	instances.Unlock()
+	e.WriteConfig(gatewayConfig(typ, conf, 20, 100000))
+	e.gw = e.Start(gwtest.StartOptions{})
+	if waitBroker {
+		// The connector logs this once its subscriptions are in place.
+		e.gw.WaitLog(e.ctx, "connected to the broker")
 	}
-	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	gw, err := runtime.New(cfg, runtime.Options{Logger: logger})
-	if err != nil {
-		t.Fatalf("runtime.New: %v", err)
-	}
-	e.gw = gw
-	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("gateway Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	for {
-		select {
-		case ev := <-gw.Link().Events():
-			if ev.Type == uplink.EventConnected {
-				// The connector logs this once its subscriptions are in place.
-				if !waitBroker {
-					return stop
-				}
-				e.eventually("the MQTT connector's subscriptions", func() bool { return e.log.contains("connected to the broker") })
-				return stop
-			}
-		case <-e.ctx.Done():
-			t.Fatalf("the gateway never connected to tbemu: %v", e.ctx.Err())
-		}
-	}
+	return e.gw.Stop
 }
 
-// writeGatewayConfig writes into dir a main config whose gateway reaches tbemu at emuAddr and stores records in
-// durable file storage (./data/, files × perFile records), with one connector (type typ, name "MQTT") whose file
-// holds conf.
-func writeGatewayConfig(t *testing.T, dir, emuAddr, typ string, conf map[string]any, files, perFile int) {
-	t.Helper()
-	host, portText, _ := net.SplitHostPort(emuAddr)
-	port, _ := strconv.Atoi(portText)
-	writeJSON(t, filepath.Join(dir, "mqtt.json"), conf)
-	writeJSON(t, filepath.Join(dir, config.MainFileJSON), map[string]any{
-		"thingsboard": map[string]any{"host": host, "port": port, "security": map[string]any{"type": "accessToken", "accessToken": gwToken},
-			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
-		// Durable storage, so "acknowledged to the broker" means "on disk" as in production.
-		"storage": map[string]any{"type": "file", "data_folder_path": "./data/", "max_file_count": files,
+// gatewayConfig is a gateway with durable file storage (./data/, files × perFile records), so "acknowledged to
+// the broker" means "on disk" as in production, and one connector (type typ, name "MQTT") whose file holds conf.
+func gatewayConfig(typ string, conf map[string]any, files, perFile int) gwtest.Config {
+	return gwtest.Config{
+		Connectors: []gwtest.Connector{{Type: typ, Name: "MQTT", File: "mqtt.json", Conf: conf}},
+		Storage: map[string]any{"type": "file", "data_folder_path": "./data/", "max_file_count": files,
 			"max_records_per_file": perFile},
-		"connectors": []any{map[string]any{"type": typ, "name": "MQTT", "configuration": "mqtt.json"}},
-	})
+	}
 }
 
 // restartGateway stops the running gateway, lets between run while it is down, and starts a new one.
 func (e *env) restartGateway(typ string, conf map[string]any, between func()) {
 	e.stopGateway()
 	between()
-	e.log.reset()
 	e.stopGateway = e.startGateway(typ, conf)
-}
-
-func writeJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // stats returns the counters of the connector named "MQTT" of type probeType.
@@ -490,21 +401,11 @@ func (e *env) stats() mqtt.Stats {
 // waitFor waits until cond holds at the emulator.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	if err := e.emu.WaitFor(e.ctx, cond); err != nil {
-		e.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	e.WaitFor(what, cond)
 }
 
 // eventually polls cond for state outside the emulator; the deadline is the test's, a failure bound only.
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-e.ctx.Done():
-			e.t.Fatalf("waiting for %s: %v", what, e.ctx.Err())
-		}
-	}
+	e.Eventually(what, cond)
 }

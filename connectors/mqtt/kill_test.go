@@ -10,6 +10,7 @@ import (
 	paho3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tbgateway/tbgateway/connectors/mqtt"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/tbemu"
 )
@@ -38,13 +39,8 @@ func testKillRedelivers(t *testing.T, version int) {
 		marker = n + 1
 	)
 	b := startMosquitto(t)
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	emu, err := tbemu.Start(ctx, tbemu.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	ge := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
+	ctx, emu := ge.Ctx, ge.Emu
 
 	clientID := fmt.Sprintf("gw-kill-v%d", version)
 	conf := map[string]any{
@@ -56,11 +52,12 @@ func testKillRedelivers(t *testing.T, version int) {
 			"timeseries": []any{map[string]any{"key": "seq", "type": "int", "value": "${seq}"}},
 		}}},
 	}
-	dir := t.TempDir()
-	writeGatewayConfig(t, dir, emu.MQTTAddr(), mqtt.Type, conf, files, perFile)
-
 	// tbemu does not know the gateway's token yet: the uplink is refused and the storage only fills.
-	gw := startGatewayProcess(t, dir)
+	const token = "kill-gateway-token"
+	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
+	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
+	ge.WriteConfig(gc)
+	gw := startGatewayProcess(t, ge.Dir)
 	gw.waitLog(ctx, "connected to the broker", clientID)
 	dev := newDevice(t, b, "kill-device")
 	// The device stamps its messages, one millisecond apart, so that no two of them share a timestamp at
@@ -78,10 +75,10 @@ func testKillRedelivers(t *testing.T, version int) {
 			"the connector acknowledged messages it had not stored", clientID)
 	}
 
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: gwName, Type: "gateway", Gateway: true, Token: gwToken}); err != nil {
+	if err := emu.AddDevice(tbemu.DeviceSpec{Name: "Kill Gateway", Type: "gateway", Gateway: true, Token: token}); err != nil {
 		t.Fatal(err)
 	}
-	startGatewayProcess(t, dir)
+	startGatewayProcess(t, ge.Dir)
 	if err := emu.WaitFor(ctx, func() bool { return seen(emu)[marker] }); err != nil {
 		t.Fatalf("waiting for the message published after the kill: %v", err)
 	}
