@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/tbemu"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 type testCert struct {
@@ -311,6 +312,32 @@ func TestIntegrationTLSSystemRoots(t *testing.T) {
 			t.Fatalf("%+v: %v %v", cfg.Security, ev.Type, ev.Err)
 		}
 	}
+}
+
+// TestFallbackRoots: on a system without CA roots (none at SSL_CERT_FILE and SSL_CERT_DIR, in a child process)
+// the server is verified against the fallback bundle linked into the uplink: a root of that bundle verifies.
+func TestFallbackRoots(t *testing.T) {
+	if os.Getenv("TBGW_NO_SYSTEM_ROOTS_CHILD") == "" {
+		missing := filepath.Join(t.TempDir(), "none")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFallbackRoots$", "-test.v")
+		cmd.Env = append(os.Environ(), "TBGW_NO_SYSTEM_ROOTS_CHILD=1", "SSL_CERT_FILE="+missing, "SSL_CERT_DIR="+missing)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestFallbackRoots") {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	for r := range bundle.Roots() {
+		c, err := x509.ParseCertificate(r.Certificate)
+		if err != nil || r.Constraint != nil || time.Now().Before(c.NotBefore) || time.Now().After(c.NotAfter) {
+			continue
+		}
+		if _, err := c.Verify(x509.VerifyOptions{KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Fatalf("%s: %v", c.Subject, err)
+		}
+		return
+	}
+	t.Fatal("no usable root in the bundle")
 }
 
 // TestIntegrationTLSFailures: each way the server's or the client's certificate can be wrong fails the
