@@ -3,8 +3,8 @@ package modbus
 import (
 	"fmt"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"

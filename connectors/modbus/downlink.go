@@ -56,6 +56,9 @@ func (c *Connector) UpdateAttributes(ctx context.Context, name string, values ma
 	if d == nil {
 		return fmt.Errorf("modbus %q: unknown device %q", c.name, name)
 	}
+	if _, _, err := c.live(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for _, it := range d.cfg.AttributeUpdates {
 		v, ok := values[it.Tag]
@@ -115,6 +118,9 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 // HandleRPC serves device RPCs (an rpc item's tag as the method, or the reserved "get" and "set") and the
 // connector RPCs "modbus_<method>" (Device empty), which run the method on every device that has it.
 func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (json.RawMessage, error) {
+	if _, _, err := c.live(ctx); err != nil {
+		return nil, err
+	}
 	if req.Device == "" {
 		if p, err := reservedParams(req.Params); err == nil && (p.host != "" || p.port != "") {
 			return reply(nil, fmt.Errorf("connector RPC %q to an ad-hoc slave (host/port in params) is not supported yet", req.Method)), nil

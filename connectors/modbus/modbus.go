@@ -59,8 +59,9 @@ func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
 }
 
 // Connector is a running Modbus connector. It implements tbgateway.Connector, DeviceLister, AttributeUpdater,
-// RPCHandler, ReportStrategySource and SharedKeysLister; the downlink methods may be called concurrently with
-// Run and wait (bounded by their context) while Run is not running.
+// RPCHandler, ReportStrategySource and SharedKeysLister. The downlink methods may be called concurrently with
+// Run; before Run started they wait up to a second for it (the runtime may deliver a shared attribute as the
+// connector starts), then return an error; after Run returned they return an error at once.
 type Connector struct {
 	name    string
 	log     *slog.Logger
@@ -70,6 +71,7 @@ type Connector struct {
 
 	mu      sync.Mutex
 	running chan struct{} // closed while Run runs; replaced when it stops
+	stopped bool          // Run ran and returned
 	lines   map[string]*line
 	sink    tbgateway.Sink
 	served  string // the slave server's address while Run runs
@@ -188,7 +190,8 @@ func (c *Connector) Stats() map[string]DeviceStats {
 }
 
 // Run polls every device (and serves the slave section) until ctx is done; it then returns nil. It returns an
-// error when the slave server cannot listen or when storage refuses records for a reason other than being full.
+// error when the slave server cannot listen or when storage refuses records for a reason other than being full
+// or the record being invalid.
 func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -223,7 +226,7 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.lines, c.sink, c.served, c.running = nil, nil, "", make(chan struct{})
+		c.lines, c.sink, c.served, c.running, c.stopped = nil, nil, "", make(chan struct{}), true
 		c.mu.Unlock()
 	}()
 
@@ -248,13 +251,28 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	return <-errc
 }
 
-// live waits until Run runs and returns its lines and sink.
+// startGrace is how long a downlink call waits for Run to start before it fails.
+const startGrace = time.Second
+
+// live waits until Run runs, at most startGrace and only before Run first started, and returns its lines and
+// sink.
 func (c *Connector) live(ctx context.Context) (map[string]*line, tbgateway.Sink, error) {
 	c.mu.Lock()
-	running := c.running
+	running, stopped := c.running, c.stopped
 	c.mu.Unlock()
+	if stopped {
+		select {
+		case <-running: // running again
+		default:
+			return nil, nil, fmt.Errorf("modbus %q is not running", c.name)
+		}
+	}
+	grace := time.NewTimer(startGrace)
+	defer grace.Stop()
 	select {
 	case <-running:
+	case <-grace.C:
+		return nil, nil, fmt.Errorf("modbus %q is not running", c.name)
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("modbus %q is not running: %w", c.name, ctx.Err())
 	}
@@ -342,17 +360,33 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 	}
 }
 
-// send stores a record; a full storage loses it (logged at debug, counted by the runtime), other errors end Run.
+// storageFullRetry spaces the attempts to store a poll's records while storage is full.
+var storageFullRetry = backoff.Policy{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
+
+// send stores a record. While storage is full it sends the same record again with backoff, so the device's
+// polling waits (backpressure) and nothing read is lost; a record storage refuses as invalid is logged and
+// dropped; other errors end Run.
 func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) error {
-	err := sink.Send(ctx, rec)
-	switch {
-	case err == nil, ctx.Err() != nil:
-		return nil
-	case errors.Is(err, tbgateway.ErrStorageFull):
-		c.log.Debug("storage full; poll result dropped", "device", rec.Device)
-		return nil
+	var retry *backoff.Backoff
+	for {
+		err := sink.Send(ctx, rec)
+		switch {
+		case err == nil, ctx.Err() != nil:
+			return nil
+		case errors.Is(err, tbgateway.ErrInvalidRecord):
+			c.log.Warn("storage refused a record; dropped", "device", rec.Device, "reason", err)
+			return nil
+		case !errors.Is(err, tbgateway.ErrStorageFull):
+			return fmt.Errorf("modbus %q: device %q: %w", c.name, rec.Device, err)
+		}
+		if retry == nil {
+			retry = backoff.New(storageFullRetry)
+			c.log.Debug("storage full; polling waits until the reading is stored", "device", rec.Device)
+		}
+		if backoff.Sleep(ctx, retry.Next()) != nil {
+			return nil
+		}
 	}
-	return fmt.Errorf("modbus %q: device %q: %w", c.name, rec.Device, err)
 }
 
 // pollOnce reads every merged request of a device and decodes what arrived. The record holds the values of the
