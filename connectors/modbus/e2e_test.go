@@ -2,10 +2,8 @@ package modbus_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -16,35 +14,22 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/modbus"
-	"github.com/tbgateway/tbgateway/runtime"
-	"github.com/tbgateway/tbgateway/tbemu"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const (
-	gwName  = "Modbus E2E Gateway"
-	gwToken = "modbus-e2e-token"
-	// testTimeout bounds every end-to-end test; it is a failure bound, never a pacing.
-	testTimeout = 90 * time.Second
-)
+// testTimeout bounds every end-to-end test; it is a failure bound, never a pacing.
+const testTimeout = 90 * time.Second
 
-// gateway is one end-to-end setup: an emulator and a gateway running a Modbus connector file.
+// gateway is one end-to-end setup on internal/gwtest: the emulator and a gateway running one Modbus connector
+// file.
 type gateway struct {
-	t   *testing.T
-	ctx context.Context
-	emu *tbemu.Server
-}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("E2E_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	*gwtest.Env
+	GW *gwtest.Gateway
 }
 
 // startGateway starts tbemu and a gateway whose only connector is the given Modbus connector file content.
@@ -56,83 +41,23 @@ func startGateway(t *testing.T, connectorFile []byte) *gateway {
 // startGatewayAs is startGateway with the connector's type and name in the main config.
 func startGatewayAs(t *testing.T, connectorFile []byte, connectorType, connectorName string) *gateway {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	t.Cleanup(cancel)
-	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("start tbemu: %v", err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: gwName, Type: "gateway", Gateway: true, Token: gwToken}); err != nil {
-		t.Fatal(err)
-	}
-	host, portText, _ := net.SplitHostPort(emu.MQTTAddr())
-	port, _ := strconv.Atoi(portText)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "modbus.json"), connectorFile, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	main := map[string]any{
-		"thingsboard": map[string]any{"host": host, "port": port,
-			"security":   map[string]any{"type": "accessToken", "accessToken": gwToken},
-			"statistics": map[string]any{"enable": false}, "reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5},
-		"storage":    map[string]any{"type": "memory", "max_records_count": 100000},
-		"connectors": []any{map[string]any{"type": connectorType, "name": connectorName, "configuration": "modbus.json"}},
-	}
-	b, _ := json.Marshal(main)
-	if err := os.WriteFile(filepath.Join(dir, config.MainFileJSON), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := config.Load(dir, nil)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	gw, err := runtime.New(cfg, runtime.Options{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("runtime.New: %v", err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("gateway Run: %v", err)
-		}
-	})
-	return &gateway{t: t, ctx: ctx, emu: emu}
-}
-
-// waitFor waits until cond holds at the emulator.
-func (g *gateway) waitFor(what string, cond func() bool) {
-	g.t.Helper()
-	if err := g.emu.WaitFor(g.ctx, cond); err != nil {
-		g.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	e := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
+	e.WriteConfig(gwtest.Config{Connectors: []gwtest.Connector{
+		{Type: connectorType, Name: connectorName, File: "modbus.json", Conf: connectorFile}}})
+	return &gateway{Env: e, GW: e.Start(gwtest.StartOptions{})}
 }
 
 // rpc calls a device RPC through the emulator and returns result.value, failing on result.error.
 func (g *gateway) rpc(device, method string, params any) any {
-	g.t.Helper()
-	var raw json.RawMessage
-	if params != nil {
-		raw, _ = json.Marshal(params)
+	g.T.Helper()
+	g.WaitFor("device "+device+" at ThingsBoard", func() bool { _, ok := g.Emu.Device(device); return ok })
+	reply := g.RPC(device, method, params)
+	m, _ := reply.(map[string]any)
+	res, _ := m["result"].(map[string]any)
+	if res == nil || res["error"] != nil {
+		g.T.Fatalf("rpc %s: reply %v", method, reply)
 	}
-	g.waitFor("device "+device+" at ThingsBoard", func() bool { _, ok := g.emu.Device(device); return ok })
-	reply, err := g.emu.RPC(g.ctx, device, method, raw, false, 30*time.Second)
-	if err != nil {
-		g.t.Fatalf("rpc %s: %v", method, err)
-	}
-	var out struct {
-		Result struct {
-			Value any    `json:"value"`
-			Error string `json:"error"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(reply, &out); err != nil || out.Result.Error != "" {
-		g.t.Fatalf("rpc %s: reply %s (%v)", method, reply, err)
-	}
-	return out.Result.Value
+	return res["value"]
 }
 
 // startCorpusServer serves the rebuilt corpus register map on a free loopback port.
@@ -246,8 +171,8 @@ func TestCorpusUplink(t *testing.T) {
 				_, srv := startCorpusServer(t)
 				g := startGateway(t, corpusConfig(t, "uplink_configs/modbus_uplink_converter_"+tc.config+"_"+order+".json", srv.Addr(), 50, nil))
 				want := readValues(t, "uplink", tc.values+"_"+order+".json")
-				g.waitFor("the corpus values", func() bool {
-					latest := g.emu.Latest(device)
+				g.WaitFor("the corpus values", func() bool {
+					latest := g.Emu.Latest(device)
 					for k, w := range want {
 						if v, ok := latest[k]; !ok || !same(w, v.Value) {
 							return false
@@ -324,8 +249,8 @@ func TestCorpusAttributeUpdates(t *testing.T) {
 						shared[k] = typed(w)
 					}
 				}
-				g.waitFor("the device to be known", func() bool { _, ok := g.emu.Device(device); return ok })
-				if err := g.emu.SetSharedAttributes(device, shared); err != nil {
+				g.WaitFor("the device to be known", func() bool { _, ok := g.Emu.Device(device); return ok })
+				if err := g.Emu.SetSharedAttributes(device, shared); err != nil {
 					t.Fatal(err)
 				}
 				for k, w := range shared {
@@ -334,7 +259,7 @@ func TestCorpusAttributeUpdates(t *testing.T) {
 					for !same(w, readBack(t, bank, it, order)) {
 						select {
 						case <-deadline.C:
-						case <-g.ctx.Done():
+						case <-g.Ctx.Done():
 							t.Fatalf("attribute %s: device holds %v, want %v", k, readBack(t, bank, it, order), w)
 						}
 					}

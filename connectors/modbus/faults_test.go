@@ -166,15 +166,15 @@ func TestDeadDeviceIsolatedAndResumes(t *testing.T) {
 	conn := v.(*modbus.Connector)
 	healthy := []string{"healthy A", "healthy B"}
 	for _, d := range append(healthy, "dead") {
-		g.waitFor(d+"'s first value", func() bool { return len(g.emu.Telemetry(d, "v")) > 0 })
+		g.WaitFor(d+"'s first value", func() bool { return len(g.Emu.Telemetry(d, "v")) > 0 })
 	}
 
 	proxy.silent.Store(true)
-	st0 := waitStats(t, g.ctx, conn, "the first timeout", func(st map[string]modbus.DeviceStats) bool {
+	st0 := waitStats(t, g.Ctx, conn, "the first timeout", func(st map[string]modbus.DeviceStats) bool {
 		return st["dead"].Timeouts >= 1
 	})
 	const morePolls, moreTimeouts = 10, 2
-	st1 := waitStats(t, g.ctx, conn, "healthy polls while the dead device times out", func(st map[string]modbus.DeviceStats) bool {
+	st1 := waitStats(t, g.Ctx, conn, "healthy polls while the dead device times out", func(st map[string]modbus.DeviceStats) bool {
 		for _, d := range healthy {
 			if st[d].Polls < st0[d].Polls+morePolls {
 				return false
@@ -192,18 +192,18 @@ func TestDeadDeviceIsolatedAndResumes(t *testing.T) {
 	}
 	t.Logf("while the dead device timed out %d times, the healthy devices completed %d and %d polls",
 		st1["dead"].Timeouts-st0["dead"].Timeouts, st1["healthy A"].Polls-st0["healthy A"].Polls, st1["healthy B"].Polls-st0["healthy B"].Polls)
-	g.waitFor("the dead device's disconnect at ThingsBoard", func() bool {
-		d, ok := g.emu.Device("dead")
+	g.WaitFor("the dead device's disconnect at ThingsBoard", func() bool {
+		d, ok := g.Emu.Device("dead")
 		return ok && !d.Connected && !d.LastDisconnect.IsZero()
 	})
-	before := len(g.emu.Telemetry("dead", "v"))
+	before := len(g.Emu.Telemetry("dead", "v"))
 
 	proxy.silent.Store(false)
-	g.waitFor("the device's connect at ThingsBoard", func() bool {
-		d, ok := g.emu.Device("dead")
+	g.WaitFor("the device's connect at ThingsBoard", func() bool {
+		d, ok := g.Emu.Device("dead")
 		return ok && d.Connected && d.LastConnect.After(d.LastDisconnect)
 	})
-	g.waitFor("new values from the resumed device", func() bool { return len(g.emu.Telemetry("dead", "v")) > before })
+	g.WaitFor("new values from the resumed device", func() bool { return len(g.Emu.Telemetry("dead", "v")) > before })
 	st2 := conn.Stats()["dead"]
 	if st2.Polls <= st2.PollFailures+st0["dead"].Polls-st0["dead"].PollFailures {
 		t.Errorf("no successful poll counted after the device resumed: %+v", st2)

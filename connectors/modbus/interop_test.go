@@ -177,8 +177,8 @@ func TestInteropPymodbus(t *testing.T) {
 			}
 			cfg := corpusConfig(t, "uplink_configs/modbus_uplink_converter_holding_registers_reading_little.json", addr, 100, tc.edit)
 			g := startGateway(t, cfg)
-			g.waitFor("the corpus values from pymodbus", func() bool {
-				latest := g.emu.Latest(device)
+			g.WaitFor("the corpus values from pymodbus", func() bool {
+				latest := g.Emu.Latest(device)
 				for k, w := range want {
 					if v, ok := latest[k]; !ok || !same(w, v.Value) {
 						return false

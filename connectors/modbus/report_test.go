@@ -50,10 +50,10 @@ func setWatched(bank *modbus.Bank, v uint16) {
 
 // values waits until device's key holds at least n values and returns them.
 func (g *gateway) values(key string, n int) []tbemu.TSValue {
-	g.t.Helper()
+	g.T.Helper()
 	var got []tbemu.TSValue
-	g.waitFor(fmt.Sprintf("%d values of %s", n, key), func() bool {
-		got = g.emu.Telemetry(device, key)
+	g.WaitFor(fmt.Sprintf("%d values of %s", n, key), func() bool {
+		got = g.Emu.Telemetry(device, key)
 		return len(got) >= n
 	})
 	return got
@@ -61,15 +61,15 @@ func (g *gateway) values(key string, n int) []tbemu.TSValue {
 
 // witnessPolls waits until the witness holds n more values than now: n more polls went through the filter.
 func (g *gateway) witnessPolls(n int) {
-	g.t.Helper()
-	g.values(rsWitness, len(g.emu.Telemetry(device, rsWitness))+n)
+	g.T.Helper()
+	g.values(rsWitness, len(g.Emu.Telemetry(device, rsWitness))+n)
 }
 
 // witnessSees waits until a poll has read the witness register as v.
 func (g *gateway) witnessSees(v uint16) {
-	g.t.Helper()
-	g.waitFor(fmt.Sprintf("the witness to read %d", v), func() bool {
-		l, ok := g.emu.Latest(device)[rsWitness]
+	g.T.Helper()
+	g.WaitFor(fmt.Sprintf("the witness to read %d", v), func() bool {
+		l, ok := g.Emu.Latest(device)[rsWitness]
 		return ok && same(float64(v), l.Value)
 	})
 }
@@ -102,7 +102,7 @@ func TestCorpusReportStrategyOnChange(t *testing.T) {
 	g, bank := startReportCase(t, rsFile+"on_change.json", 0, rsBefore)
 	g.values(rsKey, 1)
 	g.witnessPolls(5)
-	first := g.emu.Telemetry(device, rsKey)
+	first := g.Emu.Telemetry(device, rsKey)
 	if len(first) != 1 {
 		t.Fatalf("%d values after 5 polls of an unchanged register, want 1: %v", len(first), first)
 	}
@@ -112,7 +112,7 @@ func TestCorpusReportStrategyOnChange(t *testing.T) {
 		t.Errorf("after the change: %v, want a new value with a later timestamp", vals)
 	}
 	g.witnessPolls(5)
-	if vals := g.emu.Telemetry(device, rsKey); len(vals) != 2 {
+	if vals := g.Emu.Telemetry(device, rsKey); len(vals) != 2 {
 		t.Errorf("%d values after 5 more polls of an unchanged register, want 2: %v", len(vals), vals)
 	}
 }
@@ -130,7 +130,7 @@ func TestCorpusReportStrategyOnReportPeriod(t *testing.T) {
 		setWatched(bank, rsAfter)
 		g.witnessSees(rsAfter)
 		g.witnessPolls(3)
-		if vals := g.emu.Telemetry(device, rsKey); len(vals) != 1 {
+		if vals := g.Emu.Telemetry(device, rsKey); len(vals) != 1 {
 			t.Errorf("ON_REPORT_PERIOD forwarded a change before its period: %v", vals)
 		}
 	})
@@ -148,7 +148,7 @@ func TestCorpusReportStrategyOnChangeOrReportPeriod(t *testing.T) {
 		g, bank := startReportCase(t, file, rsLongPeriod, rsBefore)
 		g.values(rsKey, 1)
 		g.witnessPolls(5)
-		if vals := g.emu.Telemetry(device, rsKey); len(vals) != 1 {
+		if vals := g.Emu.Telemetry(device, rsKey); len(vals) != 1 {
 			t.Fatalf("%d values of an unchanged register before the period, want 1: %v", len(vals), vals)
 		}
 		setWatched(bank, rsAfter)

@@ -50,9 +50,9 @@ func TestSlaveModeTCP(t *testing.T) {
 		t.Fatal("the probe connector was not built")
 	}
 	conn := v.(*modbus.Connector)
-	g.waitFor("the served values at ThingsBoard", func() bool {
-		latest := g.emu.Latest(slaveDevice)
-		attrs := g.emu.Attributes(slaveDevice, tbemu.ScopeClient)
+	g.WaitFor("the served values at ThingsBoard", func() bool {
+		latest := g.Emu.Latest(slaveDevice)
+		attrs := g.Emu.Attributes(slaveDevice, tbemu.ScopeClient)
 		return same(12334.0, latest["smm"].Value) && same(true, latest["coil"].Value) && same("ON", attrs["sm"])
 	})
 	addr := conn.SlaveAddr()
@@ -83,10 +83,10 @@ func TestSlaveModeTCP(t *testing.T) {
 	if err := cl.WriteRegister(2, uint16(0xffff&-555)); err != nil {
 		t.Fatal(err)
 	}
-	g.waitFor("the client's write at ThingsBoard", func() bool { return same(-555.0, g.emu.Latest(slaveDevice)["smm"].Value) })
+	g.WaitFor("the client's write at ThingsBoard", func() bool { return same(-555.0, g.Emu.Latest(slaveDevice)["smm"].Value) })
 
 	// a shared attribute update is written to the served registers
-	if err := g.emu.SetSharedAttributes(slaveDevice, map[string]any{"shared_attribute_write": 98765}); err != nil {
+	if err := g.Emu.SetSharedAttributes(slaveDevice, map[string]any{"shared_attribute_write": 98765}); err != nil {
 		t.Fatal(err)
 	}
 	waitRegisters(t, g, cl, 29, []uint16{98765 >> 16, 98765 & 0xffff})
@@ -111,7 +111,7 @@ func waitRegisters(t *testing.T, g *gateway, cl *mb.ModbusClient, addr uint16, w
 		}
 		select {
 		case <-tick.C:
-		case <-g.ctx.Done():
+		case <-g.Ctx.Done():
 			t.Fatalf("holding registers %d: %v (%v), want %v", addr, regs, err, want)
 		}
 	}

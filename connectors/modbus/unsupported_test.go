@@ -1,0 +1,57 @@
+package modbus_test
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
+	"github.com/tbgateway/tbgateway/runtime"
+)
+
+// TestUnsupportedFilesDoNotStopOthers: beside a working Modbus connector, four files the gateway cannot run yet
+// (an ASCII line, a TLS line, an address range, a serial slave) are each reported failed with their file and the
+// key at fault, and the working connector's values reach ThingsBoard.
+func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
+	_, srv := startCorpusServer(t)
+	host, port, _ := net.SplitHostPort(srv.Addr())
+	slave := func(extra map[string]any) map[string]any {
+		s := map[string]any{"deviceName": "good", "host": host, "port": json.Number(port), "unitId": modbus.CorpusUnit,
+			"pollPeriod": 20, "timeseries": []any{map[string]any{"tag": "v", "type": "16int", "functionCode": 3, "address": 4}}}
+		for k, v := range extra {
+			s[k] = v
+		}
+		return map[string]any{"master": map[string]any{"slaves": []any{s}}}
+	}
+	bad := map[string]struct {
+		conf any
+		want string
+	}{
+		"ascii": {slave(map[string]any{"method": "ascii"}), `master.slaves[0].method: method "ascii" over tcp is not supported yet`},
+		"tls":   {slave(map[string]any{"tls": map[string]any{"certfile": "c.pem"}}), "master.slaves[0].tls: TLS is not supported yet"},
+		"range": {slave(map[string]any{"timeseries": []any{map[string]any{"tag": "v", "type": "16int", "functionCode": 3, "address": "0-3"}}}),
+			`master.slaves[0].timeseries[0].address: address ranges ("0-3") are not supported yet`},
+		"serialslave": {map[string]any{"slave": map[string]any{"type": "serial", "port": "/dev/ttyS0"}},
+			`slave.type: slave mode over "serial" is not supported yet`},
+	}
+	e := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
+	conns := []gwtest.Connector{{Type: modbus.Type, Name: "good", Conf: slave(nil)}}
+	for name, b := range bad {
+		conns = append(conns, gwtest.Connector{Type: modbus.Type, Name: name, Conf: b.conf})
+	}
+	e.WriteConfig(gwtest.Config{Connectors: conns})
+	g := e.Start(gwtest.StartOptions{})
+	e.WaitTelemetry("good", "v", 1)
+	st := g.GW.Stats().Connectors
+	for name, b := range bad {
+		s := st[name]
+		if s.State != runtime.StateFailed || !strings.Contains(s.Error, name+".json") || !strings.Contains(s.Error, b.want) {
+			t.Errorf("%s: %+v; want failed, naming %s.json and %q", name, s, name, b.want)
+		}
+	}
+	if s := st["good"]; s.State != runtime.StateRunning {
+		t.Errorf("good: %+v", s)
+	}
+}
