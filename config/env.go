@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/tbgateway/tbgateway/internal/ratelimit"
 )
 
 // envFile is the File of errors and warnings about environment variables.
@@ -77,7 +79,7 @@ func applyEnv(c *Config, env func(string) string) ([]Warning, error) {
 	for _, name := range []string{"TB_GW_RATE_LIMITS", "TB_GW_DP_RATE_LIMITS", "TB_GW_MESSAGES_RATE_LIMITS",
 		"TB_GW_DEVICE_MESSAGES_RATE_LIMIT", "TB_GW_DEVICE_RATE_LIMITS", "TB_GW_DEVICE_DP_RATE_LIMITS"} {
 		if v := env(name); v != "" {
-			if _, err := ParseRateLimits(v); err != nil {
+			if _, err := ratelimit.Parse(v); err != nil {
 				errs.add(&Error{File: envFile, Path: name, Expected: expRateLimits, Found: describe(v)})
 			}
 		}

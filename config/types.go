@@ -52,7 +52,7 @@ type Thingsboard struct {
 	// CheckingDeviceActivity is "checkingDeviceActivity".
 	CheckingDeviceActivity CheckingDeviceActivity
 
-	// Rate limits as written ("cap:sec,cap:sec" or a DEFAULT_* placeholder); see ParseRateLimits.
+	// Rate limits as written ("cap:sec,cap:sec" or a DEFAULT_* placeholder); see internal/ratelimit.Parse.
 	RateLimits               string // "rateLimits", default DEFAULT_TELEMETRY_RATE_LIMIT
 	DPRateLimits             string // "dpRateLimits", default DEFAULT_TELEMETRY_DP_RATE_LIMIT
 	MessagesRateLimits       string // "messagesRateLimits", default DEFAULT_MESSAGES_RATE_LIMIT

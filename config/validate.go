@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/tbgateway/tbgateway/internal/ratelimit"
 )
 
 // Validate checks every value against its type's range or enumeration, without I/O. Every problem found is an
@@ -103,7 +105,7 @@ func (v *validator) thingsboard(t *Thingsboard) {
 		{"deviceRateLimits", t.DeviceRateLimits}, {"deviceDpRateLimits", t.DeviceDPRateLimits},
 		{"deviceMessagesRateLimits", t.DeviceMessagesRateLimits},
 	} {
-		if _, err := ParseRateLimits(rl.val); err != nil {
+		if _, err := ratelimit.Parse(rl.val); err != nil {
 			v.fail(p+rl.key, expRateLimits, describe(rl.val))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/internal/ratelimit"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/storage/memory"
@@ -204,7 +205,7 @@ func uplinkConfig(cfg *config.Config) uplink.Config {
 
 // rateLimitOrEmpty maps ThingsBoard's DEFAULT_* placeholders to "" (use what the server announces).
 func rateLimitOrEmpty(s string) string {
-	if config.IsRateLimitPlaceholder(s) {
+	if ratelimit.IsPlaceholder(s) {
 		return ""
 	}
 	return s

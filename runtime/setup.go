@@ -47,6 +47,12 @@ func makePlan(cfg *config.Config, logger *slog.Logger) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: thingsboard.reportStrategy.%w", cfg.File, err)
 	}
+	if cfg.Thingsboard.Security.Type == "" {
+		// The Python gateway falls back to saved (.credentials) or self-provisioned credentials; the runtime has
+		// neither yet, so a start and check-config both refuse here, naming the token.
+		return nil, &config.Error{File: cfg.File, Path: "thingsboard.security.accessToken", Found: "nothing",
+			Expected: "the gateway device's access token (or a username, clientId or cert): saved credentials and self-provisioning are not supported yet"}
+	}
 	p := &plan{resolver: &report.Resolver{Global: global, Rules: map[report.Scope]report.Strategy{}}, uplink: uplinkConfig(cfg)}
 	if err := p.uplink.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)

@@ -1,11 +1,10 @@
 package uplink
 
 import (
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/tbgateway/tbgateway/internal/ratelimit"
 )
 
 // RateWindow is one "cap:sec" term of a ThingsBoard rate limit: at most Cap units per Per.
@@ -14,28 +13,17 @@ type RateWindow struct {
 	Per time.Duration
 }
 
-// ParseRateLimits parses ThingsBoard's "cap:sec,cap:sec" form. An empty string is no limit (nil).
+// ParseRateLimits parses ThingsBoard's "cap:sec,cap:sec" form with the gateway's one parser
+// (internal/ratelimit.Parse, which check-config uses too): "," or ";" between windows, "0:0" for no limit, an
+// empty string or a DEFAULT_* placeholder for none configured (nil).
 func ParseRateLimits(s string) ([]RateWindow, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
+	ws, err := ratelimit.Parse(s)
+	if err != nil || ws == nil {
+		return nil, err
 	}
-	var out []RateWindow
-	for _, term := range strings.Split(s, ",") {
-		term = strings.TrimSpace(term)
-		if term == "" {
-			continue
-		}
-		c, p, ok := strings.Cut(term, ":")
-		if !ok {
-			return nil, fmt.Errorf("rate limit term %q is not cap:seconds", term)
-		}
-		capacity, err1 := strconv.Atoi(strings.TrimSpace(c))
-		secs, err2 := strconv.Atoi(strings.TrimSpace(p))
-		if err1 != nil || err2 != nil || capacity <= 0 || secs <= 0 {
-			return nil, fmt.Errorf("rate limit term %q needs positive integers cap:seconds", term)
-		}
-		out = append(out, RateWindow{Cap: capacity, Per: time.Duration(secs) * time.Second})
+	out := make([]RateWindow, len(ws))
+	for i, w := range ws {
+		out[i] = RateWindow(w)
 	}
 	return out, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/runtime"
 )
 
 // sampleConnectorFiles lists every connector file shipped with the Python gateway's sample config and the
@@ -150,5 +152,119 @@ func TestCheckConfigBadConnectorFile(t *testing.T) {
 	}
 	if strings.Contains(msg, "sim.json") {
 		t.Errorf("the valid connector is reported: %s", msg)
+	}
+}
+
+// Verdicts on a configuration.
+const (
+	verdictOK       = "runs"             // check-config exits 0; the gateway starts with every connector
+	verdictRefused  = "refused"          // check-config exits 2; the gateway does not start
+	verdictConnFail = "connector failed" // check-config exits 2; the gateway starts and reports that connector failed
+)
+
+// TestCheckConfigAndStartAgree runs check-config and the gateway's start on a table of configurations and
+// requires the same verdict from both: check-config exits 2 exactly when the start refuses or reports a
+// connector failed, with the start's message; and the verdict is the one the table expects (the Python gateway's
+// rate-limit syntax is accepted, a provisioning-only config is refused naming the missing token).
+func TestCheckConfigAndStartAgree(t *testing.T) {
+	const sim = `{"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"constant","value":1}]}]}`
+	main := func(tbExtra, connectors string) string {
+		return `{"thingsboard":{"host":"127.0.0.1","port":1883` + tbExtra + `},"storage":{"type":"memory"},"connectors":[` + connectors + `]}`
+	}
+	const token = `,"security":{"accessToken":"T"}`
+	const simConn = `{"type":"simulator","name":"Sim","configuration":"sim.json"}`
+	cases := []struct {
+		name    string
+		main    string
+		files   map[string]string
+		env     map[string]string
+		verdict string
+		message string // part of the message both give, when not verdictOK
+	}{
+		{name: "token", main: main(token, simConn), verdict: verdictOK},
+		{name: "username", main: main(`,"security":{"username":"u","password":"p"}`, simConn), verdict: verdictOK},
+		{name: "rateLimits 0:0", main: main(token+`,"rateLimits":"0:0"`, simConn), verdict: verdictOK},
+		{name: "rateLimits with ;", main: main(token+`,"rateLimits":"10:1;300:60"`, simConn), verdict: verdictOK},
+		{name: "rateLimits with ,", main: main(token+`,"dpRateLimits":"10:1,300:60,"`, simConn), verdict: verdictOK},
+		{name: "0:0 beside a window", main: main(token+`,"deviceDpRateLimits":"0:0,5:10"`, simConn), verdict: verdictOK},
+		{name: "placeholder", main: main(token+`,"messagesRateLimits":"DEFAULT_MESSAGES_RATE_LIMIT"`, simConn), verdict: verdictOK},
+		{name: "rateLimits without seconds", main: main(token+`,"rateLimits":"10"`, simConn), verdict: verdictRefused, message: "thingsboard.rateLimits"},
+		{name: "rateLimits zero seconds", main: main(token+`,"deviceRateLimits":"5:0"`, simConn), verdict: verdictRefused, message: "thingsboard.deviceRateLimits"},
+		{name: "rateLimits text", main: main(token+`,"deviceMessagesRateLimits":"10:1,x"`, simConn), verdict: verdictRefused, message: "thingsboard.deviceMessagesRateLimits"},
+		{name: "env rate limits 0:0", main: main(token, simConn), env: map[string]string{"TB_GW_RATE_LIMITS": "0:0"}, verdict: verdictOK},
+		{name: "env rate limits with ;", main: main(token, simConn), env: map[string]string{"TB_GW_DP_RATE_LIMITS": "10:1;300:60"}, verdict: verdictOK},
+		{name: "env rate limits bad", main: main(token, simConn), env: map[string]string{"TB_GW_DP_RATE_LIMITS": "abc"}, verdict: verdictRefused, message: "TB_GW_DP_RATE_LIMITS"},
+		{name: "provisioning only", main: main(`,"provisioning":{"provisionDeviceKey":"k","provisionDeviceSecret":"s"}`, simConn),
+			verdict: verdictRefused, message: "thingsboard.security.accessToken"},
+		{name: "provisioning from the environment only", main: main("", simConn),
+			env:     map[string]string{"TB_GW_PROVISIONING_DEVICE_KEY": "k", "TB_GW_PROVISIONING_DEVICE_SECRET": "s"},
+			verdict: verdictRefused, message: "thingsboard.security.accessToken"},
+		{name: "no credentials", main: main("", simConn), verdict: verdictRefused, message: "thingsboard.security.accessToken"},
+		{name: "maxInflightMessages 0", main: main(token+`,"maxInflightMessages":0`, simConn), verdict: verdictRefused, message: "thingsboard.maxInflightMessages"},
+		{name: "report strategy", main: main(token+`,"reportStrategy":{"type":"SOMETIMES"}`, simConn), verdict: verdictRefused, message: "thingsboard.reportStrategy.type"},
+		{name: "unsupported connector type", main: main(token, simConn+`,{"type":"ble","name":"B","configuration":"ble.json"}`),
+			files: map[string]string{"ble.json": `{}`}, verdict: verdictOK},
+		{name: "modbus ascii line", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"m.json"}`),
+			files:   map[string]string{"m.json": `{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`},
+			verdict: verdictConnFail, message: "master.slaves[0].method"},
+		{name: "modbus address range", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"m.json"}`),
+			files: map[string]string{"m.json": `{"master":{"slaves":[{"type":"tcp","host":"127.0.0.1","port":502,"pollPeriod":1000,"deviceName":"D",
+				"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"0-3"}]}]}}`},
+			verdict: verdictConnFail, message: "address"},
+		{name: "missing connector file", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"none.json"}`),
+			verdict: verdictConnFail, message: "connectors[1].configuration"},
+		{name: "connector report strategy", main: main(token, `{"type":"simulator","name":"Sim","configuration":"bad.json"}`),
+			files:   map[string]string{"bad.json": `{"reportStrategy":{"type":"SOMETIMES"},"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"constant","value":1}]}]}`},
+			verdict: verdictConnFail, message: "reportStrategy"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{"tb_gateway.json": tc.main, "sim.json": sim}
+			for name, body := range tc.files {
+				files[name] = body
+			}
+			for name, body := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"check-config", dir}, &stdout, &stderr)
+
+			startVerdict, startMsgs := verdictOK, []string(nil)
+			gw, err := startGateway(dir, os.Getenv, slog.New(slog.DiscardHandler))
+			if err != nil {
+				startVerdict, startMsgs = verdictRefused, []string{err.Error()}
+			} else {
+				for name, c := range gw.Stats().Connectors {
+					if c.State == runtime.StateFailed {
+						startVerdict = verdictConnFail
+						startMsgs = append(startMsgs, `connector "`+name+`": `+c.Error)
+					}
+				}
+			}
+			checkSaysError := code == exitConfig
+			if checkSaysError != (startVerdict != verdictOK) {
+				t.Fatalf("check-config exited %d (%s), the start: %s %q", code, &stderr, startVerdict, startMsgs)
+			}
+			if code != exitOK && code != exitConfig {
+				t.Fatalf("check-config exited %d", code)
+			}
+			for _, m := range startMsgs {
+				if !strings.Contains(stderr.String(), m) {
+					t.Errorf("check-config says\n%s\nthe start says\n%s", &stderr, m)
+				}
+			}
+			if startVerdict != tc.verdict {
+				t.Errorf("verdict %q (%q), want %q", startVerdict, startMsgs, tc.verdict)
+			}
+			if tc.message != "" && !strings.Contains(stderr.String(), tc.message) {
+				t.Errorf("the message does not name %q: %s", tc.message, &stderr)
+			}
+		})
 	}
 }

@@ -71,15 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runGateway loads the config at path and runs the gateway until ctx ends; gateway_restart re-executes the binary.
 func runGateway(ctx context.Context, path string, log *slog.Logger, stderr io.Writer) int {
-	cfg, warnings, err := config.Load(path, os.Getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
-		return exitConfig
-	}
-	for _, w := range warnings {
-		log.Warn("config", "warning", w.String())
-	}
-	gw, err := runtime.New(cfg, runtime.Options{Logger: log})
+	gw, err := startGateway(path, os.Getenv, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
 		return exitConfig
@@ -94,6 +86,19 @@ func runGateway(ctx context.Context, path string, log *slog.Logger, stderr io.Wr
 		return exitFailed
 	}
 	return exitOK
+}
+
+// startGateway loads the config at path, logs its warnings and builds the gateway: the start that
+// check-config predicts (an error here is one check-config reports; see runtime.CheckConfig).
+func startGateway(path string, env func(string) string, log *slog.Logger) (*runtime.Gateway, error) {
+	cfg, warnings, err := config.Load(path, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		log.Warn("config", "warning", w.String())
+	}
+	return runtime.New(cfg, runtime.Options{Logger: log})
 }
 
 // reexec replaces the process with a fresh copy of itself, with the same arguments and environment.
