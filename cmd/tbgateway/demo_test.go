@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,11 +114,39 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// stopLog records the warnings and errors logged once armed.
+type stopLog struct {
+	armed atomic.Bool
+	mu    sync.Mutex
+	got   []string
+}
+
+func (l *stopLog) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelWarn }
+
+func (l *stopLog) Handle(_ context.Context, r slog.Record) error {
+	if !l.armed.Load() {
+		return nil
+	}
+	line := r.Level.String() + " " + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	l.mu.Lock()
+	l.got = append(l.got, line)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *stopLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *stopLog) WithGroup(string) slog.Handler      { return l }
+
 // TestDemoStopsCleanly starts the demo, waits until every kind of simulated device (simulator, MQTT, Modbus,
-// OPC-UA) has delivered telemetry, then stops it as Ctrl-C does: serve must return, and nothing the demo started
-// may keep running. The simulated devices outlive the gateway, so the OPC-UA connector closes its session
-// against a server that still answers; stopping them first left the simulator's channel stuck on that close
-// request (and the stop took 14 s). The deadline only guards against a hang; the stop takes well under a second.
+// OPC-UA) has delivered telemetry, then stops it as Ctrl-C does: serve must return, nothing the demo started may
+// keep running and the stop logs no warning or error. The simulated devices outlive the gateway, so the OPC-UA
+// connector closes its session against a server that still answers; stopping them first left the simulator's
+// channel stuck on that close request (and the stop took 14 s). The deadline only guards against a hang; the
+// stop takes well under a second.
 func TestDemoStopsCleanly(t *testing.T) {
 	// The regexp library's clock (MQTT connector expressions) is process-wide and ends by itself a second later.
 	ignore := []goleak.Option{goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock")}
@@ -125,7 +155,8 @@ func TestDemoStopsCleanly(t *testing.T) {
 	// One context for the start and the run, as runDemo has (its Ctrl-C context).
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	d, err := startDemo(runCtx, demoOptions{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	logged := new(stopLog)
+	d, err := startDemo(runCtx, demoOptions{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Dir: t.TempDir(), Logger: slog.New(logged)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +179,7 @@ func TestDemoStopsCleanly(t *testing.T) {
 		t.Fatalf("data did not flow from every simulated device: %v", err)
 	}
 
+	logged.armed.Store(true)
 	start := time.Now()
 	stop()
 	select {
@@ -161,5 +193,10 @@ func TestDemoStopsCleanly(t *testing.T) {
 	t.Logf("stopped in %v", time.Since(start))
 	if err := goleak.Find(ignore...); err != nil {
 		t.Errorf("left running after the stop: %v", err)
+	}
+	logged.mu.Lock()
+	defer logged.mu.Unlock()
+	for _, line := range logged.got {
+		t.Errorf("logged during the stop: %s", line)
 	}
 }
