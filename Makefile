@@ -31,9 +31,12 @@ mutants: export CI := true
 mutants: test-deps
 	./scripts/mutants/run.sh
 
-# demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices.
+# demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices. It runs
+# the built binary: after Ctrl-C, `go run` exits with status 1 whatever the program returned.
 demo:
-	$(GO) run ./cmd/tbgateway demo
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbgateway ./cmd/tbgateway
+	$(BIN)/tbgateway demo
 
 bench:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem ./...
