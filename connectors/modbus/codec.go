@@ -222,18 +222,7 @@ func (c *Codec) decode(payload []byte) (any, error) {
 	if len(payload) < 2*nregs {
 		return nil, fmt.Errorf("%w: have %d bytes, need %d", ErrShortData, len(payload), 2*nregs)
 	}
-	buf := make([]byte, 2*nregs)
-	for i := range nregs {
-		src := i
-		if c.LittleWords {
-			src = nregs - 1 - i
-		}
-		hi, lo := payload[2*src], payload[2*src+1]
-		if c.swapsBytes() {
-			hi, lo = lo, hi
-		}
-		buf[2*i], buf[2*i+1] = hi, lo
-	}
+	buf := c.reorder(payload[:2*nregs])
 	var v any
 	switch c.Kind {
 	case KindInt8:
@@ -371,6 +360,26 @@ func (c *Codec) bitList(kept []bool) tbgateway.RawJSON {
 	}
 	sb.WriteByte(']')
 	return tbgateway.RawJSON(sb.String())
+}
+
+// reorder turns the registers of one value between the device's order and big-endian (most significant byte
+// first): wordOrder LITTLE reverses the registers, byteOrder LITTLE swaps the bytes of each. The permutation is
+// its own inverse, so decoding and encoding both use it.
+func (c *Codec) reorder(regs []byte) []byte {
+	n := len(regs) / 2
+	out := make([]byte, 2*n)
+	for i := range n {
+		src := i
+		if c.LittleWords {
+			src = n - 1 - i
+		}
+		hi, lo := regs[2*src], regs[2*src+1]
+		if c.swapsBytes() {
+			hi, lo = lo, hi
+		}
+		out[2*i], out[2*i+1] = hi, lo
+	}
+	return out
 }
 
 // swapsBytes reports whether the two bytes of each register are swapped: byteOrder LITTLE, except for the 8-bit

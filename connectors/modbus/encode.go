@@ -131,18 +131,7 @@ func (c *Codec) encode(v any) ([]byte, error) {
 			binary.BigEndian.PutUint64(buf, u)
 		}
 	}
-	out := make([]byte, 2*nregs)
-	for i := range nregs {
-		dst := i
-		if c.LittleWords {
-			dst = nregs - 1 - i
-		}
-		hi, lo := buf[2*i], buf[2*i+1]
-		if c.swapsBytes() {
-			hi, lo = lo, hi
-		}
-		out[2*dst], out[2*dst+1] = hi, lo
-	}
+	out := c.reorder(buf[:2*nregs])
 	if pad := 2*max(c.Count, 1) - len(out); pad > 0 && !c.Coils {
 		out = append(out, make([]byte, pad)...)
 	}
