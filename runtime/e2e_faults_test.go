@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/runtime"
 	"github.com/tbgateway/tbgateway/tbemu"
 	"github.com/tbgateway/tbgateway/uplink"
@@ -25,7 +26,7 @@ func TestE2EFailingConnectorsDoNotStopOthers(t *testing.T) {
 			p.conn(),
 			{Type: failType, Name: "panicker", Conf: map[string]any{"mode": "panic"}},
 		},
-		opts: runtime.Options{ConnectorBackoff: runtime.BackoffOptions{Min: time.Millisecond, Max: 5 * time.Millisecond}},
+		opts: runtime.Options{ConnectorBackoff: backoff.Policy{Initial: time.Millisecond, Max: 5 * time.Millisecond}},
 	})
 	restarts := func(name string) uint64 { return r.gw.Stats().Connectors[name].Restarts }
 	for i := range uint64(5) {

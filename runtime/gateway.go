@@ -17,6 +17,7 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/ratelimit"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/file"
@@ -37,9 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
-	// ConnectorBackoff shapes the restart delays of failing connectors; zero fields take Supervise's defaults
-	// (1 s doubling up to 1 min). Tests set small delays.
-	ConnectorBackoff BackoffOptions
+	// ConnectorBackoff shapes the restart delays of failing connectors; zero fields take the backoff package's
+	// defaults (1 s doubling up to 1 min, 20 % jitter). Tests set small delays.
+	ConnectorBackoff backoff.Policy
 	// StatisticsPeriod overrides thingsboard.statistics.statsSendPeriodInSeconds (which the config keeps at 10 s
 	// or more) when positive; tests set a short period.
 	StatisticsPeriod time.Duration
@@ -219,17 +220,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	spawn := func(name string, log *slog.Logger, counter *SupervisorStats, bo BackoffOptions, run func(context.Context) error) {
+	spawn := func(name string, log *slog.Logger, counter *SupervisorStats, bo backoff.Policy, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			Supervise(ctx, name, run, bo, log, counter)
 		}()
 	}
-	spawn("uplink", g.log, nil, BackoffOptions{}, g.link.Run)
-	spawn("report-strategy", g.log, nil, BackoffOptions{}, g.filter.Run)
+	spawn("uplink", g.log, nil, backoff.Policy{}, g.link.Run)
+	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
 	if g.cfg.Thingsboard.Statistics.Enable {
-		spawn("statistics", g.log, nil, BackoffOptions{}, g.runStatistics)
+		spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	}
 	for _, c := range g.conns {
 		if c.failed != nil {

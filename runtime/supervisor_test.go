@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // logRecorder is a slog.Handler that keeps every record.
@@ -48,8 +50,8 @@ func (h *logRecorder) lines(level slog.Level) (out []string, stack bool) {
 	return out, stack
 }
 
-var testBackoff = BackoffOptions{Min: time.Second, Max: 10 * time.Second, Multiplier: 2, HealthyAfter: time.Minute,
-	Rand: func() float64 { return 0 }}
+// testBackoff doubles from 1 s to 10 s without jitter.
+var testBackoff = backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2, HealthyAfter: time.Minute, Jitter: -1}
 
 // since returns how long after t0 each time is.
 func since(t0 time.Time, ts []time.Time) []time.Duration {
@@ -145,7 +147,7 @@ func TestSupervisePanic(t *testing.T) {
 func TestSuperviseCancelDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := testBackoff
-		opts.Min, opts.Max = time.Hour, time.Hour
+		opts.Initial, opts.Max = time.Hour, time.Hour
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		calls := 0
@@ -262,25 +264,4 @@ func TestSuperviseNilReturnIsFailure(t *testing.T) {
 			t.Fatalf("shutdown counted as a failure: %d restarts", stats.Restarts())
 		}
 	})
-}
-
-func TestBackoffDelay(t *testing.T) {
-	o := BackoffOptions{Min: time.Second, Max: 5 * time.Second, Jitter: 0.2, Rand: func() float64 { return 0.5 }}.withDefaults()
-	var got []time.Duration
-	for n := 1; n <= 5; n++ {
-		got = append(got, o.delay(n))
-	}
-	want := []time.Duration{900 * time.Millisecond, 1800 * time.Millisecond, 3600 * time.Millisecond, 4500 * time.Millisecond, 4500 * time.Millisecond}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("delays %v, want %v", got, want)
-	}
-	d := BackoffOptions{}.withDefaults()
-	if d.Min != time.Second || d.Max != time.Minute || d.Multiplier != 2 || d.Jitter != 0.2 || d.HealthyAfter != time.Minute {
-		t.Fatalf("defaults %+v", d)
-	}
-	for range 100 {
-		if v := d.delay(3); v > 4*time.Second || v < 3200*time.Millisecond {
-			t.Fatalf("jittered delay %v outside [3.2s, 4s]", v)
-		}
-	}
 }
