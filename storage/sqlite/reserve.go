@@ -78,6 +78,10 @@ func (s *Store) diskFullHit(cause error) {
 	if err := s.releaseReserve(); err != nil {
 		cause = errors.Join(cause, err)
 	}
+	// Checkpoint now, while the reserve's space is free: the WAL's committed pages go into the database file, which
+	// may have to grow for them. Later, a failed transaction's frames may fill the disk up to the WAL's end, and a
+	// checkpoint that must grow the database would then fail and leave the WAL as it is.
+	_ = s.reclaim(context.Background())
 	if s.opts.Policy == tbgateway.DropOldest {
 		s.log.Warn("sqlite storage: disk full; dropping the oldest records to make room", "file", s.path, "err", cause)
 		return

@@ -180,6 +180,10 @@ func (s *Store) commit(batch []*request) {
 		case batch[0].kind != reqPut:
 			_ = s.reclaim(context.Background()) // the retry's error tells whether it helped
 			errs, t, err = s.runTx(batch)
+			if r := batch[0]; err != nil && isDiskFull(err) && r.kind == reqAck && len(r.ids) > 1 {
+				r.done <- s.ackInHalves(r)
+				return
+			}
 		case s.opts.Policy == tbgateway.DropOldest:
 			errs, t, err = s.putDroppingOldest(batch[0], errs, t, err)
 		}
@@ -197,6 +201,21 @@ func (s *Store) commit(batch []*request) {
 	for i, r := range batch {
 		r.done <- errs[i]
 	}
+}
+
+// ackInHalves commits the acknowledgement r in two transactions of half its records each (halving again while a
+// half does not fit): the deletes of one transaction go to the WAL, so a large acknowledgement on a full disk may
+// need more space than there is, while its parts, with the WAL checkpointed and truncated between them, fit. An
+// acknowledgement that failed would leave delivered records in the store until the next reconnect.
+func (s *Store) ackInHalves(r *request) error {
+	half := len(r.ids) / 2
+	var errs []error
+	for _, ids := range [][]uint64{r.ids[:half], r.ids[half:]} {
+		part := &request{kind: reqAck, ctx: r.ctx, ids: ids, drop: r.drop, done: make(chan error, 1)}
+		s.commit([]*request{part})
+		errs = append(errs, <-part.done)
+	}
+	return errors.Join(errs...)
 }
 
 // publish makes the outcome of a transaction visible to the readers.
