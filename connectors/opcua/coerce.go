@@ -3,14 +3,13 @@ package opcua
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/ua"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // typeNames maps config argument types (Python's names and the OPC-UA built-in type names) to built-in types.
@@ -37,28 +36,27 @@ func argumentVariant(typeName string, value any, declared *ua.TypeID) (*ua.Varia
 		}
 		return coerce(value, t)
 	}
-	switch x := value.(type) {
+	v, err := values.FromJSON(values.Tree(value))
+	if err != nil {
+		return nil, err
+	}
+	switch v.(type) {
 	case bool:
-		return coerce(x, ua.TypeIDBoolean)
-	case json.Number:
-		if _, err := x.Int64(); err == nil {
-			return coerce(x, ua.TypeIDInt32)
-		}
-		return coerce(x, ua.TypeIDDouble)
+		return coerce(v, ua.TypeIDBoolean)
+	case int64:
+		return coerce(v, ua.TypeIDInt32)
 	case float64:
-		if x == math.Trunc(x) {
-			return coerce(x, ua.TypeIDInt32)
-		}
-		return coerce(x, ua.TypeIDDouble)
+		return coerce(v, ua.TypeIDDouble)
 	case string:
-		return coerce(x, ua.TypeIDString)
+		return coerce(v, ua.TypeIDString)
 	}
 	return nil, fmt.Errorf("cannot guess the OPC-UA type of %v (%T)", value, value)
 }
 
-// coerce converts a JSON-decoded value (bool, json.Number, float64, string, nil) into a variant of the built-in
-// type t, the type a node or method argument declares. Strings are parsed ("true", "12.5"), numbers are range
-// checked; a value that does not fit is an error naming both.
+// coerce converts a JSON-decoded or record value (bool, json.Number, int64, float64, string, RawJSON, nil) into a
+// variant of the built-in type t, the type a node or method argument declares, with the kit's conversions
+// (values.ToBool, ToInt, ToFloat, Text, Millis): strings are parsed ("true", "12.5"), numbers are range checked;
+// a value that does not fit is an error naming both.
 func coerce(v any, t ua.TypeID) (*ua.Variant, error) {
 	if v == nil {
 		return nil, fmt.Errorf("no value for a %s", t)
@@ -67,7 +65,7 @@ func coerce(v any, t ua.TypeID) (*ua.Variant, error) {
 	var err error
 	switch t {
 	case ua.TypeIDBoolean:
-		out, err = toBool(v)
+		out, err = values.ToBool(v)
 	case ua.TypeIDSByte:
 		out, err = toInt(v, math.MinInt8, math.MaxInt8, func(i int64) any { return int8(i) })
 	case ua.TypeIDByte:
@@ -86,22 +84,25 @@ func coerce(v any, t ua.TypeID) (*ua.Variant, error) {
 		out, err = toInt(v, 0, math.MaxInt64, func(i int64) any { return uint64(i) })
 	case ua.TypeIDFloat:
 		var f float64
-		if f, err = toFloat(v); err == nil {
+		if f, err = values.ToFloat(v); err == nil {
 			if math.Abs(f) > math.MaxFloat32 {
 				err = fmt.Errorf("%v out of range of Float", f)
 			}
 			out = float32(f)
 		}
 	case ua.TypeIDDouble:
-		out, err = toFloat(v)
+		out, err = values.ToFloat(v)
 	case ua.TypeIDString:
-		out = toText(v)
+		out = values.Text(v)
 	case ua.TypeIDLocalizedText:
-		out = ua.NewLocalizedText(toText(v))
+		out = ua.NewLocalizedText(values.Text(v))
 	case ua.TypeIDDateTime:
-		out, err = toTime(v)
+		var msec int64
+		if msec, err = values.Millis(v); err == nil {
+			out = time.UnixMilli(msec).UTC()
+		}
 	case ua.TypeIDByteString:
-		s := toText(v)
+		s := values.Text(v)
 		if b, herr := hex.DecodeString(s); herr == nil {
 			out = b
 		} else if b, berr := base64.StdEncoding.DecodeString(s); berr == nil {
@@ -110,9 +111,9 @@ func coerce(v any, t ua.TypeID) (*ua.Variant, error) {
 			out = []byte(s)
 		}
 	case ua.TypeIDNodeID:
-		out, err = ua.ParseNodeID(toText(v))
+		out, err = ua.ParseNodeID(values.Text(v))
 	case ua.TypeIDGUID:
-		out = ua.NewGUID(toText(v))
+		out = ua.NewGUID(values.Text(v))
 	default:
 		return nil, fmt.Errorf("writing a %s is not supported", t)
 	}
@@ -122,121 +123,16 @@ func coerce(v any, t ua.TypeID) (*ua.Variant, error) {
 	return ua.NewVariant(out)
 }
 
-func toText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
-
-func toBool(v any) (bool, error) {
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case json.Number:
-		f, err := x.Float64()
-		return f != 0, err
-	case float64:
-		return x != 0, nil
-	case string:
-		switch strings.ToLower(strings.TrimSpace(x)) {
-		case "true", "1", "on", "yes":
-			return true, nil
-		case "false", "0", "off", "no":
-			return false, nil
-		}
-	}
-	return false, fmt.Errorf("%v is not a Boolean", v)
-}
-
+// toInt converts v with values.ToInt and checks it lies in [lo, hi]; mk builds the sized Go integer.
 func toInt(v any, lo, hi int64, mk func(int64) any) (any, error) {
-	var i int64
-	switch x := v.(type) {
-	case bool:
-		if x {
-			i = 1
-		}
-	case json.Number:
-		n, err := parseInt(x.String())
-		if err != nil {
-			return nil, err
-		}
-		i = n
-	case float64:
-		if x != math.Trunc(x) || x < math.MinInt64 || x > math.MaxInt64 {
-			return nil, fmt.Errorf("%v is not an integer", x)
-		}
-		i = int64(x)
-	case string:
-		n, err := parseInt(strings.TrimSpace(x))
-		if err != nil {
-			return nil, err
-		}
-		i = n
-	default:
-		return nil, fmt.Errorf("%v is not an integer", v)
+	i, err := values.ToInt(v)
+	if err != nil {
+		return nil, err
 	}
 	if i < lo || i > hi {
 		return nil, fmt.Errorf("%d out of range [%d, %d]", i, lo, hi)
 	}
 	return mk(i), nil
-}
-
-// parseInt accepts "12" and integral decimals such as "12.0" (Python's int(float(x)) path).
-func parseInt(s string) (int64, error) {
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != math.Trunc(f) {
-		return 0, fmt.Errorf("%q is not an integer", s)
-	}
-	return int64(f), nil
-}
-
-func toFloat(v any) (float64, error) {
-	switch x := v.(type) {
-	case json.Number:
-		return x.Float64()
-	case float64:
-		return x, nil
-	case bool:
-		if x {
-			return 1, nil
-		}
-		return 0, nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a number", x)
-		}
-		return f, nil
-	}
-	return 0, fmt.Errorf("%v is not a number", v)
-}
-
-func toTime(v any) (time.Time, error) {
-	switch x := v.(type) {
-	case json.Number:
-		ms, err := x.Int64()
-		return time.UnixMilli(ms).UTC(), err
-	case float64:
-		return time.UnixMilli(int64(x)).UTC(), nil
-	case string:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999", "2006-01-02 15:04:05.999999"} {
-			if t, err := time.Parse(layout, strings.TrimSpace(x)); err == nil {
-				return t, nil
-			}
-		}
-	}
-	return time.Time{}, fmt.Errorf("%v is not a DateTime (RFC 3339 text or ms since the epoch)", v)
 }
 
 // builtinType maps a DataType node id in namespace 0 to its built-in type; other (structured, enumerated)

@@ -1,13 +1,14 @@
 package opcua
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
+	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/values"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -23,232 +24,126 @@ const (
 	DefaultMaxNodesPerOperation = 100 // when the server publishes no OperationLimits
 )
 
-// Config is an OPC-UA connector file in the Python gateway's shape.
+// Config is an OPC-UA connector file in the Python gateway's shape (see Decode for the keys).
 type Config struct {
 	// Name and LogLevel are read by the runtime; kept here so they are not reported as unknown.
-	Name     string `json:"name,omitempty"`
-	LogLevel string `json:"logLevel,omitempty"`
+	Name     string
+	LogLevel string
 	// ReportStrategy is the connector-wide strategy; the runtime applies it.
-	ReportStrategy json.RawMessage `json:"reportStrategy,omitempty"`
-	Server         ServerConfig    `json:"server"`
-	Mapping        []MappingConfig `json:"mapping"`
+	ReportStrategy json.RawMessage
+	Server         ServerConfig
+	Mapping        []MappingConfig
 }
 
 // ServerConfig is the "server" section.
 type ServerConfig struct {
-	// URL is the endpoint; "opc.tcp://" is prepended when it has no scheme.
-	URL string `json:"url"`
+	// URL is the endpoint ("url"); "opc.tcp://" is prepended when it has no scheme.
+	URL string
 	// TimeoutInMillis bounds connecting and every request.
-	TimeoutInMillis int `json:"timeoutInMillis,omitempty"`
+	TimeoutInMillis int
 	// ScanPeriodInMillis is how long resolved browse paths stay cached before they are resolved again.
-	ScanPeriodInMillis int `json:"scanPeriodInMillis,omitempty"`
+	ScanPeriodInMillis int
 	// PollPeriodInMillis is the read period when subscriptions are disabled.
-	PollPeriodInMillis int `json:"pollPeriodInMillis,omitempty"`
+	PollPeriodInMillis int
 	// EnableSubscriptions selects monitored items (true, the default) or polling.
-	EnableSubscriptions *bool `json:"enableSubscriptions,omitempty"`
+	EnableSubscriptions *bool
 	// SubCheckPeriodInMillis is the subscriptions' publishing and sampling interval (at least 100).
-	SubCheckPeriodInMillis int `json:"subCheckPeriodInMillis,omitempty"`
+	SubCheckPeriodInMillis int
 	// SessionTimeoutInMillis is the requested session timeout.
-	SessionTimeoutInMillis int `json:"sessionTimeoutInMillis,omitempty"`
+	SessionTimeoutInMillis int
 	// SubKeepAlivePeriodInSeconds, when positive, arms the watchdog: a connection whose subscriptions delivered
 	// nothing for this long is torn down and rebuilt. 0 leaves only the connection liveness probe.
-	SubKeepAlivePeriodInSeconds float64 `json:"subKeepAlivePeriodInSeconds,omitempty"`
+	SubKeepAlivePeriodInSeconds float64
 	// ReconnectRetriesCount is accepted; the Go connector retries forever (the runtime's supervision model).
-	ReconnectRetriesCount        int     `json:"reconnectRetriesCount,omitempty"`
-	ReconnectBackoffInitialDelay float64 `json:"reconnectBackoffInitialDelay,omitempty"`
-	ReconnectBackoffFactor       float64 `json:"reconnectBackoffFactor,omitempty"`
+	ReconnectRetriesCount int
+	// ReconnectBackoffInitialDelay (seconds) and ReconnectBackoffFactor shape the reconnect back-off.
+	ReconnectBackoffInitialDelay float64
+	ReconnectBackoffFactor       float64
 	// URI is the client's application URI (also written into a generated client certificate).
-	URI string `json:"uri,omitempty"`
+	URI string
 	// Security is the policy: None, Basic128Rsa15, Basic256, Basic256Sha256, Aes128_Sha256_RsaOaep,
-	// Aes256_Sha256_RsaPss. Empty means Basic128Rsa15 as in the Python gateway.
-	Security string         `json:"security,omitempty"`
-	Identity IdentityConfig `json:"identity"`
+	// Aes256_Sha256_RsaPss. Absent means Basic128Rsa15 as in the Python gateway.
+	Security string
+	Identity IdentityConfig
 	// Accepted, not acted on (Python batching and debug knobs).
-	ShowMap                       bool `json:"showMap,omitempty"`
-	SubDataMaxBatchSize           int  `json:"subDataMaxBatchSize,omitempty"`
-	SubDataMinBatchCreationTimeMs int  `json:"subDataMinBatchCreationTimeMs,omitempty"`
-	SubscriptionProcessBatchSize  int  `json:"subscriptionProcessBatchSize,omitempty"`
+	ShowMap                       bool
+	SubDataMaxBatchSize           int
+	SubDataMinBatchCreationTimeMs int
+	SubscriptionProcessBatchSize  int
 }
 
 // IdentityConfig is "server.identity".
 type IdentityConfig struct {
 	// Type is anonymous (default), username, or cert.PEM / certificates.
-	Type     string `json:"type,omitempty"`
-	Username string `json:"username,omitempty"`
-	Password string `json:"password,omitempty"`
+	Type     string
+	Username string
+	Password string
 	// Mode is the message security mode: None, Sign or SignAndEncrypt (default).
-	Mode string `json:"mode,omitempty"`
-	// Certificate files (PEM or DER); CACert is the server certificate to trust, when given.
-	CACert         string `json:"caCert,omitempty"`
-	PrivateKey     string `json:"privateKey,omitempty"`
-	Cert           string `json:"cert,omitempty"`
-	PathToCACert   string `json:"pathToCACert,omitempty"`
-	PathToPrivKey  string `json:"pathToPrivateKey,omitempty"`
-	PathToClientCt string `json:"pathToClientCert,omitempty"`
+	Mode string
+	// Certificate files (PEM or DER); CACert is the server certificate to trust, when given. The path* keys are
+	// the older names.
+	CACert         string
+	PrivateKey     string
+	Cert           string
+	PathToCACert   string
+	PathToPrivKey  string
+	PathToClientCt string
 }
 
 // MappingConfig is one entry of "mapping": a device node and what to read from it.
 type MappingConfig struct {
-	DeviceNodeSource  string           `json:"deviceNodeSource,omitempty"`
-	DeviceNodePattern string           `json:"deviceNodePattern"`
-	DeviceInfo        DeviceInfoConfig `json:"deviceInfo"`
-	// DeviceNamePattern and DeviceTypePattern are the older shape of deviceInfo.
-	DeviceNamePattern string          `json:"deviceNamePattern,omitempty"`
-	DeviceTypePattern string          `json:"deviceTypePattern,omitempty"`
-	ReportStrategy    json.RawMessage `json:"reportStrategy,omitempty"`
-	Attributes        []KeyConfig     `json:"attributes,omitempty"`
-	Timeseries        []KeyConfig     `json:"timeseries,omitempty"`
-	RPCMethods        []RPCConfig     `json:"rpc_methods,omitempty"`
-	AttributeUpdates  []UpdateConfig  `json:"attributes_updates,omitempty"`
+	// DeviceNodeSource is path (default) or identifier.
+	DeviceNodeSource  string
+	DeviceNodePattern string
+	// DeviceInfo holds the name and profile expressions; the older deviceNamePattern and deviceTypePattern keys
+	// fill it when it is absent.
+	DeviceInfo       DeviceInfoConfig
+	ReportStrategy   json.RawMessage
+	Attributes       []KeyConfig
+	Timeseries       []KeyConfig
+	RPCMethods       []RPCConfig    // "rpc_methods"
+	AttributeUpdates []UpdateConfig // "attributes_updates"
 }
 
 // DeviceInfoConfig is "mapping[].deviceInfo".
 type DeviceInfoConfig struct {
-	DeviceNameExpression          string `json:"deviceNameExpression,omitempty"`
-	DeviceNameExpressionSource    string `json:"deviceNameExpressionSource,omitempty"`
-	DeviceProfileExpression       string `json:"deviceProfileExpression,omitempty"`
-	DeviceProfileExpressionSource string `json:"deviceProfileExpressionSource,omitempty"`
+	DeviceNameExpression          string
+	DeviceNameExpressionSource    string
+	DeviceProfileExpression       string
+	DeviceProfileExpressionSource string
 }
 
 // KeyConfig is one attribute or time series: a key and the node it is read from.
 type KeyConfig struct {
-	Key string `json:"key"`
-	// Type is path, identifier or constant.
-	Type string `json:"type,omitempty"`
-	// Value is "${node}" (a path or node id), optionally with text around it; for "constant" the literal value.
-	Value json.RawMessage `json:"value,omitempty"`
-	// Path is the older name of Value.
-	Path string `json:"path,omitempty"`
+	Key string
+	// Type is path, identifier or constant ("" reads as path).
+	Type string
+	// Value is "${node}" (a path or node id), optionally with text around it; for "constant" the literal value
+	// as a record value (see values.FromJSON). The older key "path" fills it when "value" is absent.
+	Value any
 	// TimestampLocation is gateway (default), sourceTimestamp or serverTimestamp.
-	TimestampLocation string          `json:"timestampLocation,omitempty"`
-	ReportStrategy    json.RawMessage `json:"reportStrategy,omitempty"`
+	TimestampLocation string
+	ReportStrategy    json.RawMessage
 }
 
 // RPCConfig is one "rpc_methods" entry.
 type RPCConfig struct {
-	Method    string        `json:"method"`
-	Arguments []ArgumentDef `json:"arguments,omitempty"`
+	Method    string
+	Arguments []ArgumentDef
 }
 
-// ArgumentDef is one configured method argument: {"type", "value"} or a bare value (older shape).
+// ArgumentDef is one method argument: {"type", "value"} or a bare value (older shape).
 type ArgumentDef struct {
 	Type  string
-	Value any // nil when the value comes from the request
+	Value any // a decoded JSON value (numbers as json.Number); nil when the value comes from the request
 }
 
-// UnmarshalJSON accepts {"type": "integer", "value": 2} and a bare JSON value.
-func (a *ArgumentDef) UnmarshalJSON(b []byte) error {
-	t := bytes.TrimSpace(b)
-	if len(t) > 0 && t[0] == '{' {
-		var o struct {
-			Type  string `json:"type"`
-			Value any    `json:"value"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.UseNumber()
-		if err := dec.Decode(&o); err != nil {
-			return err
-		}
-		a.Type, a.Value = o.Type, o.Value
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(t))
-	dec.UseNumber()
-	return dec.Decode(&a.Value)
-}
-
-// UpdateConfig is one "attributes_updates" entry: a shared attribute written to a node.
+// UpdateConfig is one "attributes_updates" entry: a shared attribute written to a node. The older keys
+// attributeOnThingsBoard and attributeOnDevice fill Key and Value.
 type UpdateConfig struct {
-	Key   string `json:"key"`
-	Type  string `json:"type,omitempty"`
-	Value string `json:"value"`
-	// Older shape.
-	AttributeOnThingsBoard string `json:"attributeOnThingsBoard,omitempty"`
-	AttributeOnDevice      string `json:"attributeOnDevice,omitempty"`
-}
-
-// Decode parses a connector file, applies defaults and validates it. Warnings name unknown keys by their path;
-// the error names the key path of the first problem. It never panics.
-func Decode(raw []byte) (*Config, []string, error) {
-	var cfg Config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&cfg); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, nil, fmt.Errorf("%s: expected %s, found JSON %s", te.Field, te.Type, te.Value)
-		}
-		return nil, nil, fmt.Errorf("decode: %w", err)
-	}
-	warnings, err := unknownKeys(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.applyDefaults()
-	if err := cfg.validate(); err != nil {
-		return nil, warnings, err
-	}
-	return &cfg, warnings, nil
-}
-
-func (c *Config) applyDefaults() {
-	s := &c.Server
-	if s.URL != "" && !strings.Contains(s.URL, "://") {
-		s.URL = "opc.tcp://" + s.URL
-	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&s.TimeoutInMillis, DefaultTimeoutMs)
-	def(&s.ScanPeriodInMillis, DefaultScanPeriodMs)
-	def(&s.PollPeriodInMillis, DefaultPollPeriodMs)
-	def(&s.SubCheckPeriodInMillis, DefaultSubCheckPeriodMs)
-	def(&s.SessionTimeoutInMillis, DefaultSessionTimeoutMs)
-	if s.SubCheckPeriodInMillis < 100 {
-		s.SubCheckPeriodInMillis = 100
-	}
-	if s.EnableSubscriptions == nil {
-		t := true
-		s.EnableSubscriptions = &t
-	}
-	if s.ReconnectBackoffInitialDelay <= 0 {
-		s.ReconnectBackoffInitialDelay = DefaultReconnectInitial
-	}
-	if s.ReconnectBackoffFactor < 1 {
-		s.ReconnectBackoffFactor = DefaultReconnectFactor
-	}
-	if s.Security == "" {
-		s.Security = "Basic128Rsa15"
-	}
-	if s.Identity.Type == "" {
-		s.Identity.Type = "anonymous"
-	}
-	if s.Identity.Mode == "" {
-		s.Identity.Mode = "SignAndEncrypt"
-	}
-	for i := range c.Mapping {
-		m := &c.Mapping[i]
-		if m.DeviceNodeSource == "" {
-			m.DeviceNodeSource = "path"
-		}
-		if m.DeviceInfo.DeviceNameExpression == "" {
-			m.DeviceInfo.DeviceNameExpression = m.DeviceNamePattern
-		}
-		if m.DeviceInfo.DeviceProfileExpression == "" {
-			m.DeviceInfo.DeviceProfileExpression = m.DeviceTypePattern
-		}
-		for j := range m.AttributeUpdates {
-			u := &m.AttributeUpdates[j]
-			if u.Key == "" {
-				u.Key = u.AttributeOnThingsBoard
-			}
-			if u.Value == "" {
-				u.Value = u.AttributeOnDevice
-			}
-		}
-	}
+	Key   string
+	Type  string
+	Value string
 }
 
 // Security policies the connector accepts in "server.security".
@@ -257,162 +152,258 @@ var securityPolicies = map[string]string{
 	"aes128_sha256_rsaoaep": "Aes128_Sha256_RsaOaep", "aes256_sha256_rsapss": "Aes256_Sha256_RsaPss",
 }
 
-func (c *Config) validate() error {
-	s := &c.Server
-	if strings.TrimSpace(s.URL) == "" {
-		return errors.New("server.url: required")
+// Decode parses a connector file, applies the Python gateway's defaults and validates it, without I/O. file
+// names the file in every message. Warnings name unknown keys by their path; the error names the key path of the
+// first problem. It never panics.
+func Decode(file string, raw []byte) (*Config, []string, error) {
+	d := confjson.New(file)
+	root, err := d.Root(raw)
+	if err != nil {
+		return nil, nil, err
 	}
-	if !strings.HasPrefix(s.URL, "opc.tcp://") {
-		return fmt.Errorf("server.url: expected an opc.tcp:// URL, found %q", s.URL)
+	cfg := &Config{}
+	cfg.Name = root.String("name", "")
+	cfg.LogLevel = root.String("logLevel", "")
+	cfg.ReportStrategy = report.Read(root, "reportStrategy")
+	root.Ignore("id", "configVersion", "enableRemoteLogging", "sendDataOnlyOnChange")
+	if root.Require("server", "an object with the server's url") {
+		root.Sub("server", cfg.Server.decode)
 	}
-	for key, v := range map[string]int{"timeoutInMillis": s.TimeoutInMillis, "scanPeriodInMillis": s.ScanPeriodInMillis,
-		"pollPeriodInMillis": s.PollPeriodInMillis, "sessionTimeoutInMillis": s.SessionTimeoutInMillis} {
-		if v < 0 {
-			return fmt.Errorf("server.%s: expected a positive number, found %d", key, v)
-		}
+	maps := root.Objects("mapping")
+	if len(maps) == 0 {
+		d.Failf(root.Key("mapping"), "expected at least one device mapping")
 	}
-	if s.SubKeepAlivePeriodInSeconds < 0 {
-		return fmt.Errorf("server.subKeepAlivePeriodInSeconds: expected 0 or more, found %v", s.SubKeepAlivePeriodInSeconds)
+	for _, mo := range maps {
+		var m MappingConfig
+		m.decode(mo)
+		mo.Done()
+		cfg.Mapping = append(cfg.Mapping, m)
 	}
-	if _, ok := securityPolicies[strings.ToLower(s.Security)]; !ok {
-		return fmt.Errorf("server.security: expected None, Basic128Rsa15, Basic256, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss, found %q", s.Security)
+	root.Done()
+	if err := d.Err(); err != nil {
+		return nil, d.WarningStrings(), err
 	}
-	switch strings.ToLower(s.Identity.Type) {
-	case "anonymous":
-	case "username":
-		if s.Identity.Username == "" {
-			return errors.New("server.identity.username: required for identity type username")
-		}
-	case "cert.pem", "certificates", "cert":
-	default:
-		return fmt.Errorf("server.identity.type: expected anonymous, username or cert.PEM, found %q", s.Identity.Type)
-	}
-	switch strings.ToLower(s.Identity.Mode) {
-	case "none", "sign", "signandencrypt":
-	default:
-		return fmt.Errorf("server.identity.mode: expected None, Sign or SignAndEncrypt, found %q", s.Identity.Mode)
-	}
-	if err := checkStrategy("reportStrategy", c.ReportStrategy); err != nil {
-		return err
-	}
-	if len(c.Mapping) == 0 {
-		return errors.New("mapping: expected at least one device mapping")
-	}
-	for i := range c.Mapping {
-		if err := c.Mapping[i].validate(fmt.Sprintf("mapping[%d]", i)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cfg, d.WarningStrings(), nil
 }
 
-func (m *MappingConfig) validate(p string) error {
-	switch m.DeviceNodeSource {
-	case "path", "identifier":
-	default:
-		return fmt.Errorf("%s.deviceNodeSource: expected path or identifier, found %q", p, m.DeviceNodeSource)
+// positiveMs reads a period in milliseconds: absent or 0 gives def, negative is an error.
+func positiveMs(o *confjson.Object, key string, def int) int {
+	if v := int(o.IntAs(key, 0, 0, math.MaxInt32, "a positive number of milliseconds")); v > 0 {
+		return v
 	}
+	return def
+}
+
+func (s *ServerConfig) decode(o *confjson.Object) {
+	o.Ignore("name", "disableSubscriptions")
+	s.URL = strings.TrimSpace(o.String("url", ""))
+	switch {
+	case s.URL == "":
+		o.Decoder().FailMissing(o.Key("url"), "the server's opc.tcp:// URL")
+	case !strings.Contains(s.URL, "://"):
+		s.URL = "opc.tcp://" + s.URL
+	case !strings.HasPrefix(s.URL, "opc.tcp://"):
+		o.Decoder().Fail(o.Key("url"), "an opc.tcp:// URL", s.URL)
+	}
+	s.TimeoutInMillis = positiveMs(o, "timeoutInMillis", DefaultTimeoutMs)
+	s.ScanPeriodInMillis = positiveMs(o, "scanPeriodInMillis", DefaultScanPeriodMs)
+	s.PollPeriodInMillis = positiveMs(o, "pollPeriodInMillis", DefaultPollPeriodMs)
+	s.SessionTimeoutInMillis = positiveMs(o, "sessionTimeoutInMillis", DefaultSessionTimeoutMs)
+	s.SubCheckPeriodInMillis = max(positiveMs(o, "subCheckPeriodInMillis", DefaultSubCheckPeriodMs), 100)
+	enabled := true
+	if b := o.OptBool("enableSubscriptions"); b != nil {
+		enabled = *b
+	}
+	s.EnableSubscriptions = &enabled
+	s.SubKeepAlivePeriodInSeconds = o.Float("subKeepAlivePeriodInSeconds", 0, 0, math.MaxFloat64)
+	s.ReconnectRetriesCount = int(o.Int("reconnectRetriesCount", 0, math.MinInt32, math.MaxInt32))
+	// Values the Python connector cannot use (a delay of 0 or less, a factor below 1) fall back to its defaults.
+	if s.ReconnectBackoffInitialDelay = o.Float("reconnectBackoffInitialDelay", 0, -math.MaxFloat64, math.MaxFloat64); s.ReconnectBackoffInitialDelay <= 0 {
+		s.ReconnectBackoffInitialDelay = DefaultReconnectInitial
+	}
+	if s.ReconnectBackoffFactor = o.Float("reconnectBackoffFactor", 0, -math.MaxFloat64, math.MaxFloat64); s.ReconnectBackoffFactor < 1 {
+		s.ReconnectBackoffFactor = DefaultReconnectFactor
+	}
+	s.URI = o.String("uri", "")
+	s.Security = o.OneOf("security", "Basic128Rsa15", "None", "Basic128Rsa15", "Basic256", "Basic256Sha256",
+		"Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
+	s.Identity = IdentityConfig{Type: "anonymous", Mode: "SignAndEncrypt"}
+	o.Sub("identity", s.Identity.decode)
+	s.ShowMap = o.Bool("showMap", false)
+	s.SubDataMaxBatchSize = int(o.Int("subDataMaxBatchSize", 0, 0, math.MaxInt32))
+	s.SubDataMinBatchCreationTimeMs = int(o.Int("subDataMinBatchCreationTimeMs", 0, 0, math.MaxInt32))
+	s.SubscriptionProcessBatchSize = int(o.Int("subscriptionProcessBatchSize", 0, 0, math.MaxInt32))
+}
+
+func (id *IdentityConfig) decode(o *confjson.Object) {
+	id.Type = o.OneOf("type", "anonymous", "anonymous", "username", "cert.PEM", "certificates", "cert")
+	id.Username = o.String("username", "")
+	id.Password = o.String("password", "")
+	if id.Type == "username" && id.Username == "" {
+		o.Decoder().FailMissing(o.Key("username"), "a user name for identity type username")
+	}
+	id.Mode = o.OneOf("mode", "SignAndEncrypt", "None", "Sign", "SignAndEncrypt")
+	id.CACert = o.String("caCert", "")
+	id.PrivateKey = o.String("privateKey", "")
+	id.Cert = o.String("cert", "")
+	id.PathToCACert = o.String("pathToCACert", "")
+	id.PathToPrivKey = o.String("pathToPrivateKey", "")
+	id.PathToClientCt = o.String("pathToClientCert", "")
+}
+
+func (m *MappingConfig) decode(o *confjson.Object) {
+	d := o.Decoder()
+	o.Ignore("device_name", "device_type", "converter")
+	m.DeviceNodeSource = o.OneOf("deviceNodeSource", "path", "path", "identifier")
+	m.DeviceNodePattern = o.String("deviceNodePattern", "")
 	if _, err := parseNodeRef(m.DeviceNodePattern); err != nil {
-		return fmt.Errorf("%s.deviceNodePattern: %w", p, err)
+		d.Failf(o.Key("deviceNodePattern"), "%v", err)
 	}
-	if strings.TrimSpace(m.DeviceInfo.DeviceNameExpression) == "" {
-		return fmt.Errorf("%s.deviceInfo.deviceNameExpression: required", p)
-	}
-	if _, err := parseTemplate(m.DeviceInfo.DeviceNameExpression); err != nil {
-		return fmt.Errorf("%s.deviceInfo.deviceNameExpression: %w", p, err)
-	}
-	if _, err := parseTemplate(m.DeviceInfo.DeviceProfileExpression); err != nil {
-		return fmt.Errorf("%s.deviceInfo.deviceProfileExpression: %w", p, err)
-	}
-	if err := checkStrategy(p+".reportStrategy", m.ReportStrategy); err != nil {
-		return err
-	}
-	seen := map[string]string{}
-	for section, keys := range map[string][]KeyConfig{"attributes": m.Attributes, "timeseries": m.Timeseries} {
-		for j, k := range keys {
-			kp := fmt.Sprintf("%s.%s[%d]", p, section, j)
-			if strings.TrimSpace(k.Key) == "" {
-				return fmt.Errorf("%s.key: required", kp)
-			}
-			if _, err := k.source(); err != nil {
-				return fmt.Errorf("%s.value: %w", kp, err)
-			}
-			switch k.TimestampLocation {
-			case "", "gateway", "sourceTimestamp", "serverTimestamp":
-			default:
-				return fmt.Errorf("%s.timestampLocation: expected gateway, sourceTimestamp or serverTimestamp, found %q", kp, k.TimestampLocation)
-			}
-			if err := checkStrategy(kp+".reportStrategy", k.ReportStrategy); err != nil {
-				return err
-			}
-			if prev, dup := seen[section+"/"+k.Key]; dup {
-				return fmt.Errorf("%s.key: %q already used at %s", kp, k.Key, prev)
-			}
-			seen[section+"/"+k.Key] = kp
+	namePattern, typePattern := o.String("deviceNamePattern", ""), o.String("deviceTypePattern", "")
+	o.Sub("deviceInfo", func(di *confjson.Object) {
+		m.DeviceInfo = DeviceInfoConfig{
+			DeviceNameExpression:          di.String("deviceNameExpression", ""),
+			DeviceNameExpressionSource:    di.String("deviceNameExpressionSource", ""),
+			DeviceProfileExpression:       di.String("deviceProfileExpression", ""),
+			DeviceProfileExpressionSource: di.String("deviceProfileExpressionSource", ""),
 		}
+	})
+	info := &m.DeviceInfo
+	if info.DeviceNameExpression == "" {
+		info.DeviceNameExpression = namePattern
 	}
-	for j, r := range m.RPCMethods {
-		if strings.TrimSpace(r.Method) == "" {
-			return fmt.Errorf("%s.rpc_methods[%d].method: required", p, j)
-		}
-		for a, arg := range r.Arguments {
-			if _, err := argumentVariant(arg.Type, arg.Value, nil); arg.Value != nil && err != nil {
-				return fmt.Errorf("%s.rpc_methods[%d].arguments[%d]: %w", p, j, a, err)
-			}
-		}
+	if info.DeviceProfileExpression == "" {
+		info.DeviceProfileExpression = typePattern
 	}
-	for j, u := range m.AttributeUpdates {
-		up := fmt.Sprintf("%s.attributes_updates[%d]", p, j)
+	namePath := confjson.Join(o.Key("deviceInfo"), "deviceNameExpression")
+	if strings.TrimSpace(info.DeviceNameExpression) == "" {
+		d.FailMissing(namePath, "the device name or an expression naming it")
+	}
+	checkTemplate(d, namePath, info.DeviceNameExpression)
+	checkTemplate(d, confjson.Join(o.Key("deviceInfo"), "deviceProfileExpression"), info.DeviceProfileExpression)
+	m.ReportStrategy = report.Read(o, "reportStrategy")
+	m.Attributes = decodeKeys(o, "attributes")
+	m.Timeseries = decodeKeys(o, "timeseries")
+	for _, ro := range o.Objects("rpc_methods") {
+		m.RPCMethods = append(m.RPCMethods, decodeRPC(ro))
+		ro.Done()
+	}
+	for _, uo := range o.Objects("attributes_updates") {
+		u := UpdateConfig{Key: uo.String("key", ""), Type: uo.String("type", ""), Value: uo.String("value", "")}
+		if u.Key == "" {
+			u.Key = uo.String("attributeOnThingsBoard", "")
+		} else {
+			uo.Ignore("attributeOnThingsBoard")
+		}
+		if u.Value == "" {
+			u.Value = uo.String("attributeOnDevice", "")
+		} else {
+			uo.Ignore("attributeOnDevice")
+		}
 		if strings.TrimSpace(u.Key) == "" {
-			return fmt.Errorf("%s.key: required", up)
+			d.Fail(uo.Key("key"), "the shared attribute's name", u.Key)
 		}
 		if _, err := parseNodeExpr(u.Value); err != nil {
-			return fmt.Errorf("%s.value: %w", up, err)
+			d.Failf(uo.Key("value"), "%v", err)
 		}
+		uo.Done()
+		m.AttributeUpdates = append(m.AttributeUpdates, u)
 	}
-	return nil
 }
 
-// source returns the compiled value expression of an attribute or time series.
-func (k *KeyConfig) source() (*template, error) {
-	if k.Type == "constant" {
-		var v any
-		if len(k.Value) > 0 {
-			if err := json.Unmarshal(k.Value, &v); err != nil {
-				return nil, err
+func checkTemplate(d *confjson.Decoder, path, text string) {
+	if _, err := parseTemplate(text); err != nil {
+		d.Failf(path, "%v", err)
+	}
+}
+
+// decodeKeys reads the "attributes" or "timeseries" list of a mapping; a key used twice in one list is an error.
+func decodeKeys(o *confjson.Object, section string) []KeyConfig {
+	d := o.Decoder()
+	var out []KeyConfig
+	seen := map[string]string{}
+	for _, ko := range o.Objects(section) {
+		k := KeyConfig{Key: ko.String("key", ""), Type: ko.OneOf("type", "path", "path", "identifier", "constant")}
+		if v, ok := ko.Get("value"); ok {
+			k.Value = v
+			ko.Ignore("path")
+		} else if p := ko.String("path", ""); p != "" {
+			k.Value = p
+		}
+		k.TimestampLocation = ko.OneOf("timestampLocation", "gateway", "gateway", "sourceTimestamp", "serverTimestamp")
+		k.ReportStrategy = report.Read(ko, "reportStrategy")
+		ko.Done()
+		switch {
+		case !ko.Has("key"):
+			d.FailMissing(ko.Key("key"), "the key's name")
+		case strings.TrimSpace(k.Key) == "":
+			d.Fail(ko.Key("key"), "the key's name", k.Key)
+		case seen[k.Key] != "":
+			d.Failf(ko.Key("key"), "%q already used at %s", k.Key, seen[k.Key])
+		}
+		seen[k.Key] = ko.Path()
+		if k.Type == "constant" {
+			v, err := values.FromJSON(k.Value)
+			if err != nil {
+				d.Failf(ko.Key("value"), "%v", err)
 			}
+			k.Value = v
+		} else if _, err := k.source(); err != nil {
+			d.Failf(ko.Key("value"), "%v", err)
 		}
-		return &template{constant: v, isConst: true}, nil
+		out = append(out, k)
 	}
-	text := k.Path
-	if len(k.Value) > 0 {
-		if err := json.Unmarshal(k.Value, &text); err != nil {
-			return nil, fmt.Errorf("expected a string, found %s", k.Value)
+	return out
+}
+
+// decodeRPC reads one "rpc_methods" entry; a configured argument value must convert to its configured type.
+func decodeRPC(o *confjson.Object) RPCConfig {
+	d := o.Decoder()
+	r := RPCConfig{Method: o.String("method", "")}
+	if o.Require("method", "the method's name") && strings.TrimSpace(r.Method) == "" {
+		d.Fail(o.Key("method"), "the method's name", r.Method)
+	}
+	o.Each("arguments", func(path string, item any) {
+		a := argumentDef(item)
+		if ao, isObj := item.(map[string]any); isObj {
+			// The object shape: its keys are checked like any other object's.
+			obj := d.Object(path, ao)
+			obj.String("type", "")
+			obj.Get("value")
+			obj.Done()
 		}
+		if _, err := argumentVariant(a.Type, a.Value, nil); a.Value != nil && err != nil {
+			d.Failf(path, "%v", err)
+		}
+		r.Arguments = append(r.Arguments, a)
+	})
+	return r
+}
+
+// argumentDef reads an argument, from the configuration or from an RPC request: {"type": "integer", "value": 2}
+// or a bare value.
+func argumentDef(item any) ArgumentDef {
+	if o, ok := item.(map[string]any); ok {
+		t, _ := o["type"].(string)
+		return ArgumentDef{Type: t, Value: o["value"]}
 	}
-	switch k.Type {
-	case "", "path", "identifier":
-	default:
-		return nil, fmt.Errorf("type: expected path, identifier or constant, found %q", k.Type)
+	return ArgumentDef{Value: item}
+}
+
+// source returns the compiled value expression of an attribute or time series that reads a node.
+func (k *KeyConfig) source() (nodeTemplate, error) {
+	text, ok := k.Value.(string)
+	if !ok {
+		return nodeTemplate{}, fmt.Errorf("expected a string with one ${node} expression, found %s", confjson.Describe(k.Value))
 	}
 	t, err := parseTemplate(text)
 	if err != nil {
-		return nil, err
+		return nodeTemplate{}, err
 	}
-	if len(t.refs) != 1 {
-		return nil, fmt.Errorf("expected exactly one ${node} expression, found %q", text)
+	if len(t.Exprs()) != 1 {
+		return nodeTemplate{}, fmt.Errorf("expected exactly one ${node} expression, found %q", text)
 	}
 	return t, nil
-}
-
-func checkStrategy(path string, raw json.RawMessage) error {
-	if len(raw) == 0 {
-		return nil
-	}
-	if _, err := report.ParseConfig(raw); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 func ms(v int) time.Duration { return time.Duration(v) * time.Millisecond }

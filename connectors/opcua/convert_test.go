@@ -151,10 +151,10 @@ func TestParseNodeRef(t *testing.T) {
 		}
 	}
 	tm, err := parseTemplate(`Dev ${Serial} @ ${ns=2;i=3}`)
-	if err != nil || len(tm.refs) != 2 || tm.render([]string{"A1", "x"}) != "Dev A1 @ x" {
+	if err != nil || len(tm.Exprs()) != 2 || fill(tm, []string{"A1", "x"}) != "Dev A1 @ x" {
 		t.Errorf("template: %+v %v", tm, err)
 	}
-	if tm, _ := parseTemplate(`${X}`); !tm.bare() {
+	if tm, _ := parseTemplate(`${X}`); !tm.Single() {
 		t.Error("${X} must be bare")
 	}
 }

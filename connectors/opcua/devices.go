@@ -2,7 +2,6 @@ package opcua
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,8 +59,8 @@ func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping) (
 	d := &device{m: m, name: name, typ: profileOr(profile), node: node}
 	for _, k := range m.keys {
 		it := &item{dev: d, spec: k}
-		if !k.tmpl.isConst {
-			if it.node, err = s.res.resolve(rctx, k.tmpl.refs[0], node); err != nil {
+		if !k.isConst {
+			if it.node, err = s.res.resolve(rctx, k.tmpl.Exprs()[0].Expr, node); err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -76,13 +75,14 @@ func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping) (
 }
 
 // renderTemplate reads the nodes a template names (relative ones under base) and joins them with its text.
-func (s *session) renderTemplate(ctx context.Context, t *template, base *ua.NodeID) (string, error) {
-	if t.literal() {
-		return t.render(nil), nil
+func (s *session) renderTemplate(ctx context.Context, t nodeTemplate, base *ua.NodeID) (string, error) {
+	if !t.HasExpr() {
+		return t.Text, nil
 	}
-	nodes := make([]*ua.NodeID, len(t.refs))
-	for i, ref := range t.refs {
-		n, err := s.res.resolve(ctx, ref, base)
+	refs := t.Exprs()
+	nodes := make([]*ua.NodeID, len(refs))
+	for i, ref := range refs {
+		n, err := s.res.resolve(ctx, ref.Expr, base)
 		if err != nil {
 			return "", err
 		}
@@ -97,7 +97,7 @@ func (s *session) renderTemplate(ctx context.Context, t *template, base *ua.Node
 		v, _ := dataValueOf(dv)
 		vals[i] = textValue(v)
 	}
-	return t.render(vals), nil
+	return fill(t, vals), nil
 }
 
 // recordBuilder collects one device's values from one notification or poll into records. The runtime stamps all
@@ -160,25 +160,8 @@ func (b *recordBuilder) records(connector string, d *device) []tbgateway.Record 
 // itemValue renders a notified or read value for an item: bare ${node} keeps the value's type, text around
 // the reference makes a string.
 func itemValue(it *item, v any) any {
-	if it.spec.tmpl.bare() {
+	if it.spec.tmpl.Single() {
 		return v
 	}
-	return it.spec.tmpl.render([]string{textValue(v)})
-}
-
-// constValue converts a constant key's JSON value to a record value.
-func constValue(v any) any {
-	switch x := v.(type) {
-	case bool, string:
-		return x
-	case float64:
-		if x == float64(int64(x)) {
-			return int64(x)
-		}
-		return x
-	case nil:
-		return nil
-	}
-	b, _ := json.Marshal(v)
-	return tbgateway.RawJSON(b)
+	return fill(it.spec.tmpl, []string{textValue(v)})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gopcua/opcua/ua"
+	"github.com/tbgateway/tbgateway/internal/template"
 )
 
 // nodeIDForm matches the text forms of a node id the Python configs use: ns=<n>;{i,s,g,b}=<id> or without ns.
@@ -79,65 +80,27 @@ func parseNodeRef(text string) (nodeRef, error) {
 	return ref, nil
 }
 
-// template is text with ${node} references, compiled once: parts[i] precedes refs[i], the last part follows the
-// last reference. A constant template (type "constant") carries a literal value instead.
-type template struct {
-	parts    []string
-	refs     []nodeRef
-	constant any
-	isConst  bool
-}
+// nodeTemplate is text with ${node} references (browse paths or node ids), parsed once at load time with the
+// kit's template parser: "Device ${Root\.Objects\.Dev\.Serial} at ${ns=2;i=3}"; text without ${} is literal.
+type nodeTemplate = template.Template[nodeRef]
 
-// parseTemplate compiles "Device ${Root\.Objects\.Dev\.Serial} at ${ns=2;i=3}"; text without ${} is literal.
-func parseTemplate(text string) (*template, error) {
-	t := &template{}
-	rest := text
-	for {
-		i := strings.Index(rest, "${")
-		if i < 0 {
-			t.parts = append(t.parts, rest)
-			return t, nil
-		}
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("unclosed ${ in %q", text)
-		}
-		ref, err := parseNodeRef(rest[i+2 : i+j])
-		if err != nil {
-			return nil, err
-		}
-		t.parts = append(t.parts, rest[:i])
-		t.refs = append(t.refs, ref)
-		rest = rest[i+j+1:]
-	}
-}
+func parseTemplate(text string) (nodeTemplate, error) { return template.Parse(text, parseNodeRef) }
 
-// literal reports whether the template has no node references (its text is its value).
-func (t *template) literal() bool { return len(t.refs) == 0 }
-
-// bare reports whether the template is exactly one reference with no text around it, so the node's value is the
-// result with its own type.
-func (t *template) bare() bool {
-	return len(t.refs) == 1 && t.parts[0] == "" && t.parts[1] == ""
-}
-
-// render joins the parts with the given rendered reference values.
-func (t *template) render(values []string) string {
-	var b strings.Builder
-	for i, p := range t.parts {
-		b.WriteString(p)
-		if i < len(values) {
-			b.WriteString(values[i])
-		}
-	}
-	return b.String()
+// fill joins a template's literal text with the rendered values of its references, in order.
+func fill(t nodeTemplate, vals []string) string {
+	i := 0
+	s, _, _ := t.Eval(func(nodeRef) (string, bool) {
+		i++
+		return vals[i-1], true
+	})
+	return s
 }
 
 // parseNodeExpr parses a node written either bare or as "${...}" (attribute updates, RPC get/set).
 func parseNodeExpr(text string) (nodeRef, error) {
 	s := strings.TrimSpace(text)
-	if strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") {
-		s = s[2 : len(s)-1]
+	if t, err := parseTemplate(s); err == nil && t.Single() {
+		return t.Parts[0].Expr, nil
 	}
 	return parseNodeRef(s)
 }

@@ -11,18 +11,21 @@ type mapping struct {
 	idx     int
 	cfg     *MappingConfig
 	device  nodeRef
-	name    *template
-	profile *template
+	name    nodeTemplate
+	profile nodeTemplate
 	keys    []*keySpec
 	updates map[string]nodeRef    // attribute-update key -> node
 	methods map[string]*RPCConfig // rpc_methods by name
 }
 
-// keySpec is one attribute or time series of a mapping.
+// keySpec is one attribute or time series of a mapping: it reads the node its template names, or (isConst) it
+// is a constant record value.
 type keySpec struct {
 	key      string
 	attr     bool
-	tmpl     *template
+	tmpl     nodeTemplate
+	isConst  bool
+	constant any
 	tsLoc    string
 	strategy json.RawMessage
 }
@@ -41,12 +44,17 @@ func compileMapping(i int, mc *MappingConfig) (*mapping, error) {
 	}
 	add := func(keys []KeyConfig, attr bool) error {
 		for j := range keys {
-			t, err := keys[j].source()
-			if err != nil {
-				return err
+			k := &keySpec{key: keys[j].Key, attr: attr, tsLoc: keys[j].TimestampLocation, strategy: keys[j].ReportStrategy}
+			if keys[j].Type == "constant" {
+				k.isConst, k.constant = true, keys[j].Value
+			} else {
+				t, err := keys[j].source()
+				if err != nil {
+					return err
+				}
+				k.tmpl = t
 			}
-			m.keys = append(m.keys, &keySpec{key: keys[j].Key, attr: attr, tmpl: t, tsLoc: keys[j].TimestampLocation,
-				strategy: keys[j].ReportStrategy})
+			m.keys = append(m.keys, k)
 		}
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/gopcua/opcua/ua"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // methodNode finds the method called name among the device node's children (any namespace).
@@ -61,32 +62,27 @@ func callArguments(conf []ArgumentDef, params json.RawMessage) ([]ArgumentDef, e
 	if len(p) == 0 || string(p) == "null" || string(p) == "{}" {
 		return args, nil
 	}
+	tree, err := values.Decode(p)
+	if err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
 	var given []ArgumentDef
-	switch p[0] {
-	case '[':
-		if err := json.Unmarshal(p, &given); err != nil {
-			return nil, fmt.Errorf("params: %w", err)
-		}
-	case '{':
-		var o struct {
-			Arguments []ArgumentDef `json:"arguments"`
-		}
-		if err := json.Unmarshal(p, &o); err != nil {
-			return nil, fmt.Errorf("params: %w", err)
-		}
-		given = o.Arguments
-	default:
-		var one ArgumentDef
-		if err := json.Unmarshal(p, &one); err != nil {
-			return nil, fmt.Errorf("params: %w", err)
-		}
+	list, isList := tree.([]any)
+	if o, isObj := tree.(map[string]any); isObj {
+		list, _ = o["arguments"].([]any)
+		isList = true // an object without an arguments list changes nothing
+	}
+	if !isList {
 		for i := range args {
 			if args[i].Value == nil {
-				args[i].Value = one.Value
+				args[i].Value = tree
 				return args, nil
 			}
 		}
-		return append(args, one), nil
+		return append(args, ArgumentDef{Value: tree}), nil
+	}
+	for _, item := range list {
+		given = append(given, argumentDef(item))
 	}
 	for i, g := range given {
 		if i < len(args) {

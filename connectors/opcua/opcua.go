@@ -14,7 +14,7 @@
 //     default "gateway").
 //   - The connector owns reconnects (gopcua's AutoReconnect is off, see the v0.8.0 subscription bug): every loss of
 //     the session, failed liveness probe, publish error or silent subscription (watchdog) closes the client,
-//     waits with exponential back-off and builds the session, the resolution and the subscriptions again.
+//     waits with the back-off of internal/backoff and builds the session, the resolution and the subscriptions again.
 //   - Subscription mode puts all monitored items into one subscription (more only when the server refuses more
 //     items per subscription) instead of Python's one per device: servers cap subscriptions per session.
 //     Polling mode reads all nodes every pollPeriodInMillis in batches of the server's MaxNodesPerRead.
@@ -30,11 +30,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // Type is the connector type in the main config.
@@ -45,16 +45,16 @@ func init() {
 }
 
 // Check is the connector's ConfigChecker: it decodes and validates cfg.Raw without I/O. Warnings and the error
-// name the file and the key path.
+// name the file and the key path; the runtime logs the warnings when the connector starts.
 func Check(cfg tbgateway.ConnectorConfig) ([]string, error) {
-	_, warnings, err := Decode(cfg.Raw)
-	return cfg.Located(warnings, err)
+	_, warnings, err := Decode(cfg.Where(), cfg.Raw)
+	return warnings, err
 }
 
 // newConnector builds the connector; its warnings are Check's, which the runtime logs at start.
 func newConnector(cfg tbgateway.ConnectorConfig) (tbgateway.Connector, error) {
-	c, _, err := Decode(cfg.Raw)
-	if _, err := cfg.Located(nil, err); err != nil {
+	c, _, err := Decode(cfg.Where(), cfg.Raw)
+	if err != nil {
 		return nil, err
 	}
 	name := cfg.Name
@@ -99,8 +99,8 @@ func New(name string, cfg *Config, log *slog.Logger) (*Connector, error) {
 func (c *Connector) Devices() []tbgateway.DeviceInfo {
 	var out []tbgateway.DeviceInfo
 	for _, m := range c.mappings {
-		if m.name.literal() && m.profile.literal() {
-			out = append(out, tbgateway.DeviceInfo{Name: m.name.render(nil), Type: profileOr(m.profile.render(nil))})
+		if !m.name.HasExpr() && !m.profile.HasExpr() {
+			out = append(out, tbgateway.DeviceInfo{Name: m.name.Text, Type: profileOr(m.profile.Text)})
 		}
 	}
 	return out
@@ -129,10 +129,10 @@ func (c *Connector) SharedAttributeKeys(device string) []string {
 func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
 	var out []tbgateway.ReportStrategyRule
 	for _, m := range c.mappings {
-		if !m.name.literal() {
+		if m.name.HasExpr() {
 			continue // a device named from node values is only known after resolution
 		}
-		dev := m.name.render(nil)
+		dev := m.name.Text
 		if len(m.cfg.ReportStrategy) > 0 {
 			out = append(out, tbgateway.ReportStrategyRule{Device: dev, Config: m.cfg.ReportStrategy})
 		}
@@ -145,20 +145,14 @@ func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
 	return out
 }
 
-// Run connects to the server and keeps the connection, reconnecting with exponential back-off (starting at
-// reconnectBackoffInitialDelay seconds, times reconnectBackoffFactor, capped at 80 % of the session timeout
-// and at one minute) until ctx is cancelled. It returns nil on cancellation and an error only for problems a
-// retry cannot fix (unreadable certificate files).
+// Run connects to the server and keeps the connection, reconnecting after every loss with the connector's
+// back-off (see reconnectPolicy) until ctx is cancelled. It returns nil on cancellation and an error only for
+// problems a retry cannot fix (unreadable certificate files).
 func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
-	srv := &c.cfg.Server
-	initial := time.Duration(srv.ReconnectBackoffInitialDelay * float64(time.Second))
-	limit := min(time.Minute, ms(srv.SessionTimeoutInMillis)*8/10)
-	limit = max(limit, initial)
-	delay := initial
-	failing := false
+	url := c.cfg.Server.URL
+	b := backoff.New(c.reconnectPolicy())
 	for {
-		began := time.Now()
-		up, err := c.runSession(ctx, sink)
+		err := c.runSession(ctx, sink, b.Begin)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -170,25 +164,28 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 			c.log.Info("re-scanning the server for unresolved nodes")
 			continue
 		}
-		// Only a session that stayed up a while resets the back-off: a server that accepts the connection and
-		// then fails every time must not be retried in a tight loop.
-		if up && time.Since(began) > max(healthySession, limit) {
-			delay, failing = initial, false
-		}
-		if !failing {
-			c.log.Warn("connection to OPC-UA server lost or refused; reconnecting", "url", srv.URL, "err", err)
+		delay := b.Next()
+		if b.Failures() == 1 {
+			c.log.Warn("connection to OPC-UA server lost or refused; reconnecting", "url", url, "err", err)
 		} else {
-			c.log.Debug("reconnect failed", "url", srv.URL, "err", err, "retry_in", delay)
+			c.log.Debug("reconnect failed", "url", url, "err", err, "retry_in", delay)
 		}
-		failing = true
-		wait := delay/2 + rand.N(delay/2+1)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, delay) != nil {
 			return nil
-		case <-time.After(wait):
 		}
-		delay = min(time.Duration(float64(delay)*srv.ReconnectBackoffFactor), limit)
 	}
+}
+
+// reconnectPolicy is the Python connector's back-off: reconnectBackoffInitialDelay seconds, times
+// reconnectBackoffFactor per failure, capped at 80 % of the session timeout and at one minute. Only a session
+// that stayed up for healthySession (or the cap, when longer) starts the next failure from the initial delay
+// again, so a server that accepts the connection and then fails every time is not retried in a tight loop.
+func (c *Connector) reconnectPolicy() backoff.Policy {
+	srv := &c.cfg.Server
+	p := backoff.OPCUA(srv.ReconnectBackoffInitialDelay, srv.ReconnectBackoffFactor, ms(srv.SessionTimeoutInMillis))
+	p.Max = max(min(p.Max, time.Minute), p.Initial)
+	p.HealthyAfter = max(healthySession, p.Max)
+	return p
 }
 
 // healthySession is how long a session must have lasted for its loss to count as a new failure (logged at warn

@@ -183,7 +183,7 @@ func corpusConfig(t *testing.T, file, endpoint string) *Config {
 	for _, v := range outer {
 		raw = v.ConfigurationJSON
 	}
-	cfg, warnings, err := Decode(raw)
+	cfg, warnings, err := Decode(file, raw)
 	if err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}

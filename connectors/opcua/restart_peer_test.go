@@ -32,7 +32,7 @@ func loadConfig(t *testing.T, endpoint string, devices, vars int) *Config {
 			"reconnectBackoffInitialDelay": 0.05, "subCheckPeriodInMillis": 100},
 		"mapping": mapping,
 	})
-	cfg, _, err := Decode(raw)
+	cfg, _, err := Decode("", raw)
 	if err != nil {
 		t.Fatal(err)
 	}

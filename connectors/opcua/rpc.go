@@ -11,6 +11,7 @@ import (
 
 	"github.com/gopcua/opcua/ua"
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // HandleRPC serves, like the Python gateway:
@@ -130,12 +131,11 @@ func rpcTarget(params json.RawMessage, withValue bool) (target string, value any
 		return "", nil, errors.New("params: expected the node to read or write")
 	}
 	if p[0] == '{' {
-		var o map[string]any
-		dec := json.NewDecoder(bytes.NewReader(p))
-		dec.UseNumber()
-		if err := dec.Decode(&o); err != nil {
+		tree, err := values.Decode(p)
+		if err != nil {
 			return "", nil, fmt.Errorf("params: %w", err)
 		}
+		o, _ := tree.(map[string]any)
 		for _, k := range []string{"key", "path", "node", "nodeId"} {
 			if t, ok := o[k].(string); ok && t != "" {
 				target = t

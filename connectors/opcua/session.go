@@ -39,11 +39,12 @@ var errRescan = errors.New("re-scan of unresolved nodes")
 var ErrSilent = errors.New("subscriptions silent")
 
 // runSession connects, resolves the devices, collects data until the connection fails or ctx ends, and closes
-// the client. up reports whether the session got as far as collecting (which resets the back-off).
-func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink) (up bool, err error) {
+// the client. It calls up once the devices are announced and collecting starts (the back-off measures a
+// healthy session from there).
+func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink, up func()) error {
 	cl, err := c.dial(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ms(c.cfg.Server.TimeoutInMillis))
@@ -53,7 +54,7 @@ func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink) (up boo
 	s := &session{c: cl, res: &resolver{c: cl, cache: c.cache}, devices: map[string]*device{}, dataTypes: map[string]ua.TypeID{}}
 	s.readBatch, s.monBatch = c.operationLimits(ctx, cl)
 	if err := c.resolveDevices(ctx, s); err != nil {
-		return false, err
+		return err
 	}
 	c.setSession(s)
 	defer c.setSession(nil)
@@ -61,8 +62,9 @@ func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink) (up boo
 		"subscriptions", *c.cfg.Server.EnableSubscriptions)
 
 	if err := c.announce(ctx, sink, s); err != nil {
-		return true, err
+		return err
 	}
+	up()
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var activity atomic.Int64
@@ -83,12 +85,12 @@ func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink) (up boo
 	wg.Wait()
 	err = context.Cause(sctx)
 	if ctx.Err() != nil {
-		return true, nil
+		return nil
 	}
 	if !errors.Is(err, errRescan) {
 		c.disconnectDevices(ctx, sink, s)
 	}
-	return true, err
+	return err
 }
 
 func (c *Connector) setSession(s *session) {
@@ -194,8 +196,8 @@ func (c *Connector) announce(ctx context.Context, sink tbgateway.Sink, s *sessio
 		recs = append(recs, tbgateway.Record{Kind: tbgateway.KindConnect, Device: d.name, DeviceType: d.typ, Connector: c.name})
 		var b recordBuilder
 		for _, it := range d.items {
-			if it.spec.tmpl.isConst && it.spec.tmpl.constant != nil {
-				b.add(it, constValue(it.spec.tmpl.constant), 0)
+			if it.spec.isConst && it.spec.constant != nil {
+				b.add(it, it.spec.constant, 0)
 			}
 		}
 		recs = append(recs, b.records(c.name, d)...)

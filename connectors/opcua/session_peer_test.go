@@ -14,7 +14,7 @@ import (
 	tbgateway "github.com/tbgateway/tbgateway"
 )
 
-func typesConfig(t *testing.T, endpoint string, keys []KeyConfig) *Config {
+func typesConfig(t *testing.T, endpoint string, keys []map[string]any) *Config {
 	t.Helper()
 	raw, _ := json.Marshal(map[string]any{
 		"server": map[string]any{"url": endpoint, "security": "None", "timeoutInMillis": 2000,
@@ -26,16 +26,16 @@ func typesConfig(t *testing.T, endpoint string, keys []KeyConfig) *Config {
 			"rpc_methods": []any{map[string]any{"method": "Add"}},
 		}},
 	})
-	cfg, _, err := Decode(raw)
+	cfg, _, err := Decode("", raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
-func pathKey(key, path string) KeyConfig {
-	v, _ := json.Marshal("${" + path + "}")
-	return KeyConfig{Key: key, Type: "path", Value: v}
+// pathKey is a time series entry reading the node at path (relative to the device node).
+func pathKey(key, path string) map[string]any {
+	return map[string]any{"key": key, "type": "path", "value": "${" + path + "}"}
 }
 
 // TestValueTypes reads every built-in type the peer serves and checks the converted values, the device name
@@ -43,13 +43,13 @@ func pathKey(key, path string) KeyConfig {
 func TestValueTypes(t *testing.T) {
 	p := startPeer(t, "nodemap.json")
 	ctx := testContext(t)
-	keys := []KeyConfig{
+	keys := []map[string]any{
 		pathKey("float", "Float"), pathKey("int16", "Int16"), pathKey("uint32", "UInt32"), pathKey("byte", "Byte"),
 		pathKey("date", "DateTime"), pathKey("bytes", "ByteString"), pathKey("array", "Int32Array"),
 		pathKey("absolute", `Root\.Objects\.Types\.Int16`), pathKey("byId", "ns=2;s=Types.Byte"),
 	}
-	tmplKey := KeyConfig{Key: "text", Type: "path", Value: json.RawMessage(`"int16 is ${Int16}!"`)}
-	constKey := KeyConfig{Key: "model", Type: "constant", Value: json.RawMessage(`"T-1"`)}
+	tmplKey := map[string]any{"key": "text", "type": "path", "value": "int16 is ${Int16}!"}
+	constKey := map[string]any{"key": "model", "type": "constant", "value": "T-1"}
 	keys = append(keys, tmplKey, constKey)
 	sink := newSink()
 	c := runConnector(t, ctx, typesConfig(t, p.URL, keys), sink)
@@ -189,7 +189,7 @@ func TestSecureCertificateFiles(t *testing.T) {
 func TestRescanWhenIncomplete(t *testing.T) {
 	p := startPeer(t, "nodemap.json")
 	ctx := testContext(t)
-	cfg := typesConfig(t, p.URL, []KeyConfig{pathKey("counter", "Counter"), pathKey("ghost", "NoSuchNode")})
+	cfg := typesConfig(t, p.URL, []map[string]any{pathKey("counter", "Counter"), pathKey("ghost", "NoSuchNode")})
 	cfg.Mapping[0].DeviceInfo.DeviceNameExpression = "Types"
 	cfg.Server.ScanPeriodInMillis = 300
 	c, err := New("rescan", cfg, testLogger())

@@ -28,7 +28,7 @@ func TestDemoSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	cfg, warnings, err := Decode(simserver.DemoConfig(sim.URL))
+	cfg, warnings, err := Decode("", simserver.DemoConfig(sim.URL))
 	if err != nil || len(warnings) > 0 {
 		t.Fatalf("demo config: %v %v", warnings, err)
 	}

@@ -57,7 +57,7 @@ func startPeer(t *testing.T, ctx context.Context) *opcuapeer.Peer {
 
 // corpusConfig loads a corpus connector file (remote-configuration shape) from the connector's testdata, points
 // it at endpoint and runs it with security None (the corpus names Basic128Rsa15, which the peer does not offer).
-func corpusConfig(t *testing.T, file, endpoint string) *opcua.Config {
+func corpusConfig(t *testing.T, file, endpoint string) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", file))
 	if err != nil {
@@ -72,12 +72,15 @@ func corpusConfig(t *testing.T, file, endpoint string) *opcua.Config {
 	for _, v := range outer {
 		raw = v.ConfigurationJSON
 	}
-	cfg, _, err := opcua.Decode(raw)
-	if err != nil {
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	cfg.Server.URL = endpoint
-	cfg.Server.Security = "None"
+	server, _ := cfg["server"].(map[string]any)
+	if server == nil {
+		t.Fatalf("%s: no server section", file)
+	}
+	server["url"], server["security"] = endpoint, "None"
 	return cfg
 }
 
@@ -102,7 +105,7 @@ type gateway struct {
 
 // startGateway writes the config folder for the OPC-UA connector file content conn and runs the gateway until
 // the end of the test.
-func startGateway(t *testing.T, ctx context.Context, conn *opcua.Config) *gateway {
+func startGateway(t *testing.T, ctx context.Context, conn map[string]any) *gateway {
 	t.Helper()
 	const token = "opcua-e2e-token"
 	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: testLogger()})
