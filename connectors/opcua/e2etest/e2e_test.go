@@ -1,40 +1,26 @@
 // Package e2etest runs the OPC-UA connector inside a real gateway (config folder, runtime, storage, uplink)
-// against the ThingsBoard emulator and the node-opcua peer. It is a separate package so that the connector's
-// own tests do not depend on the runtime's build.
+// against the ThingsBoard emulator and the node-opcua peer, through the kit's end-to-end helper gwtest. It is a
+// separate package so that the connector's own tests do not depend on the runtime's build.
 package e2etest
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/opcua"
-	"github.com/tbgateway/tbgateway/runtime"
-	"github.com/tbgateway/tbgateway/tbemu"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-const testTimeout = 90 * time.Second
-
-func testLogger() *slog.Logger {
-	if os.Getenv("OPCUA_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // startPeer starts node-opcua with the connector's corpus node map; missing: fail under CI=true, else skip.
@@ -59,22 +45,15 @@ func startPeer(t *testing.T, ctx context.Context) *opcuapeer.Peer {
 // it at endpoint and runs it with security None (the corpus names Basic128Rsa15, which the peer does not offer).
 func corpusConfig(t *testing.T, file, endpoint string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var outer map[string]struct {
-		ConfigurationJSON json.RawMessage `json:"configurationJson"`
+		ConfigurationJSON map[string]any `json:"configurationJson"`
 	}
-	if err := json.Unmarshal(raw, &outer); err != nil {
+	if err := json.Unmarshal(readFile(t, file), &outer); err != nil {
 		t.Fatalf("%s: %v", file, err)
-	}
-	for _, v := range outer {
-		raw = v.ConfigurationJSON
 	}
 	var cfg map[string]any
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		t.Fatalf("%s: %v", file, err)
+	for _, v := range outer {
+		cfg = v.ConfigurationJSON
 	}
 	server, _ := cfg["server"].(map[string]any)
 	if server == nil {
@@ -84,86 +63,29 @@ func corpusConfig(t *testing.T, file, endpoint string) map[string]any {
 	return cfg
 }
 
-func readExpected(t *testing.T, file string) map[string]any {
+func readFile(t *testing.T, file string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func readExpected(t *testing.T, file string) map[string]any {
+	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := json.Unmarshal(readFile(t, file), &m); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 	return m
 }
 
-// gateway is a gateway built from a config folder (tb_gateway.json + opcua.json) against an emulator.
-type gateway struct {
-	emu *tbemu.Server
-	ctx context.Context
-}
-
-// startGateway writes the config folder for the OPC-UA connector file content conn and runs the gateway until
-// the end of the test.
-func startGateway(t *testing.T, ctx context.Context, conn map[string]any) *gateway {
-	t.Helper()
-	const token = "opcua-e2e-token"
-	emu, err := tbemu.Start(ctx, tbemu.Options{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("start tbemu: %v", err)
-	}
-	t.Cleanup(func() { emu.Close() })
-	if err := emu.AddDevice(tbemu.DeviceSpec{Name: "OPC-UA E2E Gateway", Type: "gateway", Gateway: true, Token: token}); err != nil {
-		t.Fatal(err)
-	}
-	host, portText, _ := net.SplitHostPort(emu.MQTTAddr())
-	port, _ := strconv.Atoi(portText)
-	dir := t.TempDir()
-	write := func(name string, v any) {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("opcua.json", conn)
-	write(config.MainFileJSON, map[string]any{
-		"thingsboard": map[string]any{
-			"host": host, "port": port,
-			"security":                 map[string]any{"type": "accessToken", "accessToken": token},
-			"statistics":               map[string]any{"enable": false},
-			"reconnectMinDelaySeconds": 0.05, "reconnectMaxDelaySeconds": 0.5,
-		},
-		"storage":    map[string]any{"type": "memory", "max_records_count": 100000},
-		"connectors": []any{map[string]any{"type": opcua.Type, "name": "OPC-UA", "configuration": "opcua.json"}},
-	})
-	cfg, _, err := config.Load(dir, nil)
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
-	}
-	gw, err := runtime.New(cfg, runtime.Options{Logger: testLogger()})
-	if err != nil {
-		t.Fatalf("runtime.New: %v", err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway Run: %v", err)
-		}
-	})
-	return &gateway{emu: emu, ctx: ctx}
-}
-
 // waitLatest waits until the emulator's latest values of the device match want as text.
-func (g *gateway) waitLatest(t *testing.T, device string, want map[string]any) {
-	t.Helper()
-	err := g.emu.WaitFor(g.ctx, func() bool {
-		latest := g.emu.Latest(device)
+func waitLatest(e *gwtest.Env, device string, want map[string]any) {
+	e.T.Helper()
+	e.WaitFor(fmt.Sprintf("%s %v at ThingsBoard (latest %v)", device, want, e.Emu.Latest(device)), func() bool {
+		latest := e.Emu.Latest(device)
 		for k, w := range want {
 			v, ok := latest[k]
 			if !ok || fmt.Sprint(v.Value) != fmt.Sprint(w) {
@@ -172,41 +94,58 @@ func (g *gateway) waitLatest(t *testing.T, device string, want map[string]any) {
 		}
 		return true
 	})
+}
+
+func rpcReply(e *gwtest.Env, device, method string, params any) string {
+	e.T.Helper()
+	b, err := json.Marshal(e.RPC(device, method, params))
 	if err != nil {
-		t.Fatalf("waiting for %s %v at ThingsBoard: %v (latest %v)", device, want, err, g.emu.Latest(device))
+		e.T.Fatal(err)
 	}
+	return string(b)
 }
 
 // TestE2ECorpusThroughGateway runs the corpus' attribute-update config in a real gateway against the emulator:
 // uplink values reach ThingsBoard, a shared-attribute change is written to the OPC-UA node and comes back as
 // telemetry, and server-side RPCs (reserved get/set) are answered.
 func TestE2ECorpusThroughGateway(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	p := startPeer(t, ctx)
-	cfg := corpusConfig(t, "corpus/configs/attrs_update_configs/opcua_attribute_updates_full_path.json", p.URL)
-	g := startGateway(t, ctx, cfg)
-	g.waitLatest(t, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_paths_finding_methods_values.json"))
+	e := gwtest.New(t, gwtest.Options{})
+	p := startPeer(t, e.Ctx)
+	conf := corpusConfig(t, "corpus/configs/attrs_update_configs/opcua_attribute_updates_full_path.json", p.URL)
+	e.WriteConfig(gwtest.Config{Connectors: []gwtest.Connector{{Type: opcua.Type, Name: "OPC-UA", File: "opcua.json", Conf: conf}}})
+	e.Start(gwtest.StartOptions{})
+	waitLatest(e, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_paths_finding_methods_values.json"))
 
 	update := readExpected(t, "corpus/test_values/attrs_update/opcua_full_path_attributes_update_values.json")
-	if err := g.emu.SetSharedAttributes("Temp Sensor", update); err != nil {
+	if err := e.Emu.SetSharedAttributes("Temp Sensor", update); err != nil {
 		t.Fatal(err)
 	}
-	g.waitLatest(t, "Temp Sensor", update)
+	waitLatest(e, "Temp Sensor", update)
 
-	reply, err := g.emu.RPC(ctx, "Temp Sensor", "set", json.RawMessage(`"Pressure; 90.25"`), false, 30*time.Second)
-	if err != nil {
-		t.Fatalf("rpc set: %v", err)
+	if got := rpcReply(e, "Temp Sensor", "set", "Pressure; 90.25"); got != `{"result":{"value":"90.25"}}` {
+		t.Errorf("set reply %s", got)
 	}
-	if string(reply) != `{"result":{"value":"90.25"}}` {
-		t.Errorf("set reply %s", reply)
+	if got := rpcReply(e, "Temp Sensor", "get", "Pressure"); got != `{"result":{"value":90.25}}` {
+		t.Errorf("get reply %s", got)
 	}
-	reply, err = g.emu.RPC(ctx, "Temp Sensor", "get", json.RawMessage(`"Pressure"`), false, 30*time.Second)
-	if err != nil {
-		t.Fatalf("rpc get: %v", err)
+	waitLatest(e, "Temp Sensor", map[string]any{"Pressure": "90.25"})
+}
+
+// TestE2EWarningsLoggedAtStart: what check-config warns about an OPC-UA connector file (here an unknown key) is
+// logged when the gateway starts, naming the file and the key path.
+func TestE2EWarningsLoggedAtStart(t *testing.T) {
+	e := gwtest.New(t, gwtest.Options{Timeout: 30 * time.Second})
+	conf := map[string]any{
+		// Nothing listens on port 1: the connector keeps reconnecting, which is all this test needs.
+		"server": map[string]any{"url": "opc.tcp://127.0.0.1:1", "security": "None", "timeoutInMillis": 200, "urll": "x"},
+		"mapping": []any{map[string]any{
+			"deviceNodePattern": `Root\.Objects\.D`,
+			"deviceInfo":        map[string]any{"deviceNameExpression": "D"},
+			"timeseries":        []any{map[string]any{"key": "t", "value": "${T}", "unit": "C"}},
+		}},
 	}
-	if string(reply) != `{"result":{"value":90.25}}` {
-		t.Errorf("get reply %s", reply)
-	}
-	g.waitLatest(t, "Temp Sensor", map[string]any{"Pressure": "90.25"})
+	e.WriteConfig(gwtest.Config{Connectors: []gwtest.Connector{{Type: opcua.Type, Name: "OPC-UA", File: "opcua.json", Conf: conf}}})
+	g := e.Start(gwtest.StartOptions{})
+	g.WaitLog(e.Ctx, "opcua.json: server.urll: unknown key, ignored")
+	g.WaitLog(e.Ctx, "opcua.json: mapping[0].timeseries[0].unit: unknown key, ignored")
 }
