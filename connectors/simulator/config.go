@@ -115,16 +115,7 @@ func Decode(file string, raw []byte) (*Config, []string, error) {
 	if len(devs) == 0 {
 		d.Failf(root.Key("devices"), "at least one device is required")
 	}
-	names := map[string]bool{}
-	for _, do := range devs {
-		dc := decodeDevice(do)
-		do.Done()
-		if names[dc.DeviceName] {
-			d.Failf(do.Key("deviceName"), "%q is used by another device", dc.DeviceName)
-		}
-		names[dc.DeviceName] = true
-		cfg.Devices = append(cfg.Devices, dc)
-	}
+	cfg.Devices = decodeUnique(devs, "deviceName", decodeDevice, func(d DeviceConfig) string { return d.DeviceName })
 	root.Done()
 	if err := d.Err(); err != nil {
 		return nil, d.WarningStrings(), err
@@ -151,20 +142,28 @@ func decodeDevice(o *confjson.Object) DeviceConfig {
 		ao.Done()
 		dc.Attributes = append(dc.Attributes, a)
 	}
-	keys := map[string]bool{}
-	for _, so := range o.Objects("timeseries") {
-		s := decodeSeries(so)
-		so.Done()
-		if keys[s.Key] {
-			d.Failf(so.Key("key"), "%q appears twice", s.Key)
-		}
-		keys[s.Key] = true
-		dc.Timeseries = append(dc.Timeseries, s)
-	}
+	dc.Timeseries = decodeUnique(o.Objects("timeseries"), "key", decodeSeries, func(s SeriesConfig) string { return s.Key })
 	if len(dc.Attributes) == 0 && len(dc.Timeseries) == 0 {
 		d.Failf(o.Path(), "no attributes and no timeseries")
 	}
 	return dc
+}
+
+// decodeUnique decodes each object (and calls its Done); a name (the value at key) used by an earlier object is
+// an error at that key.
+func decodeUnique[T any](objs []*confjson.Object, key string, decode func(*confjson.Object) T, name func(T) string) []T {
+	seen := map[string]bool{}
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		v := decode(o)
+		o.Done()
+		if n := name(v); seen[n] {
+			o.Decoder().Failf(o.Key(key), "%q is used twice", n)
+		}
+		seen[name(v)] = true
+		out = append(out, v)
+	}
+	return out
 }
 
 // recordValue reads the value at key as a record value (values.FromJSON); absent or null is an error when
