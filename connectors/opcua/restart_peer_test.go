@@ -28,8 +28,10 @@ func loadConfig(t *testing.T, endpoint string, devices, vars int) *Config {
 		})
 	}
 	raw, _ := json.Marshal(map[string]any{
+		// A session timeout of 10 s caps the reconnect back-off at 8 s, so a slow server restart on a loaded
+		// machine does not push the next reconnect beyond the test's bound.
 		"server": map[string]any{"url": endpoint, "security": "None", "timeoutInMillis": 2000,
-			"reconnectBackoffInitialDelay": 0.05, "subCheckPeriodInMillis": 100},
+			"reconnectBackoffInitialDelay": 0.05, "subCheckPeriodInMillis": 100, "sessionTimeoutInMillis": 10000},
 		"mapping": mapping,
 	})
 	cfg, _, err := Decode("", raw)
