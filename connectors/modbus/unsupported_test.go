@@ -13,7 +13,8 @@ import (
 
 // TestUnsupportedFilesDoNotStopOthers: beside a working Modbus connector, four files the gateway cannot run yet
 // (an ASCII line, a TLS line, an address range, a serial slave) are each reported failed with their file and the
-// key at fault, and the working connector's values reach ThingsBoard.
+// key at fault, and the working connector's values reach ThingsBoard; its unknown key is logged at start as a
+// warning naming its file and key path.
 func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
 	_, srv := startCorpusServer(t)
 	host, port, _ := net.SplitHostPort(srv.Addr())
@@ -37,13 +38,14 @@ func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
 			`slave.type: slave mode over "serial" is not supported yet`},
 	}
 	e := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
-	conns := []gwtest.Connector{{Type: modbus.Type, Name: "good", Conf: slave(nil)}}
+	conns := []gwtest.Connector{{Type: modbus.Type, Name: "good", Conf: slave(map[string]any{"colour": "blue"})}}
 	for name, b := range bad {
 		conns = append(conns, gwtest.Connector{Type: modbus.Type, Name: name, Conf: b.conf})
 	}
 	e.WriteConfig(gwtest.Config{Connectors: conns})
 	g := e.Start(gwtest.StartOptions{})
 	e.WaitTelemetry("good", "v", 1)
+	g.WaitLog(e.Ctx, "good.json", "master.slaves[0].colour", "unknown key, ignored")
 	st := g.GW.Stats().Connectors
 	for name, b := range bad {
 		s := st[name]
