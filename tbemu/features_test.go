@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -397,8 +398,11 @@ func TestUnsubscribeStopsPushes(t *testing.T) {
 	}
 }
 
+// TestGatewayMetrics checks what a report holds: the report is made here at a chosen time (the default
+// interval of 60 s does not come within the test), so its content does not depend on when a ticker fires.
+// TestGatewayMetricsSchedule checks when reports are made.
 func TestGatewayMetrics(t *testing.T) {
-	s := startServer(t, Options{GatewayMetricsInterval: 10 * time.Millisecond})
+	s := startServer(t, Options{})
 	c := connectGateway(t, s, 5)
 	now := time.Now().UnixMilli()
 	c.puback(topicGwTelemetry, fmt.Appendf(nil, `{"A":[{"ts":1,"values":{"v":1},"metadata":{"connector":"mb","receivedTs":%d,"publishedTs":%d}},`+
@@ -406,9 +410,16 @@ func TestGatewayMetrics(t *testing.T) {
 	if l := s.Latest("A"); l["metadata"].TS != 0 || l["v"].Value != int64(2) {
 		t.Fatalf("metadata not stripped: %v", l)
 	}
-	waitFor(t, s, "gatewayMetrics", func() bool { return len(s.Telemetry("gw", "gatewayMetrics")) > 0 })
+	at := time.Now()
+	if !s.reportGatewayMetrics(at) {
+		t.Fatal("no gatewayMetrics written")
+	}
+	got := s.Telemetry("gw", "gatewayMetrics")
+	if len(got) != 1 || got[0].TS != at.UnixMilli() {
+		t.Fatalf("gatewayMetrics %v, want one value at %d", got, at.UnixMilli())
+	}
 	var m map[string]map[string]int64
-	raw := s.Telemetry("gw", "gatewayMetrics")[0].Value.(json.RawMessage)
+	raw := got[0].Value.(json.RawMessage)
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -416,21 +427,37 @@ func TestGatewayMetrics(t *testing.T) {
 	if mb["avgGwLatency"] != 20 || mb["minGwLatency"] != 10 || mb["maxGwLatency"] != 30 || mb["minTransportLatency"] < 20 || mb["maxTransportLatency"] < 90 {
 		t.Fatalf("metrics %s", raw)
 	}
+	// A report starts anew: with no entries since, nothing more is written.
+	if s.reportGatewayMetrics(at.Add(time.Minute)) {
+		t.Fatal("an empty report was written")
+	}
 }
 
+// TestInactivityTimeout checks who is dropped, with the expiry run here at chosen times (expireIdle), so a
+// stalled test goroutine cannot make the pinging gateway look idle. TestExpireLoopSchedule checks when the
+// expiry runs.
 func TestInactivityTimeout(t *testing.T) {
-	s := startServer(t, Options{InactivityTimeout: 200 * time.Millisecond})
+	s := startServer(t, Options{})
+	timeout := s.opts.InactivityTimeout
 	c := connectGateway(t, s, 5)
 	c.puback(topicGwConnect, []byte(`{"device":"A"}`))
-	// The gateway keeps its connection alive with pings; A sends nothing.
-	waitFor(t, s, "A dropped", func() bool {
-		c.sync()
-		d, _ := s.Device("A")
-		return !d.Connected
-	})
+	a, _ := s.Device("A")
+	for !time.Now().After(a.LastActivity) {
+		runtime.Gosched() // the ping below must come strictly after A's last activity
+	}
+	// The gateway keeps its connection alive with a ping after A's last activity; A sends nothing.
+	c.sync()
+	s.expireIdle(a.LastActivity.Add(timeout + time.Nanosecond))
+	if d, _ := s.Device("A"); d.Connected {
+		t.Fatal("idle sub-device A not dropped")
+	}
 	if d, _ := s.Device("gw"); !d.Connected {
 		t.Fatal("pinging gateway dropped")
 	}
+	for _, p := range c.sync() {
+		t.Fatalf("the gateway was told %v about an inactivity drop (ThingsBoard drops silently)", types([]packets.Packet{p}))
+	}
 	// A silent connection is closed.
+	s.expireIdle(time.Now().Add(timeout + time.Nanosecond))
 	c.expectClosed()
 }
