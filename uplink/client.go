@@ -100,6 +100,10 @@ type Client struct {
 	// sessionLimitsWait is sessionLimitsTimeout; tests that withhold every PUBACK shorten it.
 	sessionLimitsWait time.Duration
 
+	// ackClock, when set, replaces the completer's ticker: each value is the current time at which the oldest
+	// PUBACK wait is checked against AckTimeout. Tests drive the ack timeout with it instead of the wall clock.
+	ackClock chan time.Time
+
 	// encodeHook lets tests corrupt a packed payload (to provoke ThingsBoard's malformed-payload answer).
 	encodeHook func(m *outMsg)
 }

@@ -365,8 +365,12 @@ func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
 
 // completer handles PUBACKs of tracked messages and the ack timeout.
 func (c *Client) completer(l *link, sem chan struct{}) {
-	tick := time.NewTicker(max(c.cfg.AckTimeout/4, 10*time.Millisecond))
-	defer tick.Stop()
+	var checks <-chan time.Time = c.ackClock
+	if checks == nil {
+		tick := time.NewTicker(max(c.cfg.AckTimeout/4, 10*time.Millisecond))
+		defer tick.Stop()
+		checks = tick.C
+	}
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -392,7 +396,7 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 			for range settled {
 				<-sem
 			}
-		case now := <-tick.C:
+		case now := <-checks:
 			if o := l.ts.oldest(); !o.IsZero() && now.Sub(o) > c.cfg.AckTimeout {
 				c.stats.ackTimeouts.Add(1)
 				l.cancel(fmt.Errorf("no PUBACK within %v", c.cfg.AckTimeout))

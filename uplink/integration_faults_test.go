@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,30 +81,43 @@ func TestIntegrationGatewayRateLimit(t *testing.T) {
 	}
 }
 
-// PUBACKs that never come: the link is dropped after AckTimeout, and the records go again.
+// PUBACKs that never come: the link is dropped after AckTimeout, and the records go again. The ack timeout is
+// driven by the test's clock (ackClock), so a slow emulator cannot add a timeout, nor a stalled test remove one.
 func TestIntegrationMissingPubAckReconnects(t *testing.T) {
 	emu := startEmu(t)
-	h := startLink(t, emu, func(c *Config, _ *Client) {
+	clock := make(chan time.Time)
+	h := startLink(t, emu, func(c *Config, cli *Client) {
 		if c != nil {
-			c.AckTimeout = 100 * time.Millisecond
+			c.AckTimeout = time.Hour
+		} else {
+			cli.ackClock = clock
 		}
 	})
 	emu.WithholdPubAcks(true)
 	for i := range 50 {
 		h.put(telRec("w", int64(i+1), "v", int64(i)))
 	}
-	ev := h.awaitEvent(EventDisconnected)
-	if ev.Err == nil {
-		t.Fatal("disconnect without a cause")
+	// The emulator stores what it received even while it withholds the PUBACK.
+	h.waitFor("a message without its PUBACK", func() bool { return len(emu.Telemetry("w", "v")) > 0 })
+	emu.WithholdPubAcks(false) // the PUBACKs withheld so far never come
+	for range 2 {              // the second send returns only once the completer handled the first
+		clock <- time.Now().Add(59 * time.Minute)
 	}
-	emu.WithholdPubAcks(false)
+	if st := h.cli.Stats(); st.AckTimeouts != 0 || h.cli.current() == nil {
+		t.Fatalf("link dropped before AckTimeout: stats %+v", st)
+	}
+	clock <- time.Now().Add(time.Hour + time.Second)
+	ev := h.awaitEvent(EventDisconnected)
+	if ev.Err == nil || !strings.Contains(ev.Err.Error(), "no PUBACK within 1h0m0s") {
+		t.Fatalf("disconnect cause %v, want the missing PUBACK", ev.Err)
+	}
 	h.awaitEvent(EventConnected)
 	h.waitFor("all", func() bool { return h.store.Stats().Count == 0 })
 	if n := len(emu.Telemetry("w", "v")); n != 50 {
 		t.Fatalf("%d values", n)
 	}
 	st := h.cli.Stats()
-	if st.AckTimeouts < 1 || st.Redelivered < 1 {
+	if st.AckTimeouts != 1 || st.Redelivered < 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
