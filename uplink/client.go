@@ -100,6 +100,9 @@ type Client struct {
 	// sessionLimitsWait is sessionLimitsTimeout; tests that withhold every PUBACK shorten it.
 	sessionLimitsWait time.Duration
 
+	// ackRetryPolicy paces the retries of a failed storage Ack (from ackRetryInitial up to ackRetryMax).
+	ackRetryPolicy backoff.Policy
+
 	// ackClock, when set, replaces the completer's ticker: each value is the current time at which the oldest
 	// PUBACK wait is checked against AckTimeout. Tests drive the ack timeout with it instead of the wall clock.
 	ackClock chan time.Time
@@ -121,11 +124,12 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 	}
 	c := &Client{
 		cfg: cfg, useTLS: cfg.UsesTLS(), store: store, down: down, log: log, sessionLimitsWait: sessionLimitsTimeout,
-		events:   make(chan Event, eventBuffer),
-		devSets:  map[string]*rateSet{},
-		seen:     map[string]struct{}{},
-		suspects: map[uint64]struct{}{},
-		jobs:     make(chan func(context.Context), downlinkQueue),
+		ackRetryPolicy: backoff.Policy{Initial: ackRetryInitial, Max: ackRetryMax},
+		events:         make(chan Event, eventBuffer),
+		devSets:        map[string]*rateSet{},
+		seen:           map[string]struct{}{},
+		suspects:       map[uint64]struct{}{},
+		jobs:           make(chan func(context.Context), downlinkQueue),
 	}
 	c.dead.path = cfg.DeadLetterPath
 	c.pending.init()

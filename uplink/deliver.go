@@ -257,7 +257,10 @@ func (d *dispatcher) packOne(e *tbgateway.Entry) {
 		d.c.deadValues(e, dead)
 	}
 	if parts == 0 {
-		d.c.ackSeqs(e.Seq)
+		// Nothing of it is sent; a failed Ack leaves it stored, to be handled the same way on the next connection.
+		if err := d.c.ackSeqs(e.Seq); err != nil {
+			d.c.log.Error("storage ack of a record with nothing to send failed", "error", err)
+		}
 	}
 }
 
@@ -363,7 +366,9 @@ func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
 	}
 }
 
-// completer handles PUBACKs of tracked messages and the ack timeout.
+// completer handles PUBACKs of tracked messages and the ack timeout. A failed storage Ack is retried with
+// ackRetryPolicy while the link lasts, merged with the acknowledgements that come meanwhile; the wait is a case of
+// the loop, so PUBACKs keep being settled.
 func (c *Client) completer(l *link, sem chan struct{}) {
 	var checks <-chan time.Time = c.ackClock
 	if checks == nil {
@@ -371,6 +376,8 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 		defer tick.Stop()
 		checks = tick.C
 	}
+	r := ackRetry{b: backoff.New(c.ackRetryPolicy)}
+	defer r.stop()
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -392,10 +399,13 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 					more = false
 				}
 			}
-			c.ackSeqs(done...)
+			c.ackOrRetry(l, &r, done)
 			for range settled {
 				<-sem
 			}
+		case <-r.due:
+			r.due = nil
+			c.ackOrRetry(l, &r, nil)
 		case now := <-checks:
 			if o := l.ts.oldest(); !o.IsZero() && now.Sub(o) > c.cfg.AckTimeout {
 				c.stats.ackTimeouts.Add(1)
@@ -404,6 +414,54 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 			}
 		}
 	}
+}
+
+// ackRetry is the completer's state for storage Acks that failed.
+type ackRetry struct {
+	b     *backoff.Backoff
+	timer *time.Timer
+	due   <-chan time.Time // nil unless a retry is scheduled
+}
+
+func (r *ackRetry) stop() {
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+// ackOrRetry acknowledges seqs together with the records whose Ack failed before (l.ackLater). On failure it
+// keeps them all in l.ackLater and schedules a retry, unless one is already scheduled.
+func (c *Client) ackOrRetry(l *link, r *ackRetry, seqs []uint64) {
+	all := append(l.ackLater, seqs...)
+	if len(all) == 0 {
+		return
+	}
+	err := c.ackSeqs(all...)
+	if err == nil {
+		if r.b.Failures() > 0 {
+			c.log.Info("storage ack succeeded again", "records", len(all), "attempts", r.b.Failures()+1)
+			r.b.Reset()
+		}
+		l.ackLater = nil
+		return
+	}
+	l.ackLater = all
+	if r.due != nil {
+		return
+	}
+	d := r.b.Next()
+	if r.b.Failures() == 1 {
+		c.log.Error("storage ack failed; retrying while connected (records acknowledged by thingsboard stay stored until then)",
+			"records", len(all), "retry", d, "error", err)
+	} else {
+		c.log.Debug("storage ack failed again", "records", len(all), "retry", d, "error", err)
+	}
+	if r.timer == nil {
+		r.timer = time.NewTimer(d)
+	} else {
+		r.timer.Reset(d)
+	}
+	r.due = r.timer.C
 }
 
 // complete settles one PUBACK; it reports whether it belonged to a tracked message.
@@ -461,9 +519,11 @@ func reasonText(pa *packets.Puback) string {
 	return pa.Reason()
 }
 
-func (c *Client) ackSeqs(seqs ...uint64) {
+// ackSeqs acknowledges records to storage. A closed storage is not an error (nothing is left to deliver); any
+// other failure is counted and returned, for the caller to retry or report.
+func (c *Client) ackSeqs(seqs ...uint64) error {
 	if len(seqs) == 0 {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	if len(c.suspects) > 0 {
@@ -474,8 +534,9 @@ func (c *Client) ackSeqs(seqs ...uint64) {
 	c.mu.Unlock()
 	if err := c.store.Ack(seqs...); err != nil && !errors.Is(err, tbgateway.ErrStorageClosed) {
 		c.stats.errors.Add(1)
-		c.log.Error("storage ack failed", "records", len(seqs), "error", err)
+		return fmt.Errorf("storage ack of %d records: %w", len(seqs), err)
 	}
+	return nil
 }
 
 // takeDead returns the dead values recorded so far, leaving finished messages in place.

@@ -30,6 +30,13 @@ var subscriptions = []string{
 // sessionLimitsTimeout bounds the wait for getSessionLimits' answer before the configured limits are used.
 const sessionLimitsTimeout = 10 * time.Second
 
+// The delays between retries of a failed storage Ack: soon at first (a transient failure, such as a full disk
+// freed by the Ack itself), then backing off to spare a failing disk.
+const (
+	ackRetryInitial = 100 * time.Millisecond
+	ackRetryMax     = 10 * time.Second
+)
+
 // link is one established connection.
 type link struct {
 	cli         *paho.Client
@@ -39,6 +46,10 @@ type link struct {
 	ready       atomic.Bool
 	packetLimit int
 	window      int
+
+	// ackLater holds records acknowledged by ThingsBoard whose storage Ack failed; owned by the completer, then
+	// by teardown.
+	ackLater []uint64
 
 	mu    sync.Mutex
 	multi map[uint64]splitRecord // records split over several messages, until every part is acknowledged
@@ -294,7 +305,9 @@ func (c *Client) teardown(ctx context.Context, l *link) {
 		}
 		break
 	}
-	c.ackSeqs(done...)
+	if err := c.ackSeqs(append(l.ackLater, done...)...); err != nil {
+		c.log.Error("storage ack failed at disconnect; those records go again on the next connection", "error", err)
+	}
 	_ = l.ts.Close()
 	// Records of messages still awaiting a PUBACK were sent and go again; a split record with some parts
 	// acknowledged is counted too (its acknowledged parts repeat). Records packed but not yet published are not
