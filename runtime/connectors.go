@@ -168,7 +168,11 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 		if rec.ReceivedTS == 0 {
 			rec.ReceivedTS = now.UnixMilli()
 		}
-		if st, ok := g.stamper.stamp(&rec, now); ok {
+		st, ok, err := g.stamper.stamp(&rec, now)
+		if err != nil {
+			return fail(fmt.Errorf("record %d of %d: %w", i+1, len(recs), err))
+		}
+		if ok {
 			stamps = append(stamps, st)
 		}
 		if err := rec.Validate(); err != nil {

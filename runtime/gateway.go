@@ -118,6 +118,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		store.Close()
 		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)
 	}
+	if dir := cfg.Gateway.DataFolderPath; dir != "" {
+		g.stamper = OpenStamper(filepath.Join(dir, StamperStateFile), log.With("component", "stamper"))
+	}
 	return g, nil
 }
 
@@ -260,6 +263,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.syncs.Wait()
 	if err := g.store.Close(); err != nil {
 		g.log.Warn("closing storage", "err", err)
+	}
+	if err := g.stamper.Close(); err != nil {
+		g.log.Warn("closing the stamper state", "err", err)
 	}
 	g.log.Info("gateway stopped")
 	return result
