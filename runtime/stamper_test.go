@@ -188,3 +188,22 @@ func TestStamperStateRefusesSymlink(t *testing.T) {
 		t.Fatalf("the stamper wrote through a symbolic link: %q", b)
 	}
 }
+
+func TestStamperFailsWhenTheMarkCannotBeSaved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), StamperStateFile)
+	s := OpenStamper(path, logTo(new(bytes.Buffer)))
+	now := time.UnixMilli(1_700_000_000_000)
+	first := stampAt(t, s, "A", now) // the clock: nothing to save
+	s.Close()                        // every save fails from now on
+	r := tbgateway.Record{Device: "A", Telemetry: []tbgateway.Telemetry{{Values: map[string]any{"v": int64(2)}}}}
+	err := s.Stamp(&r, now) // ahead of the clock: must be saved first
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("a stamp ahead of the clock that could not be saved gave err %v, want an error naming %s", err, path)
+	}
+	if r.Telemetry[0].TS != 0 {
+		t.Fatalf("the failed stamp changed the record: ts %d", r.Telemetry[0].TS)
+	}
+	if ts := stampAt(t, s, "A", now.Add(time.Millisecond)); ts != first+1 {
+		t.Fatalf("after the failed stamp device A got %d, want %d (the failed one given back)", ts, first+1)
+	}
+}
