@@ -1,13 +1,12 @@
 package simulator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/values"
 )
 
 // UpdateAttributes keeps the shared attributes received for device, sets any constant or string series of the
@@ -72,44 +71,39 @@ func (s *Simulator) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 		}
 		return req.Params, nil
 	case "getValue":
-		var p struct {
-			Key string `json:"key"`
-		}
-		if err := decodeParams(req.Params, &p); err != nil || p.Key == "" {
+		key, _ := params(req.Params)
+		if key == "" {
 			return nil, fmt.Errorf("device %q: getValue: params must be {\"key\": name}, got %s", req.Device, req.Params)
 		}
-		v, err := s.value(d, p.Key)
+		v, err := s.value(d, key)
 		if err != nil {
 			return nil, fmt.Errorf("device %q: getValue: %w", req.Device, err)
 		}
 		return json.Marshal(map[string]any{"value": v})
 	case "setValue":
-		var p struct {
-			Key   string `json:"key"`
-			Value any    `json:"value"`
-		}
-		if err := decodeParams(req.Params, &p); err != nil || p.Key == "" || p.Value == nil {
+		key, value := params(req.Params)
+		if key == "" || value == nil {
 			return nil, fmt.Errorf("device %q: setValue: params must be {\"key\": name, \"value\": v}, got %s", req.Device, req.Params)
 		}
-		v, err := recordValueOf(p.Value)
+		v, err := recordValueOf(value)
 		if err != nil {
-			return nil, fmt.Errorf("device %q: setValue %q: %w", req.Device, p.Key, err)
+			return nil, fmt.Errorf("device %q: setValue %q: %w", req.Device, key, err)
 		}
-		if err := s.setValue(d, p.Key, v); err != nil {
+		if err := s.setValue(d, key, v); err != nil {
 			return nil, fmt.Errorf("device %q: setValue: %w", req.Device, err)
 		}
-		return json.Marshal(map[string]any{"key": p.Key, "value": v})
+		return json.Marshal(map[string]any{"key": key, "value": v})
 	}
 	return nil, fmt.Errorf("device %q: unknown method %q (have: getValue, setValue, echo)", req.Device, req.Method)
 }
 
-func decodeParams(raw json.RawMessage, into any) error {
-	if len(raw) == 0 {
-		return errors.New("no params")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	return dec.Decode(into)
+// params reads {"key": name, "value": v} from RPC params (value as a decoded JSON value); what is missing or
+// not of that shape is empty.
+func params(raw json.RawMessage) (key string, value any) {
+	tree, _ := values.Decode(raw)
+	o, _ := tree.(map[string]any)
+	key, _ = o["key"].(string)
+	return key, o["value"]
 }
 
 // value returns a series' last value, else a configured attribute, else a shared attribute received.
