@@ -12,8 +12,8 @@ import (
 // waitConnected waits until the connector has a live session with the device resolved.
 func waitConnected(t *testing.T, ctx context.Context, sink *recSink, device string) {
 	t.Helper()
-	sink.waitFor(t, ctx, "device "+device+" connected", func() bool {
-		_, data, connects, _ := sink.latest(device)
+	sink.waitFor(t, ctx, "device "+device+" connected", func(recs []tbgateway.Record) bool {
+		_, data, connects, _ := latestOf(recs, device)
 		return connects > 0 && data > 0
 	})
 }
@@ -21,8 +21,8 @@ func waitConnected(t *testing.T, ctx context.Context, sink *recSink, device stri
 // waitValues waits until the device's latest values, as ThingsBoard shows them, include want.
 func waitValues(t *testing.T, ctx context.Context, sink *recSink, device string, want map[string]any) {
 	t.Helper()
-	sink.waitFor(t, ctx, "values "+mustJSON(want), func() bool {
-		got, _, _, _ := sink.latest(device)
+	sink.waitFor(t, ctx, "values "+mustJSON(want), func(recs []tbgateway.Record) bool {
+		got, _, _, _ := latestOf(recs, device)
 		for k, w := range want {
 			if v, ok := got[k]; !ok || asTB(v) != asTB(w) {
 				return false

@@ -1,6 +1,7 @@
 package opcua
 
-// Test helpers: the node-opcua peer (testpeers/opcua/server.js) started on a free port, and a recording sink.
+// Test helpers: the node-opcua peer (testpeers/opcua/server.js) started on a free port, and the kit's recording
+// sink with the waits these tests use.
 
 import (
 	"context"
@@ -8,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/connectortest"
 	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
 )
 
@@ -59,17 +60,10 @@ func (p *peer) restart() {
 	}
 }
 
-// recSink records what the connector sends and wakes waiters on every Send.
-type recSink struct {
-	mu      sync.Mutex
-	recs    []tbgateway.Record
-	changed chan struct{}
-	log     *slog.Logger
-}
+// recSink is the kit's recording Sink with the waits these tests use.
+type recSink struct{ *connectortest.Sink }
 
-func newSink() *recSink {
-	return &recSink{changed: make(chan struct{}, 1), log: testLogger()}
-}
+func newSink() *recSink { return &recSink{connectortest.NewSink()} }
 
 func testLogger() *slog.Logger {
 	if os.Getenv("OPCUA_LOG") == "" {
@@ -78,41 +72,11 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func (s *recSink) Send(ctx context.Context, recs ...tbgateway.Record) error {
-	for i := range recs {
-		r := recs[i]
-		for j := range r.Telemetry {
-			if r.Telemetry[j].TS == 0 {
-				r.Telemetry[j].TS = time.Now().UnixMilli() // the runtime's stamper would do this
-			}
-		}
-		if err := r.Validate(); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	s.recs = append(s.recs, recs...)
-	s.mu.Unlock()
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (s *recSink) RequestAttributes(context.Context, string, bool, []string) (map[string]any, error) {
-	return nil, tbgateway.ErrNotConnected
-}
-
-func (s *recSink) Logger() *slog.Logger { return s.log }
-
-// latest returns the last value of every key of a device (attributes and telemetry) and how many data
-// records arrived for it, plus its connect/disconnect count.
-func (s *recSink) latest(device string) (vals map[string]any, data, connects, disconnects int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// latestOf returns the last value of every key of a device (attributes and telemetry) among recs and how many
+// data records arrived for it, plus its connect/disconnect count.
+func latestOf(recs []tbgateway.Record, device string) (vals map[string]any, data, connects, disconnects int) {
 	vals = map[string]any{}
-	for _, r := range s.recs {
+	for _, r := range recs {
 		if r.Device != device {
 			continue
 		}
@@ -136,15 +100,13 @@ func (s *recSink) latest(device string) (vals map[string]any, data, connects, di
 	return
 }
 
-// waitFor waits until cond holds after some Send; ctx bounds it.
-func (s *recSink) waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+// waitFor waits until cond holds for the stored records (checked after every Send); ctx bounds it. cond runs
+// with the sink locked and must not call it.
+func (s *recSink) waitFor(t *testing.T, ctx context.Context, what string, cond func(recs []tbgateway.Record) bool) {
 	t.Helper()
-	for !cond() {
-		select {
-		case <-s.changed:
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		}
+	err := s.Await(ctx, func(stored []tbgateway.Record, _ []connectortest.Attempt, _ int) bool { return cond(stored) })
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

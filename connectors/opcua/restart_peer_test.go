@@ -50,12 +50,11 @@ func TestServerRestartUnderLoad(t *testing.T) {
 	sink := newSink()
 	runConnector(t, ctx, loadConfig(t, p.URL, 10, 100), sink)
 	dataAfter := func(round int) {
-		sink.waitFor(t, ctx, fmt.Sprintf("data from every device after connect %d", round), func() bool {
+		sink.waitFor(t, ctx, fmt.Sprintf("data from every device after connect %d", round), func(recs []tbgateway.Record) bool {
 			for d := range 10 {
 				// Count data records that arrived after the round-th connect record of the device.
-				sink.mu.Lock()
 				connects, data := 0, 0
-				for _, r := range sink.recs {
+				for _, r := range recs {
 					if r.Device != fmt.Sprintf("Load %d", d) {
 						continue
 					}
@@ -65,7 +64,6 @@ func TestServerRestartUnderLoad(t *testing.T) {
 						data++
 					}
 				}
-				sink.mu.Unlock()
 				// Two data records after the connect: the initial values and at least one change.
 				if connects != round || data < 2 {
 					return false
@@ -79,7 +77,7 @@ func TestServerRestartUnderLoad(t *testing.T) {
 		p.restart()
 		dataAfter(round)
 	}
-	_, _, _, disconnects := sink.latest("Load 0")
+	_, _, _, disconnects := latestOf(sink.Records(), "Load 0")
 	if disconnects != *restarts {
 		t.Errorf("disconnect records for Load 0: %d, want %d (one per restart)", disconnects, *restarts)
 	}
@@ -101,9 +99,9 @@ func TestOperationLimits(t *testing.T) {
 			}
 			sink := newSink()
 			c := runConnector(t, ctx, cfg, sink)
-			sink.waitFor(t, ctx, "every value of both devices", func() bool {
+			sink.waitFor(t, ctx, "every value of both devices", func(recs []tbgateway.Record) bool {
 				for d := range 2 {
-					if got, _, _, _ := sink.latest(fmt.Sprintf("Load %d", d)); len(got) < 150 {
+					if got, _, _, _ := latestOf(recs, fmt.Sprintf("Load %d", d)); len(got) < 150 {
 						return false
 					}
 				}

@@ -54,10 +54,8 @@ func TestValueTypes(t *testing.T) {
 	sink := newSink()
 	c := runConnector(t, ctx, typesConfig(t, p.URL, keys), sink)
 	var device string
-	sink.waitFor(t, ctx, "device named from its Counter node", func() bool {
-		sink.mu.Lock()
-		defer sink.mu.Unlock()
-		for _, r := range sink.recs {
+	sink.waitFor(t, ctx, "device named from its Counter node", func(recs []tbgateway.Record) bool {
+		for _, r := range recs {
 			if r.Kind == tbgateway.KindConnect && strings.HasPrefix(r.Device, "Types ") && r.DeviceType == "types" {
 				device = r.Device
 				return true
@@ -70,11 +68,11 @@ func TestValueTypes(t *testing.T) {
 		"date": "2024-05-06T07:08:09+00:00", "bytes": "0a0bff", "array": tbgateway.RawJSON(`["1","2","3"]`),
 		"absolute": int64(-7), "byId": int64(200), "text": "int16 is -7!", "model": "T-1",
 	}
-	sink.waitFor(t, ctx, "all typed values", func() bool {
-		got, _, _, _ := sink.latest(device)
+	sink.waitFor(t, ctx, "all typed values", func(recs []tbgateway.Record) bool {
+		got, _, _, _ := latestOf(recs, device)
 		return len(got) >= len(want)
 	})
-	got, _, _, _ := sink.latest(device)
+	got, _, _, _ := latestOf(sink.Records(), device)
 	for k, w := range want {
 		if fmt.Sprintf("%T %v", got[k], asTB(got[k])) != fmt.Sprintf("%T %v", w, asTB(w)) {
 			t.Errorf("%s = %T %v, want %T %v", k, got[k], asTB(got[k]), w, asTB(w))
@@ -141,8 +139,8 @@ func TestWatchdogSilentSubscription(t *testing.T) {
 	cfg.Server.ReconnectBackoffInitialDelay = 0.05
 	sink := newSink()
 	runConnector(t, ctx, cfg, sink)
-	sink.waitFor(t, ctx, "a reconnect after silence", func() bool {
-		_, _, connects, disconnects := sink.latest("Temp Sensor")
+	sink.waitFor(t, ctx, "a reconnect after silence", func(recs []tbgateway.Record) bool {
+		_, _, connects, disconnects := latestOf(recs, "Temp Sensor")
 		return connects >= 2 && disconnects >= 1
 	})
 }
@@ -204,12 +202,12 @@ func TestRescanWhenIncomplete(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	sink.waitFor(t, ctx, "two resolutions", func() bool {
-		got, _, connects, _ := sink.latest("Types")
+	sink.waitFor(t, ctx, "two resolutions", func(recs []tbgateway.Record) bool {
+		got, _, connects, _ := latestOf(recs, "Types")
 		_, hasCounter := got["counter"]
 		return connects >= 2 && hasCounter
 	})
-	if _, _, _, disconnects := sink.latest("Types"); disconnects != 0 {
+	if _, _, _, disconnects := latestOf(sink.Records(), "Types"); disconnects != 0 {
 		t.Errorf("a re-scan reported the device disconnected %d times", disconnects)
 	}
 }

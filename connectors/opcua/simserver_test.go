@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/connectors/opcua/simserver"
 )
 
@@ -35,8 +36,8 @@ func TestDemoSimulator(t *testing.T) {
 	sink := newSink()
 	runConnector(t, ctx, cfg, sink)
 	var first int64 = -1
-	sink.waitFor(t, ctx, "the counter to advance", func() bool {
-		got, _, _, _ := sink.latest("OPC-UA Demo Device")
+	sink.waitFor(t, ctx, "the counter to advance", func(recs []tbgateway.Record) bool {
+		got, _, _, _ := latestOf(recs, "OPC-UA Demo Device")
 		c, ok := got["counter"].(int64)
 		if !ok {
 			return false

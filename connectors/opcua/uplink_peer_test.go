@@ -64,8 +64,8 @@ func TestCorpusUplink(t *testing.T) {
 				sink := newSink()
 				runConnector(t, ctx, cfg, sink)
 				want := readExpected(t, "corpus/test_values/uplink/"+tc.expected)
-				sink.waitFor(t, ctx, "corpus values", func() bool {
-					got, _, _, _ := sink.latest("Temp Sensor")
+				sink.waitFor(t, ctx, "corpus values", func(recs []tbgateway.Record) bool {
+					got, _, _, _ := latestOf(recs, "Temp Sensor")
 					for k, w := range want {
 						if v, ok := got[k]; !ok || asTB(v) != w {
 							return false
@@ -73,7 +73,7 @@ func TestCorpusUplink(t *testing.T) {
 					}
 					return true
 				})
-				got, _, connects, _ := sink.latest("Temp Sensor")
+				got, _, connects, _ := latestOf(sink.Records(), "Temp Sensor")
 				if connects != 1 {
 					t.Errorf("connect records: %d, want 1", connects)
 				}
