@@ -30,11 +30,12 @@ func (s *failingAck) Ack(seqs ...uint64) error {
 	return s.Store.Ack(seqs...)
 }
 
-// telemetryMessages counts the messages of device dev's telemetry the emulator received from the gateway.
+// telemetryMessages counts the gateway telemetry messages the emulator received: those naming device dev, or all
+// of them for "".
 func telemetryMessages(emu *tbemu.Server, dev string) int {
 	n := 0
 	for _, m := range emu.Messages() {
-		if m.Topic == "v1/gateway/telemetry" && bytes.Contains(m.Payload, []byte(`"`+dev+`"`)) {
+		if m.Topic == topicGwTelemetry && (dev == "" || bytes.Contains(m.Payload, []byte(`"`+dev+`"`))) {
 			n++
 		}
 	}

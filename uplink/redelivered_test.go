@@ -32,15 +32,7 @@ func TestIntegrationRedeliveredBoundedByWindow(t *testing.T) {
 			Values: map[string]any{"a": big, "b": big, "c": big}}}})
 	}
 	h.put(recs...)
-	received := func() int {
-		n := 0
-		for _, m := range emu.Messages() {
-			if m.Topic == topicGwTelemetry {
-				n++
-			}
-		}
-		return n
-	}
+	received := func() int { return telemetryMessages(emu, "") }
 	for drop := range 3 {
 		// The window is full when the telemetry messages received since the last drop reach it.
 		base := received()

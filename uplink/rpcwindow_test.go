@@ -26,15 +26,7 @@ func TestIntegrationRPCReplyNotBehindFullWindow(t *testing.T) {
 			Values: map[string]any{"a": big}}}})
 	}
 	h.put(recs...)
-	h.waitFor("a full window", func() bool {
-		n := 0
-		for _, m := range emu.Messages() {
-			if m.Topic == topicGwTelemetry {
-				n++
-			}
-		}
-		return n >= window
-	})
+	h.waitFor("a full window", func() bool { return telemetryMessages(emu, "") >= window })
 	reply, err := emu.RPC(context.Background(), "gw", "status", nil, false, waitBound)
 	if err != nil {
 		t.Fatalf("rpc to the gateway with a full window: %v", err)
