@@ -116,8 +116,16 @@ func TestGatewayDownPersistentSession(t *testing.T) {
 					dev.publish("down/1", map[string]any{"seq": i})
 				}
 			})
+			// Wait for every sequence number, not for a count: a message in flight at the stop may arrive twice,
+			// and a count would then be reached before the last message.
 			e.waitFor("every message published while the gateway was down", func() bool {
-				return len(e.emu.Telemetry("DOWN", "seq")) >= n+1
+				seen := map[int64]bool{}
+				for _, p := range e.emu.Telemetry("DOWN", "seq") {
+					if v, ok := p.Value.(int64); ok {
+						seen[v] = true
+					}
+				}
+				return len(seen) == n+1
 			})
 			// Order is kept; only a message in flight at the stop may repeat.
 			prev, seen := int64(-1), map[int64]bool{}

@@ -38,6 +38,9 @@ var errRescan = errors.New("re-scan of unresolved nodes")
 // server.subKeepAlivePeriodInSeconds.
 var ErrSilent = errors.New("subscriptions silent")
 
+// closeGraceOnStop bounds how long a session's CloseSession may take once the gateway is stopping.
+const closeGraceOnStop = 500 * time.Millisecond
+
 // runSession connects, resolves the devices, collects data until the connection fails or ctx ends, and closes
 // the client. It calls up once the devices are announced and collecting starts (the back-off measures a
 // healthy session from there).
@@ -47,7 +50,13 @@ func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink, up func
 		return err
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ms(c.cfg.Server.TimeoutInMillis))
+		wait := ms(c.cfg.Server.TimeoutInMillis)
+		if ctx.Err() != nil {
+			// On shutdown a server that stopped answering must not hold up the gateway's stop for a whole
+			// request timeout: give CloseSession a short grace.
+			wait = min(wait, closeGraceOnStop)
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 		defer cancel()
 		_ = cl.Close(cctx)
 	}()

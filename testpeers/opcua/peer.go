@@ -77,6 +77,8 @@ func (p *Peer) start(ctx context.Context) error {
 	}
 	cmd := exec.Command(filepath.Join(Dir(), "node_modules", ".bin", "node"), filepath.Join(Dir(), "server.js"), port, p.opts.NodeMap, p.opts.PKIDir)
 	cmd.Stderr = p.opts.Stderr
+	// A test binary killed by go test's -timeout must not leave the server running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
