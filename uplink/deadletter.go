@@ -67,10 +67,11 @@ func (d *deadLetterFile) close() error {
 
 // deadLetterMessage records a message ThingsBoard rejected; its records are then acknowledged like sent ones.
 func (c *Client) deadLetterMessage(m *outMsg, code byte, reason string) {
-	c.stats.deadMessages.Add(1)
-	c.stats.deadRecords.Add(uint64(len(m.seqs)))
 	err := c.dead.write(deadLetter{Time: time.Now(), Reason: reason, ReasonCode: int(code), Topic: m.topic,
 		Payload: string(m.payload), Devices: m.devices, Seqs: m.seqs})
+	// Counted after the write, so whoever sees the count finds the line in the file.
+	c.stats.deadMessages.Add(1)
+	c.stats.deadRecords.Add(uint64(len(m.seqs)))
 	c.log.Warn("thingsboard rejected a message as malformed; its records went to the dead-letter file",
 		"reason", fmt.Sprintf("0x%02x %s", code, reason), "topic", m.topic, "devices", m.devices,
 		"records", len(m.seqs), "file", c.cfg.DeadLetterPath, "writeError", err)
@@ -79,10 +80,10 @@ func (c *Client) deadLetterMessage(m *outMsg, code byte, reason string) {
 // deadValues records values of a record that can never be sent (not encodable, bigger than a message).
 func (c *Client) deadValues(e *tbgateway.Entry, dead []deadValue) {
 	for _, d := range dead {
-		c.stats.deadValues.Add(1)
 		rec := e.Record
 		err := c.dead.write(deadLetter{Time: time.Now(), Reason: d.reason, Devices: []string{d.device},
 			Seqs: []uint64{d.seq}, Key: d.key, Record: &rec})
+		c.stats.deadValues.Add(1)
 		c.log.Warn("a value cannot be sent to thingsboard; it went to the dead-letter file", "device", d.device,
 			"key", d.key, "reason", d.reason, "file", c.cfg.DeadLetterPath, "writeError", err)
 	}
