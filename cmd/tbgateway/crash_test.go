@@ -9,13 +9,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tbgateway/tbgateway/connectors/simulator"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/tbemu"
 )
 
@@ -47,11 +46,7 @@ func buildGateway(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("builds and kills the gateway binary")
 	}
-	bin := filepath.Join(t.TempDir(), "tbgateway")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return gwtest.BuildGateway(t)
 }
 
 // crashEnv is an emulated ThingsBoard and a config folder for the gateway binary: simulated devices with an ack
@@ -92,21 +87,8 @@ func newCrashEnv(t *testing.T, ctx context.Context, bin, storage string) *crashE
 }
 
 // start starts the gateway binary.
-func (e *crashEnv) start() *exec.Cmd {
-	cmd := exec.Command(e.bin, "--config", e.dir, "--log-level", "error")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	return cmd
-}
-
-// kill SIGKILLs the gateway and reaps it.
-func (e *crashEnv) kill(cmd *exec.Cmd) {
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		e.t.Fatal(err)
-	}
-	_ = cmd.Wait()
+func (e *crashEnv) start() *gwtest.Process {
+	return gwtest.StartProcess(e.t, e.dir, gwtest.ProcessOptions{Binary: e.bin, LogLevel: "error"})
 }
 
 // acked returns how many records the device side saw acknowledged (stored by the gateway).
@@ -123,8 +105,8 @@ func (e *crashEnv) delivered(device string) int { return len(e.emu.Telemetry(dev
 // the number of acknowledged records and of redelivered duplicates.
 func (e *crashEnv) finish(ctx context.Context, bound time.Duration) (records, dups int) {
 	e.t.Helper()
-	cmd := e.start()
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	gw := e.start()
+	defer func() { _ = gw.Stop(ctx) }()
 	entries, err := simulator.ReadAckLog(e.ackPath)
 	if err != nil {
 		e.t.Fatal(err)
@@ -171,12 +153,12 @@ func crashRun(t *testing.T, bin, name, storage string) {
 		} else {
 			e.emu.RefuseConnections(0)
 		}
-		cmd := e.start()
+		gw := e.start()
 		before := e.acked()
 		// Wait for the run to accept data, then let it go on for a random while before the kill.
 		waitUntil(t, ctx, "the gateway to accept data", func() bool { return e.acked() > before })
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond) // a random kill moment, not synchronisation
-		e.kill(cmd)
+		gw.Kill()
 	}
 	// The last run delivers the backlog; everything acknowledged so far must arrive.
 	e.emu.RefuseConnections(0)
@@ -198,14 +180,14 @@ func TestCrashKillsRecordsInFlight(t *testing.T) {
 	var inFlight []uint64
 	for range *crashKills {
 		e.emu.DropPublishes(false)
-		cmd := e.start()
+		gw := e.start()
 		stored, sent := e.acked(), e.delivered("crash-0")
 		waitUntil(t, ctx, "data to flow", func() bool { return e.acked() > stored && e.delivered("crash-0") > sent })
 		dropped := e.emu.DroppedPublishes()
 		e.emu.DropPublishes(true)
 		waitUntil(t, ctx, "publishes to be lost", func() bool { return e.emu.DroppedPublishes() > dropped })
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) // a random kill moment, not synchronisation
-		e.kill(cmd)
+		gw.Kill()
 		// Every publish lost in this run is one the gateway was still waiting for when it was killed.
 		inFlight = append(inFlight, e.emu.DroppedPublishes()-dropped)
 	}

@@ -29,9 +29,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if dir := os.Getenv(childGatewayEnv); dir != "" {
-		os.Exit(runChildGateway(dir))
-	}
 	// regexp2 runs one clock goroutine for match timeouts for the life of the process.
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
 }

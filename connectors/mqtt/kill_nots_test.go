@@ -40,21 +40,22 @@ func TestKillKeepsStampsDistinct(t *testing.T) {
 	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
 	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
 	ge.WriteConfig(gc)
-	gw := startGatewayProcess(t, ge.Dir)
-	gw.waitLog(ctx, "connected to the broker", clientID)
+	bin := gwtest.BuildGateway(t)
+	gw := gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
+	gw.WaitLog(ctx, "connected to the broker", clientID)
 	dev := newDevice(t, b, "kill-nots-device")
 	ts0 := time.Now().UnixMilli()
 	for seq := 1; seq <= n; seq++ {
 		dev.publish("kill/1", map[string]any{"seq": seq}) // no "ts": the gateway stamps every message
 	}
-	gw.waitLog(ctx, "cannot store records")
-	gw.kill()
+	gw.WaitLog(ctx, "cannot store records")
+	gw.Kill()
 	// The marker carries a timestamp below every stamp the gateway gave (they are all at or after ts0).
 	held := heldBySession(ctx, t, b, clientID, dev, marker, ts0-1)
 	if err := emu.AddDevice(tbemu.DeviceSpec{Name: "Kill Gateway", Type: "gateway", Gateway: true, Token: token}); err != nil {
 		t.Fatal(err)
 	}
-	startGatewayProcess(t, ge.Dir)
+	gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
 	if err := emu.WaitFor(ctx, func() bool { return seen(emu)[marker] }); err != nil {
 		t.Fatalf("waiting for the message published after the kill: %v", err)
 	}

@@ -57,8 +57,9 @@ func testKillRedelivers(t *testing.T, version int) {
 	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
 	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
 	ge.WriteConfig(gc)
-	gw := startGatewayProcess(t, ge.Dir)
-	gw.waitLog(ctx, "connected to the broker", clientID)
+	bin := gwtest.BuildGateway(t)
+	gw := gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
+	gw.WaitLog(ctx, "connected to the broker", clientID)
 	dev := newDevice(t, b, "kill-device")
 	// The device stamps its messages, one millisecond apart, so that no two of them share a timestamp at
 	// ThingsBoard whatever the gateway's clock does across the restart.
@@ -66,8 +67,8 @@ func testKillRedelivers(t *testing.T, version int) {
 	for seq := 1; seq <= n; seq++ {
 		dev.publish("kill/1", map[string]any{"seq": seq, "ts": ts0 + int64(seq)})
 	}
-	gw.waitLog(ctx, "cannot store records")
-	gw.kill()
+	gw.WaitLog(ctx, "cannot store records")
+	gw.Kill()
 
 	held := heldBySession(ctx, t, b, clientID, dev, marker, ts0+marker)
 	if held == 0 {
@@ -78,7 +79,7 @@ func testKillRedelivers(t *testing.T, version int) {
 	if err := emu.AddDevice(tbemu.DeviceSpec{Name: "Kill Gateway", Type: "gateway", Gateway: true, Token: token}); err != nil {
 		t.Fatal(err)
 	}
-	startGatewayProcess(t, ge.Dir)
+	gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
 	if err := emu.WaitFor(ctx, func() bool { return seen(emu)[marker] }); err != nil {
 		t.Fatalf("waiting for the message published after the kill: %v", err)
 	}

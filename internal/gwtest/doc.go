@@ -20,6 +20,14 @@
 //	e.CopyConfig("testdata/modbus-example")
 //	e.Start(gwtest.StartOptions{Env: e.EmulatorEnv()})
 //
+// A test that SIGKILLs the gateway runs it as the tbgateway command in a child process, built once per test from
+// the module's source (the real entry point: flags, logger, signal handling):
+//
+//	bin := gwtest.BuildGateway(t)
+//	p := gwtest.StartProcess(t, e.Dir, gwtest.ProcessOptions{Binary: bin})
+//	p.WaitLog(e.Ctx, "connected to the broker")          // its stderr is kept in p.Log
+//	p.Kill()                                             // SIGKILL; p.Stop(ctx) sends SIGTERM and waits
+//
 // Contract: nothing here sleeps to synchronise; WaitFor, WaitDevice, WaitTelemetry and WaitAttribute wake on the
 // emulator's state changes, Gateway.WaitLog on log lines, and Eventually polls only state outside the emulator.
 // Every wait is bounded by the Env's context (Options.Timeout), a failure bound. Set E2E_LOG=1 to see the

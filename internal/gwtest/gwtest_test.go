@@ -1,6 +1,7 @@
 package gwtest_test
 
 import (
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -73,5 +74,28 @@ func TestRestartOnTheSameFolderKeepsStorage(t *testing.T) {
 	e.WaitTelemetry("Sim A", "temperature", n+2)
 	if second.Log == first.Log || second.Config.Storage.Type != "file" {
 		t.Errorf("the second gateway shares the first's log or lost the storage section")
+	}
+}
+
+// A child-process gateway reaches the emulator, stops cleanly on SIGTERM, and dies on SIGKILL.
+func TestProcessStopsAndKills(t *testing.T) {
+	e := gwtest.New(t, gwtest.Options{})
+	e.WriteConfig(gwtest.Config{Connectors: []gwtest.Connector{{Type: simulator.Type, Name: "sim", Conf: simulated}}})
+	bin := gwtest.BuildGateway(t)
+	p := gwtest.StartProcess(t, e.Dir, gwtest.ProcessOptions{Binary: bin})
+	e.WaitTelemetry("Sim A", "temperature", 1)
+	if err := p.Stop(e.Ctx); err != nil {
+		t.Errorf("SIGTERM: the gateway exited with %v, want a clean stop", err)
+	}
+	if !p.Log.Contains("gateway stopped") {
+		t.Errorf("SIGTERM: the gateway did not log its stop:\n%s", strings.Join(p.Log.Lines(), "\n"))
+	}
+	p = gwtest.StartProcess(t, e.Dir, gwtest.ProcessOptions{Binary: bin})
+	p.WaitLog(e.Ctx, "gateway started")
+	p.Kill()
+	select {
+	case <-p.Exited():
+	default:
+		t.Error("Kill returned before the process exited")
 	}
 }
