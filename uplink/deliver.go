@@ -316,15 +316,18 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 		}
 		t := &tracked{msg: m, sentAt: time.Now()}
 		l.ts.expect(t)
+		// Counted before the publish: its PUBACK may be handled (and counted) before PublishWithOptions returns.
+		c.stats.messages.Add(1)
+		c.stats.datapoints.Add(uint64(m.datapoints))
 		_, err := l.cli.PublishWithOptions(l.ctx, &paho.Publish{Topic: m.topic, QoS: 1, Payload: m.payload},
 			paho.PublishOptions{Method: paho.PublishMethod_AsyncSend})
 		if err != nil {
+			c.stats.messages.Add(^uint64(0))
+			c.stats.datapoints.Add(^uint64(m.datapoints - 1))
 			l.ts.expect(nil)
 			l.cancel(fmt.Errorf("publish %s: %w", m.topic, err))
 			return false
 		}
-		c.stats.messages.Add(1)
-		c.stats.datapoints.Add(uint64(m.datapoints))
 	}
 	return true
 }
