@@ -181,7 +181,20 @@ func compile(cfg *Config, d *confjson.Decoder) (*compiled, error) {
 	return c, nil
 }
 
-// compileMatch compiles a filter used with Python's re.match (anchored at the start).
+// rpcRule is the first serverSideRpc rule whose deviceNameFilter is found in device and whose methodFilter is
+// found in method, anywhere in them (Python's re.search), or nil.
+func (c *compiled) rpcRule(device, method string) *rpcRule {
+	for _, r := range c.rpcs {
+		if _, ok := search(r.device, device); ok {
+			if _, ok := search(r.method, method); ok {
+				return r
+			}
+		}
+	}
+	return nil
+}
+
+// compileMatch compiles a filter of device names, attribute keys or methods.
 func compileMatch(expr string) (*regexp2.Regexp, error) {
 	re, err := compileRegex(expr)
 	if err != nil {

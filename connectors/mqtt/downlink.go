@@ -103,20 +103,15 @@ func rpcVars(req tbgateway.RPCRequest) func(string) (string, bool) {
 }
 
 // HandleRPC serves a server-side RPC with the first serverSideRpc rule whose deviceNameFilter and methodFilter
-// match (Python's re.match). A one-way rule publishes the request and replies {"success": true}; a two-way rule
-// subscribes to the response topic, publishes the request and replies with the first message on that topic (its
-// JSON as it is, other text as a JSON string), or fails when none arrives within the rule's responseTimeout.
+// are found anywhere in the device name and the method (Python's re.search). A one-way rule publishes the request
+// and replies {"success": true}; a two-way rule subscribes to the response topic, publishes the request and
+// replies with the first message on that topic (its JSON as it is, other text as a JSON string), or fails when
+// none arrives within the rule's responseTimeout.
 func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (json.RawMessage, error) {
 	if req.Device == "" {
 		return nil, fmt.Errorf("the mqtt connector has no connector-wide method %q", req.Method)
 	}
-	var rule *rpcRule
-	for _, r := range c.c.rpcs {
-		if matchStart(r.device, req.Device) && matchStart(r.method, req.Method) {
-			rule = r
-			break
-		}
-	}
+	rule := c.c.rpcRule(req.Device, req.Method)
 	vars := rpcVars(req)
 	if rule == nil {
 		var err error
