@@ -285,7 +285,11 @@ func decodeDevice(o *confjson.Object) *Device {
 	}{{"attributes", &dev.Attributes, false, false}, {"timeseries", &dev.Timeseries, false, false},
 		{"attributeUpdates", &dev.AttributeUpdates, true, false}, {"rpc", &dev.RPC, true, true}} {
 		for _, io := range o.Objects(s.key) {
-			if it := decodeItem(io, dev.ByteOrder, dev.WordOrder, s.write, s.rpc, false); it != nil {
+			switch it, rng := decodeItem(io, dev.ByteOrder, dev.WordOrder, s.write, s.rpc, false); {
+			case it == nil:
+			case rng != nil:
+				*s.into = append(*s.into, expandRange(io, it, *rng, dev.UnitID)...)
+			default:
 				*s.into = append(*s.into, it)
 			}
 		}

@@ -13,8 +13,9 @@ import (
 // decodeItem reads one attributes/timeseries/attributeUpdates/rpc entry and calls Done on it. write says the
 // section writes values (function codes 5, 6, 15, 16; rpc entries may also read with 1-4); slave says the
 // function code comes from the slave section's table and may be absent. It returns nil for an item left out with
-// a warning (a type that does not exist) and after an error.
-func decodeItem(o *confjson.Object, byteOrder, wordOrder string, write, rpc, slave bool) *Item {
+// a warning (a type that does not exist) and after an error. An "address": "start-end" range (attributes and
+// timeseries only) is returned with the item decoded at its start, for expandRange.
+func decodeItem(o *confjson.Object, byteOrder, wordOrder string, write, rpc, slave bool) (*Item, *addrRange) {
 	d := o.Decoder()
 	it := &Item{Path: o.Path()}
 	if it.Tag = o.String("tag", ""); strings.TrimSpace(it.Tag) == "" {
@@ -30,10 +31,15 @@ func decodeItem(o *confjson.Object, byteOrder, wordOrder string, write, rpc, sla
 	case rpc && !(fc >= 1 && fc <= 6) && fc != 15 && fc != 16:
 		d.Failf(o.Key("functionCode"), "want 1-4 (read) or 5, 6, 15, 16 (write), found %d", fc)
 	}
-	if s, ok := o.Map()["address"].(string); ok && strings.Contains(strings.TrimPrefix(strings.TrimSpace(s), "-"), "-") {
-		d.Failf(o.Key("address"), "address ranges (%q) are not supported yet", s)
-	}
-	if o.Require("address", "a register address 0-65535") {
+	var rng *addrRange
+	if s, ok := isAddrRange(o.Map()["address"]); ok {
+		o.Ignore("address")
+		if write || rpc || slave {
+			d.Failf(o.Key("address"), "address range %q: ranges apply to attributes and timeseries only", s)
+		} else if r, ok := parseAddrRange(o, s); ok {
+			rng, it.Address = &r, uint16(r.start)
+		}
+	} else if o.Require("address", "a register address 0-65535") {
 		it.Address = uint16(o.IntAs("address", 0, 0, 65535, "a register address 0-65535"))
 	}
 	switch it.FunctionCode {
@@ -56,14 +62,14 @@ func decodeItem(o *confjson.Object, byteOrder, wordOrder string, write, rpc, sla
 		}
 	}
 	if d.Failed() {
-		return nil
+		return nil, nil
 	}
 	kind, err := parseKind(it.TypeName, count)
 	if err != nil {
 		// the Python gateway loads such a file and fails only when the item is used (its own corpus has one)
 		d.Warn(o.Key("type"), err.Error()+"; the item is skipped")
 		o.Ignore(o.Keys()...)
-		return nil
+		return nil, nil
 	}
 	c := Codec{Kind: kind, Count: count, Bit: -1}
 	switch it.FunctionCode {
@@ -97,9 +103,9 @@ func decodeItem(o *confjson.Object, byteOrder, wordOrder string, write, rpc, sla
 	o.Ignore("id")
 	o.Done()
 	if d.Failed() {
-		return nil
+		return nil, nil
 	}
-	return it
+	return it, rng
 }
 
 // variants reads "variants", an object mapping values (as their text) to the labels reported instead.
@@ -170,7 +176,7 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 					into *[]*Item
 				}{{"attributes", &dev.Attributes}, {"timeseries", &dev.Timeseries}, {"attributeUpdates", &dev.AttributeUpdates}, {"rpc", &dev.RPC}} {
 					for _, io := range sec.Objects(part.key) {
-						it := decodeItem(io, dev.ByteOrder, dev.WordOrder, false, false, true)
+						it, _ := decodeItem(io, dev.ByteOrder, dev.WordOrder, false, false, true)
 						if it == nil {
 							continue
 						}
@@ -195,7 +201,7 @@ func adHocItem(d *device, typ string, fc int, addr, count string, set bool) (*It
 		m["objectsCount"] = count
 	}
 	dec := confjson.New("")
-	it := decodeItem(dec.Object("params", m), d.cfg.ByteOrder, d.cfg.WordOrder, set, true, false)
+	it, _ := decodeItem(dec.Object("params", m), d.cfg.ByteOrder, d.cfg.WordOrder, set, true, false)
 	if err := dec.Err(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -54,8 +55,19 @@ func TestDecodeErrorsNameFileAndPath(t *testing.T) {
 			`master.slaves[0].method: method "ascii" over tcp is not supported yet (have socket, rtu)`},
 		{`{"master":{"slaves":[{` + dev + `,"type":"tls"}]}}`, "master.slaves[0].type: type tls is not supported yet (have tcp, udp, serial)"},
 		{`{"master":{"slaves":[{` + dev + `,"tls":{"certfile":"c.pem"}}]}}`, "master.slaves[0].tls: TLS is not supported yet"},
-		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"0-15"}]}]}}`,
-			`master.slaves[0].timeseries[0].address: address ranges ("0-15") are not supported yet`},
+		// address ranges: reversed, malformed, oversized, past 65535, where ranges do not apply
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"5-3"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: address range "5-3" is reversed: its end is below its start`},
+		{`{"master":{"slaves":[{` + dev + `,"attributes":[{"tag":"t","type":"16int","functionCode":3,"address":"1-x"}]}]}}`,
+			`master.slaves[0].attributes[0].address: expected a register address 0-65535 or a range "start-end", found "1-x"`},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"0-5000"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: address range 0-5000 gives 5001 items, more than 1024`},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"65530-70000"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: address range "65530-70000" runs outside 0-65535`},
+		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"32int","functionCode":3,"objectsCount":2,"address":"65531-65535"}]}]}}`,
+			`master.slaves[0].timeseries[0].address: address range 65531-65535: the item at 65535 (2 objects) runs past address 65535`},
+		{`{"master":{"slaves":[{` + dev + `,"attributeUpdates":[{"tag":"t","type":"16int","functionCode":6,"address":"0-3"}]}]}}`,
+			`master.slaves[0].attributeUpdates[0].address: address range "0-3": ranges apply to attributes and timeseries only`},
 	}
 	for _, tc := range cases {
 		_, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(tc.raw)})
@@ -111,5 +123,34 @@ func TestPlanReadsMerges(t *testing.T) {
 	}
 	if r := reqs[2]; r.fc != 3 || r.count != 5 || len(r.parts) != 3 {
 		t.Errorf("first register request: %+v", reqs[2])
+	}
+}
+
+// TestDecodeAddressRange: "address": "start-end" gives one item per objectsCount block from start to end, each
+// with its tag rendered for its address (or "_<address>" appended when the tag names no ${address}).
+func TestDecodeAddressRange(t *testing.T) {
+	cases := []struct{ item, want string }{
+		{`{"tag":"r${address}","type":"16int","functionCode":3,"address":"0-3"}`, "r0@0 r1@1 r2@2 r3@3"},
+		{`{"tag":"reg","type":"16uint","functionCode":4,"address":" 10 - 11 "}`, "reg_10@10 reg_11@11"},
+		{`{"tag":"e${address}","type":"32uint","functionCode":3,"objectsCount":2,"address":"100-102"}`, "e100@100 e102@102"},
+		{`{"tag":"e${address}","type":"32uint","functionCode":3,"objectsCount":2,"address":"100-103"}`, "e100@100 e102@102"},
+		{`{"tag":"u${unitId}.f${functionCode}.${type}.n${objectsCount}.a${address}.${other}","type":"bits","functionCode":1,"address":"7-8"}`,
+			"u9.f1.bits.n1.a7.${other}@7 u9.f1.bits.n1.a8.${other}@8"},
+		{`{"tag":"one${address}","type":"16int","functionCode":3,"address":"5-5"}`, "one5@5"},
+		{`{"tag":"plain","type":"16int","functionCode":3,"address":5}`, "plain@5"},
+	}
+	for _, tc := range cases {
+		cfg, w, err := Decode([]byte(`{"master":{"slaves":[{"host":"h","pollPeriod":1,"unitId":9,"timeseries":[` + tc.item + `]}]}}`))
+		if err != nil || len(w) != 0 {
+			t.Errorf("%s: err %v, warnings %q", tc.item, err, w)
+			continue
+		}
+		var got []string
+		for _, it := range cfg.Devices[0].Timeseries {
+			got = append(got, fmt.Sprintf("%s@%d", it.Tag, it.Address))
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.item, g, tc.want)
+		}
 	}
 }
