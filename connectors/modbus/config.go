@@ -218,7 +218,10 @@ func byteWordOrder(o *confjson.Object, byteOrder, wordOrder string) (string, str
 func decodeDevice(o *confjson.Object) *Device {
 	d := o.Decoder()
 	dev := &Device{Path: o.Path()}
-	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "repack", "handleLocalEcho",
+	if o.Bool("handleLocalEcho", false) {
+		d.Warn(o.Key("handleLocalEcho"), "discarding a line's local echo is not supported yet; reads through an adapter that echoes will fail")
+	}
+	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "repack",
 		"uplink_converter", "downlink_converter", "id")
 	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
 	dev.Method = strings.ToLower(o.String("method", ""))

@@ -154,3 +154,17 @@ func TestDecodeAddressRange(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeLocalEchoWarns: handleLocalEcho true, which this gateway does not honour yet, is a warning naming the
+// key, never silently accepted; false is the default and says nothing.
+func TestDecodeLocalEchoWarns(t *testing.T) {
+	const serial = `{"master":{"slaves":[{"type":"serial","port":"/dev/ttyS0","pollPeriod":1,"handleLocalEcho":%s}]}}`
+	w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: fmt.Appendf(nil, serial, "true")})
+	want := []string{"m.json: master.slaves[0].handleLocalEcho: discarding a line's local echo is not supported yet; reads through an adapter that echoes will fail"}
+	if err != nil || !slices.Equal(w, want) {
+		t.Errorf("true: err %v, warnings %q", err, w)
+	}
+	if w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: fmt.Appendf(nil, serial, "false")}); err != nil || len(w) != 0 {
+		t.Errorf("false: err %v, warnings %q", err, w)
+	}
+}
