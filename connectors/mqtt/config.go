@@ -84,7 +84,7 @@ func (b *BrokerConfig) ReconnectPolicy() backoff.Policy {
 // SecurityConfig is broker.security: anonymous, basic (username/password) or certificates (TLS; with
 // pathToPrivateKey and pathToClientCert also a client certificate).
 type SecurityConfig struct {
-	Type       string // "anonymous", "basic" or "certificates"
+	Type       string // "anonymous", "basic" or "certificates" (also the old shape: caCert, privateKey, cert)
 	Username   string
 	Password   string
 	CACert     string
@@ -307,8 +307,24 @@ func sessionKeys(version int, clean, start *bool) []*bool {
 	return []*bool{clean, start}
 }
 
+// decodeSecurity reads broker.security. The old shape without a type (or with type "tls") and with caCert,
+// privateKey or cert turns TLS on with those files, as the Python gateway does.
 func decodeSecurity(n *confjson.Object) SecurityConfig {
 	s := SecurityConfig{}
+	typ, _ := n.Get("type")
+	if typ == "tls" || typ == nil && (n.Has("caCert") || n.Has("privateKey") || n.Has("cert")) {
+		s.Type = "certificates"
+		s.CACert = n.String("caCert", "")
+		s.PrivateKey = n.String("privateKey", "")
+		s.ClientCert = n.String("cert", "")
+		s.Insecure = n.Bool("insecure", false)
+		s.Username = n.String("username", "")
+		s.Password = n.String("password", "")
+		if (s.PrivateKey == "") != (s.ClientCert == "") {
+			n.Decoder().Failf(n.Key("cert"), "cert and privateKey go together")
+		}
+		return s
+	}
 	s.Type = n.OneOf("type", "anonymous", "anonymous", "basic", "certificates")
 	switch s.Type {
 	case "basic":

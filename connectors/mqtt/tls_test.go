@@ -71,18 +71,36 @@ func TestTLSWithClientCertificate(t *testing.T) {
 	for _, version := range []int{4, 5} {
 		t.Run(fmt.Sprintf("version%d", version), func(t *testing.T) {
 			srv, cli := writeCerts(t, t.TempDir())
-			conf := map[string]any{
-				"broker": map[string]any{"version": version, "security": map[string]any{"type": "certificates",
-					"pathToCACert": cli.ca, "pathToClientCert": cli.cert, "pathToPrivateKey": cli.key}},
-				"mapping": []any{map[string]any{"topicFilter": "tls/+/data", "converter": map[string]any{
-					"type": "json", "deviceNameTopicExpression": "(?<=tls/)(.*?)(?=/data)",
-					"timeseries": []any{map[string]any{"key": "t", "type": "double", "value": "${t}"}},
-				}}},
-			}
-			e := newEnvTLS(t, "mqtt", conf, &srv)
-			dev := newDevice(t, e.b, "tls-device")
-			dev.publish("tls/secure-1/data", map[string]any{"t": 1.25})
-			e.waitFor("telemetry through TLS", func() bool { return e.emu.Latest("secure-1")["t"].Value == 1.25 })
+			testTLSConnects(t, &srv, version, map[string]any{"type": "certificates",
+				"pathToCACert": cli.ca, "pathToClientCert": cli.cert, "pathToPrivateKey": cli.key})
 		})
 	}
+}
+
+// TestTLSOldSecurity connects through the same listener with broker.security in the Python gateway's old shape
+// (no type; caCert, privateKey, cert), which turns TLS on.
+func TestTLSOldSecurity(t *testing.T) {
+	for _, version := range []int{4, 5} {
+		t.Run(fmt.Sprintf("version%d", version), func(t *testing.T) {
+			srv, cli := writeCerts(t, t.TempDir())
+			testTLSConnects(t, &srv, version, map[string]any{"caCert": cli.ca, "cert": cli.cert, "privateKey": cli.key})
+		})
+	}
+}
+
+// testTLSConnects starts a gateway whose broker.security is security on a TLS mosquitto (srv's files) that
+// requires a client certificate, and waits for a device's telemetry to reach the platform.
+func testTLSConnects(t *testing.T, srv *tlsFiles, version int, security map[string]any) {
+	t.Helper()
+	conf := map[string]any{
+		"broker": map[string]any{"version": version, "security": security},
+		"mapping": []any{map[string]any{"topicFilter": "tls/+/data", "converter": map[string]any{
+			"type": "json", "deviceNameTopicExpression": "(?<=tls/)(.*?)(?=/data)",
+			"timeseries": []any{map[string]any{"key": "t", "type": "double", "value": "${t}"}},
+		}}},
+	}
+	e := newEnvTLS(t, "mqtt", conf, srv)
+	dev := newDevice(t, e.b, "tls-device")
+	dev.publish("tls/secure-1/data", map[string]any{"t": 1.25})
+	e.waitFor("telemetry through TLS", func() bool { return e.emu.Latest("secure-1")["t"].Value == 1.25 })
 }
