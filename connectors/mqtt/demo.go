@@ -64,7 +64,9 @@ func RunDemoDevices(ctx context.Context, addr string, n int, period time.Duratio
 	opts := paho3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("tbgateway-demo-devices").
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(time.Second).
 		SetOnConnectHandler(func(c paho3.Client) {
-			c.Subscribe("demo/sensor/#", 1, func(_ paho3.Client, m paho3.Message) {
+			// Only the command topics: the devices' own telemetry would fill msgs and push commands out.
+			c.SubscribeMultiple(map[string]byte{"demo/sensor/+/relay": 1, "demo/sensor/+/setpoint": 1,
+				"demo/sensor/+/rpc/#": 1}, func(_ paho3.Client, m paho3.Message) {
 				select {
 				case msgs <- m:
 				default: // the demo drops commands it cannot keep up with
