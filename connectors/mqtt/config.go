@@ -54,6 +54,9 @@ type Config struct {
 	ServerSideRPC      []RPCConfig
 	// ReportStrategy is the connector-wide report strategy; the runtime applies it.
 	ReportStrategy json.RawMessage
+	// OnlyOnChange is the root's "sendDataOnlyOnChange" without a "reportStrategy": the connector asks the
+	// runtime for ON_CHANGE (see ReportStrategies).
+	OnlyOnChange bool
 }
 
 // BrokerConfig is the "broker" section.
@@ -119,7 +122,8 @@ type ConverterConfig struct {
 	ExtensionConfig json.RawMessage
 	// Raw is the whole converter object (what a custom converter's factory receives).
 	Raw json.RawMessage
-	// ReportStrategy is the mapping's report strategy (applied by the runtime per device).
+	// ReportStrategy is the mapping's report strategy (applied by the runtime per device); the converter's
+	// "sendDataOnlyOnChange": true without a "reportStrategy" sets ON_CHANGE here.
 	ReportStrategy json.RawMessage
 }
 
@@ -207,7 +211,8 @@ func DecodeFile(file string, raw []byte) (*Config, []string, error) {
 	cfg.LogLevel = root.String("logLevel", "")
 	cfg.ReportStrategy = root.Raw("reportStrategy")
 	checkStrategy(d, "reportStrategy", cfg.ReportStrategy)
-	root.Ignore("id", "configVersion", "enableRemoteLogging", "sendDataOnlyOnChange")
+	cfg.OnlyOnChange = root.Bool("sendDataOnlyOnChange", false) && len(cfg.ReportStrategy) == 0
+	root.Ignore("id", "configVersion", "enableRemoteLogging")
 	if root.Require("broker", "an object with the broker's host") {
 		root.Sub("broker", func(b *confjson.Object) { cfg.Broker = decodeBroker(b) })
 	}
@@ -361,6 +366,9 @@ func decodeMapping(n *confjson.Object) MappingConfig {
 	return m
 }
 
+// onChange is the report strategy the Python gateway's "sendDataOnlyOnChange": true stands for.
+var onChange = json.RawMessage(`{"type": "ON_CHANGE"}`)
+
 func decodeConverter(n *confjson.Object) ConverterConfig {
 	c := ConverterConfig{}
 	c.Raw, _ = json.Marshal(n.Map())
@@ -372,8 +380,8 @@ func decodeConverter(n *confjson.Object) ConverterConfig {
 	if n.Bool("useEval", false) {
 		n.Decoder().Warn(n.Key("useEval"), "true is not supported (no code is evaluated from configs), ignored")
 	}
-	if n.Bool("sendDataOnlyOnChange", false) {
-		n.Decoder().Warn(n.Key("sendDataOnlyOnChange"), `true is ignored; use "reportStrategy": {"type": "ON_CHANGE"}`)
+	if n.Bool("sendDataOnlyOnChange", false) && len(c.ReportStrategy) == 0 {
+		c.ReportStrategy = onChange
 	}
 	n.Ignore("timeout", "cached")
 	if c.Type == ConverterCustom {
