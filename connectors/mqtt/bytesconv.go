@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/dlclark/regexp2"
+
 	"github.com/tbgateway/tbgateway/internal/values"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -126,6 +128,7 @@ type BytesConverter struct {
 
 type bytesDatapoint struct {
 	key, value bytesTemplate
+	keyRE      *regexp2.Regexp // keySource topic
 	typ        string
 }
 
@@ -160,7 +163,13 @@ func NewBytesConverter(c ConverterConfig) (*BytesConverter, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s[%d].value: %w", section.name, i, err)
 			}
-			*section.out = append(*section.out, bytesDatapoint{key: k, value: v, typ: d.Type})
+			dp := bytesDatapoint{key: k, value: v, typ: d.Type}
+			if d.KeySource == SourceTopic {
+				if dp.keyRE, err = compileRegex(d.Key); err != nil {
+					return nil, fmt.Errorf("%s[%d].key: invalid regular expression %q: %w", section.name, i, d.Key, err)
+				}
+			}
+			*section.out = append(*section.out, dp)
 		}
 	}
 	return bc, nil
@@ -184,7 +193,7 @@ func (bc *BytesConverter) Convert(topic string, payload []byte) ([]tbgateway.Rec
 		return nil, fmt.Errorf("device profile: %w", err)
 	}
 	for _, dp := range bc.attrs {
-		k, v, err := dp.apply(payload, bc.hexMode)
+		k, v, err := dp.apply(topic, payload, bc.hexMode)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +205,7 @@ func (bc *BytesConverter) Convert(topic string, payload []byte) ([]tbgateway.Rec
 	if len(bc.series) > 0 {
 		values := map[string]any{}
 		for _, dp := range bc.series {
-			k, v, err := dp.apply(payload, bc.hexMode)
+			k, v, err := dp.apply(topic, payload, bc.hexMode)
 			if err != nil {
 				return nil, err
 			}
@@ -210,11 +219,23 @@ func (bc *BytesConverter) Convert(topic string, payload []byte) ([]tbgateway.Rec
 	return []tbgateway.Record{rec}, nil
 }
 
-func (dp *bytesDatapoint) apply(payload []byte, hexMode bool) (string, any, error) {
+func (dp *bytesDatapoint) apply(topic string, payload []byte, hexMode bool) (string, any, error) {
+	if dp.keyRE != nil {
+		k, ok := search(dp.keyRE, topic)
+		if !ok {
+			return "", nil, badPayload("key %q: not found in topic %q", dp.key.text, topic)
+		}
+		return dp.applyValue(k, payload, hexMode)
+	}
 	k, err := dp.key.eval(payload, hexMode)
 	if err != nil {
 		return "", nil, fmt.Errorf("key %q: %w", dp.key.text, err)
 	}
+	return dp.applyValue(k, payload, hexMode)
+}
+
+// applyValue evaluates the value of the key k.
+func (dp *bytesDatapoint) applyValue(k string, payload []byte, hexMode bool) (string, any, error) {
 	s, err := dp.value.eval(payload, hexMode)
 	if err != nil {
 		return "", nil, fmt.Errorf("key %q: %w", k, err)

@@ -143,6 +143,9 @@ type DatapointConfig struct {
 	Value          string
 	TSField        string
 	ReportStrategy json.RawMessage
+	// KeySource is "message" (Key is a template on the payload) or "topic" (Key is a regular expression
+	// searched in the topic; the whole match is the key, and no match skips the key).
+	KeySource string
 }
 
 // DeviceRequestConfig is a connect or disconnect request: messages on TopicFilter name a device to connect or
@@ -446,7 +449,8 @@ func decodeDatapoint(n *confjson.Object) DatapointConfig {
 	d.TSField = n.String("tsField", "")
 	d.ReportStrategy = n.Raw("reportStrategy")
 	checkStrategy(n.Decoder(), n.Key("reportStrategy"), d.ReportStrategy)
-	n.Ignore("dayfirst", "yearfirst", "keySource")
+	d.KeySource = n.OneOf("keySource", SourceMessage, SourceMessage, SourceTopic)
+	n.Ignore("dayfirst", "yearfirst")
 	n.Done()
 	return d
 }

@@ -65,6 +65,7 @@ func (d *deviceExpr) eval(topic string, body any) (string, string, bool) {
 // datapoint is a compiled attribute or time series mapping.
 type datapoint struct {
 	key     tmpl
+	keyRE   *regexp2.Regexp // keySource topic
 	value   tmpl
 	typ     string
 	tsField *jpath
@@ -82,6 +83,11 @@ func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
 			return nil, fmt.Errorf("[%d].value: %w", i, err)
 		}
 		dp := datapoint{key: k, value: v, typ: d.Type}
+		if d.KeySource == SourceTopic {
+			if dp.keyRE, err = compileRegex(d.Key); err != nil {
+				return nil, fmt.Errorf("[%d].key: invalid regular expression %q: %w", i, d.Key, err)
+			}
+		}
 		if d.TSField != "" {
 			f := d.TSField
 			if t, err := parseTemplate(f); err == nil && t.Single() {
@@ -198,7 +204,7 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 		}
 	}
 	for _, dp := range jc.attrs {
-		k, v, ok, err := dp.apply(body)
+		k, v, ok, err := dp.apply(topic, body)
 		if err != nil {
 			return rec, err
 		}
@@ -227,7 +233,7 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 		}
 	}
 	for _, dp := range jc.series {
-		k, v, ok, err := dp.apply(body)
+		k, v, ok, err := dp.apply(topic, body)
 		if err != nil {
 			return rec, err
 		}
@@ -258,12 +264,18 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 
 // apply evaluates one mapping on a payload. ok is false when a referenced value is missing (the key is
 // skipped, as in the Python gateway); a value that does not fit the type hint is an error.
-func (dp *datapoint) apply(body any) (key string, value any, ok bool, err error) {
-	kv, _, found := evalJSON(dp.key, body)
-	if !found {
-		return "", nil, false, nil
+func (dp *datapoint) apply(topic string, body any) (key string, value any, ok bool, err error) {
+	if dp.keyRE != nil {
+		if key, ok = search(dp.keyRE, topic); !ok {
+			return "", nil, false, nil
+		}
+	} else {
+		kv, _, found := evalJSON(dp.key, body)
+		if !found {
+			return "", nil, false, nil
+		}
+		key = text(kv)
 	}
-	key = text(kv)
 	raw, _, found := evalJSON(dp.value, body)
 	if !found {
 		return "", nil, false, nil

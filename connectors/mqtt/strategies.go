@@ -28,7 +28,7 @@ func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
 		}
 		for _, list := range [][]DatapointConfig{conv.Attributes, conv.Timeseries} {
 			for _, d := range list {
-				if strings.Contains(d.Key, "${") {
+				if strings.Contains(d.Key, "${") || d.KeySource == SourceTopic {
 					continue
 				}
 				switch {
