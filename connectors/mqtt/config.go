@@ -318,21 +318,11 @@ func sessionKeys(version int, clean, start *bool) []*bool {
 // decodeSecurity reads broker.security. The old shape without a type (or with type "tls") and with caCert,
 // privateKey or cert turns TLS on with those files, as the Python gateway does.
 func decodeSecurity(n *confjson.Object) SecurityConfig {
-	s := SecurityConfig{}
 	typ, _ := n.Get("type")
 	if typ == "tls" || typ == nil && (n.Has("caCert") || n.Has("privateKey") || n.Has("cert")) {
-		s.Type = "certificates"
-		s.CACert = n.String("caCert", "")
-		s.PrivateKey = n.String("privateKey", "")
-		s.ClientCert = n.String("cert", "")
-		s.Insecure = n.Bool("insecure", false)
-		s.Username = n.String("username", "")
-		s.Password = n.String("password", "")
-		if (s.PrivateKey == "") != (s.ClientCert == "") {
-			n.Decoder().Failf(n.Key("cert"), "cert and privateKey go together")
-		}
-		return s
+		return decodeCertificates(n, "caCert", "privateKey", "cert")
 	}
+	s := SecurityConfig{}
 	s.Type = n.OneOf("type", "anonymous", "anonymous", "basic", "certificates")
 	switch s.Type {
 	case "basic":
@@ -340,17 +330,25 @@ func decodeSecurity(n *confjson.Object) SecurityConfig {
 		s.Password = n.String("password", "")
 		required(n, "username", s.Username, "a user name for security type basic")
 	case "certificates":
-		s.CACert = n.String("pathToCACert", "")
-		s.PrivateKey = n.String("pathToPrivateKey", "")
-		s.ClientCert = n.String("pathToClientCert", "")
-		s.Insecure = n.Bool("insecure", false)
-		s.Username = n.String("username", "")
-		s.Password = n.String("password", "")
-		if (s.PrivateKey == "") != (s.ClientCert == "") {
-			n.Decoder().Failf(n.Key("pathToClientCert"), "pathToClientCert and pathToPrivateKey go together")
-		}
+		return decodeCertificates(n, "pathToCACert", "pathToPrivateKey", "pathToClientCert")
 	default:
 		n.Ignore("username", "password", "pathToCACert", "pathToPrivateKey", "pathToClientCert", "insecure")
+	}
+	return s
+}
+
+// decodeCertificates reads TLS security whose CA, private key and client certificate files are under the keys
+// ca, key and cert.
+func decodeCertificates(n *confjson.Object, ca, key, cert string) SecurityConfig {
+	s := SecurityConfig{Type: "certificates"}
+	s.CACert = n.String(ca, "")
+	s.PrivateKey = n.String(key, "")
+	s.ClientCert = n.String(cert, "")
+	s.Insecure = n.Bool("insecure", false)
+	s.Username = n.String("username", "")
+	s.Password = n.String("password", "")
+	if (s.PrivateKey == "") != (s.ClientCert == "") {
+		n.Decoder().Failf(n.Key(cert), "%s and %s go together", cert, key)
 	}
 	return s
 }
