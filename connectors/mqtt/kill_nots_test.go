@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tbgateway/tbgateway/connectors/mqtt"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/tbemu"
@@ -37,12 +36,7 @@ func TestKillKeepsStampsDistinct(t *testing.T) {
 		}}},
 	}
 	// tbemu does not know the gateway's token yet: the uplink is refused and the storage only fills.
-	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
-	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
-	ge.WriteConfig(gc)
-	bin := gwtest.BuildGateway(t)
-	gw := gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
-	gw.WaitLog(ctx, "connected to the broker", clientID)
+	bin, gw := startUnauthorizedGateway(t, ge, conf, files, perFile, token, clientID)
 	dev := newDevice(t, b, "kill-nots-device")
 	ts0 := time.Now().UnixMilli()
 	for seq := 1; seq <= n; seq++ {

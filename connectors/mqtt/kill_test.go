@@ -54,12 +54,7 @@ func testKillRedelivers(t *testing.T, version int) {
 	}
 	// tbemu does not know the gateway's token yet: the uplink is refused and the storage only fills.
 	const token = "kill-gateway-token"
-	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
-	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
-	ge.WriteConfig(gc)
-	bin := gwtest.BuildGateway(t)
-	gw := gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
-	gw.WaitLog(ctx, "connected to the broker", clientID)
+	bin, gw := startUnauthorizedGateway(t, ge, conf, files, perFile, token, clientID)
 	dev := newDevice(t, b, "kill-device")
 	// The device stamps its messages, one millisecond apart, so that no two of them share a timestamp at
 	// ThingsBoard whatever the gateway's clock does across the restart.
@@ -143,4 +138,19 @@ func heldBySession(ctx context.Context, t *testing.T, b *broker, clientID string
 			t.Fatalf("the broker never delivered the marker to %s: %v", clientID, ctx.Err())
 		}
 	}
+}
+
+// startUnauthorizedGateway writes a config folder for one MQTT connector on file storage of files × perFile
+// records, whose gateway token the emulator does not know yet (so the uplink is refused and storage only fills),
+// builds the gateway command, starts it as a child process and waits until it is connected to the broker. It
+// returns the binary, for restarts, and the process.
+func startUnauthorizedGateway(t *testing.T, ge *gwtest.Env, conf map[string]any, files, perFile int, token, clientID string) (string, *gwtest.Process) {
+	t.Helper()
+	gc := gatewayConfig(mqtt.Type, conf, files, perFile)
+	gc.Thingsboard = map[string]any{"security": map[string]any{"type": "accessToken", "accessToken": token}}
+	ge.WriteConfig(gc)
+	bin := gwtest.BuildGateway(t)
+	gw := gwtest.StartProcess(t, ge.Dir, gwtest.ProcessOptions{Binary: bin})
+	gw.WaitLog(ge.Ctx, "connected to the broker", clientID)
+	return bin, gw
 }
