@@ -1,0 +1,5 @@
+// Package modbusproto holds the parts of the Modbus protocol that the Modbus connector needs beyond its client
+// library (github.com/simonvetter/modbus): the protocol data unit and its exceptions, the checksums of the serial
+// framings (RTU's CRC-16, ASCII's LRC), and the framings and server code the library lacks (ASCII, serial and UDP
+// servers, Read Device Identification). It does no logging and holds no global state.
+package modbusproto
