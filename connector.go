@@ -74,6 +74,22 @@ type DeviceInfo struct {
 	Type string `json:"type"`
 }
 
+// DeviceFaultReporter is implemented by connectors that track device-side faults: a register the device refuses
+// or does not answer for, a node that does not exist, a payload on a topic that cannot be converted. The runtime
+// reads it for the statistics (gateway_stats and the statistics telemetry); it is called concurrently with Run,
+// must not block, and its counters never go down while the connector value lives (across restarts of Run).
+type DeviceFaultReporter interface {
+	DeviceFaults() DeviceFaultStats
+}
+
+// DeviceFaultStats are a connector's device-side fault counters.
+type DeviceFaultStats struct {
+	// Faults counts every fault seen: each failed read of an item, each bad message.
+	Faults uint64 `json:"deviceFaults"`
+	// Active is how many devices, addresses, nodes or topics are failing now.
+	Active int `json:"deviceFaultsActive"`
+}
+
 // ConnectorConfig is what a connector factory receives: the connector's entry from the main config and the raw
 // JSON of its own configuration file.
 type ConnectorConfig struct {

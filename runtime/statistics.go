@@ -69,7 +69,9 @@ func (g *Gateway) runStatistics(ctx context.Context) error {
 
 // statisticsTelemetry builds the statistics values in the Python gateway's shape: JSON objects machineStats,
 // serviceStats and connectorsStats (one object per connector name), with counters as deltas since the last
-// acknowledged send and gauges (storageMsgCount, gwMemory) as current values. It returns the snapshot to keep
+// acknowledged send and gauges (storageMsgCount, gwMemory, deviceFaultsActive) as current values. A connector's
+// connectorsErrors counts, as in the Python gateway (where every error its logger writes counts), storage errors,
+// restarts and device faults; deviceFaults is the device-fault part alone. It returns the snapshot to keep
 // once the telemetry is acknowledged.
 func (g *Gateway) statisticsTelemetry() (map[string]any, statsSnapshot) {
 	st := g.Stats()
@@ -103,12 +105,15 @@ func (g *Gateway) statisticsTelemetry() (map[string]any, statsSnapshot) {
 	conns := make(map[string]any, len(st.Connectors))
 	for name, c := range st.Connectors {
 		p := prev.conns[name]
+		faults := c.Faults - min(p.Faults, c.Faults) // the counter restarts when the connector is rebuilt
 		m := map[string]any{
 			"connectorMsgsReceived": c.RecordsReceived - p.RecordsReceived,
 			"storageMsgPushed":      c.RecordsStored - p.RecordsStored,
 			"datapointsStored":      c.Datapoints - p.Datapoints,
 			"convertersMsgDropped":  c.Invalid - p.Invalid,
-			"connectorsErrors":      (c.StorageErrors + c.Restarts) - (p.StorageErrors + p.Restarts),
+			"connectorsErrors":      (c.StorageErrors + c.Restarts) - (p.StorageErrors + p.Restarts) + faults,
+			"deviceFaults":          faults,
+			"deviceFaultsActive":    c.Active,
 			"restarts":              c.Restarts,
 			"state":                 c.State,
 		}

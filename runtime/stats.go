@@ -42,6 +42,10 @@ type ConnectorStats struct {
 	Invalid         uint64 `json:"invalidRecords"`
 	StorageErrors   uint64 `json:"storageErrors"`
 	Restarts        uint64 `json:"restarts"`
+	// Faults (deviceFaults) and Active (deviceFaultsActive) come from a connector implementing
+	// tbgateway.DeviceFaultReporter: faults counted since the connector was built, and devices, addresses, nodes
+	// or topics failing now.
+	tbgateway.DeviceFaultStats
 }
 
 // Stats returns the gateway's counters.
@@ -73,6 +77,11 @@ func (g *Gateway) Stats() Stats {
 			Invalid:         c.stats.invalid.Load(),
 			StorageErrors:   c.stats.storeErrors.Load(),
 			Restarts:        c.stats.supervisor.Restarts(),
+		}
+		if r, ok := c.impl.(tbgateway.DeviceFaultReporter); ok {
+			cs := s.Connectors[c.name]
+			cs.DeviceFaultStats = r.DeviceFaults()
+			s.Connectors[c.name] = cs
 		}
 	}
 	return s
