@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	mb "github.com/simonvetter/modbus"
-
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
 	"github.com/tbgateway/tbgateway/internal/values"
@@ -104,8 +102,8 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 	}
 	r := &readRequest{fc: it.FunctionCode, addr: it.Address, count: it.Codec.Objects(), parts: []readPart{{item: it}}}
 	var res readResult
-	err = l.submit(ctx, l.writes, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(mc *mb.ModbusClient) error {
-		res = readFrom(mc, r)
+	err = l.submit(ctx, l.writes, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(ctx context.Context, mc client) error {
+		res = readFrom(ctx, mc, r)
 		return res.err
 	}})
 	if err != nil {

@@ -1,10 +1,9 @@
 package modbus
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
-
-	mb "github.com/simonvetter/modbus"
 )
 
 // readResult is what one read request returned.
@@ -15,17 +14,17 @@ type readResult struct {
 }
 
 // readFrom runs a read request with a client.
-func readFrom(mc *mb.ModbusClient, r *readRequest) readResult {
+func readFrom(ctx context.Context, mc client, r *readRequest) readResult {
 	var res readResult
 	switch r.fc {
 	case 1:
-		res.bits, res.err = mc.ReadCoils(r.addr, uint16(r.count))
+		res.bits, res.err = mc.ReadCoils(ctx, r.addr, uint16(r.count))
 	case 2:
-		res.bits, res.err = mc.ReadDiscreteInputs(r.addr, uint16(r.count))
+		res.bits, res.err = mc.ReadDiscreteInputs(ctx, r.addr, uint16(r.count))
 	case 3:
-		res.regs, res.err = mc.ReadRegisters(r.addr, uint16(r.count), mb.HOLDING_REGISTER)
+		res.regs, res.err = mc.ReadHoldingRegisters(ctx, r.addr, uint16(r.count))
 	case 4:
-		res.regs, res.err = mc.ReadRegisters(r.addr, uint16(r.count), mb.INPUT_REGISTER)
+		res.regs, res.err = mc.ReadInputRegisters(ctx, r.addr, uint16(r.count))
 	default:
 		res.err = fmt.Errorf("function code %d does not read", r.fc)
 	}
@@ -102,16 +101,16 @@ func newWrite(it *Item, value any) (*writeOp, error) {
 	return w, nil
 }
 
-func (w *writeOp) run(mc *mb.ModbusClient) error {
+func (w *writeOp) run(ctx context.Context, mc client) error {
 	switch w.fc {
 	case 5:
-		return mc.WriteCoil(w.addr, w.bits[0])
+		return mc.WriteCoil(ctx, w.addr, w.bits[0])
 	case 15:
-		return mc.WriteCoils(w.addr, w.bits)
+		return mc.WriteCoils(ctx, w.addr, w.bits)
 	case 6:
-		return mc.WriteRegister(w.addr, w.regs[0])
+		return mc.WriteRegister(ctx, w.addr, w.regs[0])
 	}
-	return mc.WriteRegisters(w.addr, w.regs)
+	return mc.WriteRegisters(ctx, w.addr, w.regs)
 }
 
 // apply performs the write on the bank (slave mode): the item's own table.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -26,7 +24,7 @@ type line struct {
 	writes chan *job
 	polls  chan *job
 
-	client *mb.ModbusClient
+	client client
 	// reconnect spaces connection attempts: connectAttemptCount attempts connectAttemptTimeMs apart, then a pause
 	// of waitAfterFailedAttemptsMs, and again.
 	reconnect   *backoff.Backoff
@@ -39,7 +37,7 @@ type line struct {
 type job struct {
 	unit   uint8
 	device string
-	fn     func(c *mb.ModbusClient) error
+	fn     func(ctx context.Context, c client) error
 	done   chan error // buffered, 1
 }
 
@@ -100,10 +98,10 @@ func (l *line) exec(ctx context.Context, j *job) error {
 		if err = l.open(); err != nil {
 			return err
 		}
-		if err = l.client.SetUnitId(j.unit); err != nil {
+		if err = l.client.SetUnitID(j.unit); err != nil {
 			return fmt.Errorf("set unit id %d: %w", j.unit, err)
 		}
-		err = j.fn(l.client)
+		err = j.fn(ctx, l.client)
 		if err == nil || classify(err) == faultException {
 			return err
 		}
@@ -120,20 +118,7 @@ func (l *line) open() error {
 	if now := l.now(); now.Before(l.nextConnect) {
 		return fmt.Errorf("%w: next connection attempt in %v", errLineDown, l.nextConnect.Sub(now).Round(time.Millisecond))
 	}
-	parity := mb.PARITY_NONE
-	switch l.dev.Parity {
-	case "E":
-		parity = mb.PARITY_EVEN
-	case "O":
-		parity = mb.PARITY_ODD
-	}
-	c, err := mb.NewClient(&mb.ClientConfiguration{
-		URL: l.dev.url(), Speed: uint(l.dev.Baudrate), DataBits: uint(l.dev.Bytesize), Parity: parity,
-		StopBits: uint(l.dev.Stopbits), Timeout: l.dev.Timeout, Logger: log.New(io.Discard, "", 0),
-	})
-	if err == nil {
-		err = c.Open()
-	}
+	c, err := dialLib(l.dev)
 	if err != nil {
 		l.nextConnect = l.now().Add(l.reconnect.Next())
 		return fmt.Errorf("connect %s: %w", l.dev.url(), err)

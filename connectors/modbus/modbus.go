@@ -27,8 +27,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	mb "github.com/simonvetter/modbus"
-
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
 )
@@ -402,9 +400,9 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 			results[i] = d.slave.read(d.cfg.UnitID, r)
 		}
 	} else {
-		err := l.submit(ctx, l.polls, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(mc *mb.ModbusClient) error {
+		err := l.submit(ctx, l.polls, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(ctx context.Context, mc client) error {
 			for i, r := range reads {
-				results[i] = readFrom(mc, r)
+				results[i] = readFrom(ctx, mc, r)
 				d.stats.requests.Add(1)
 				if results[i].err != nil && classify(results[i].err) != faultException {
 					return results[i].err // the connection is gone or garbled: the line reconnects
