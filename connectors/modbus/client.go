@@ -38,10 +38,15 @@ func dialLib(d *Device) (client, error) {
 	case "O":
 		parity = mb.PARITY_ODD
 	}
-	c, err := mb.NewClient(&mb.ClientConfiguration{
+	cc := &mb.ClientConfiguration{
 		URL: d.url(), Speed: uint(d.Baudrate), DataBits: uint(d.Bytesize), Parity: parity,
 		StopBits: uint(d.Stopbits), Timeout: d.Timeout, Logger: log.New(io.Discard, "", 0),
-	})
+	}
+	var c *mb.ModbusClient
+	err := d.TLS.apply(cc)
+	if err == nil {
+		c, err = mb.NewClient(cc)
+	}
 	if err == nil {
 		err = c.Open()
 	}

@@ -42,8 +42,9 @@ type Config struct {
 type Device struct {
 	Path       string // key path in the file, for messages
 	Name, Type string
-	Transport  string // tcp, udp, serial
-	Method     string // socket, rtu, ascii
+	Transport  string     // tcp, udp, serial, tls (TCP with TLS)
+	Method     string     // socket, rtu, ascii, tls
+	TLS        *TLSConfig // set when the device speaks Modbus/TCP Security
 	Host       string
 	Port       int
 	SerialPort string
@@ -97,6 +98,8 @@ func (d *Device) lineKey() string {
 // url is the simonvetter/modbus client URL of the device.
 func (d *Device) url() string {
 	switch {
+	case d.TLS != nil:
+		return "tcp+tls://" + hostPort(d.Host, d.Port)
 	case d.Transport == "serial":
 		return "rtu://" + d.SerialPort
 	case d.Transport == "udp" && d.Method == "rtu":
@@ -226,11 +229,13 @@ func decodeDevice(o *confjson.Object) *Device {
 	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
 	dev.Method = strings.ToLower(o.String("method", ""))
 	switch dev.Transport {
-	case "tcp", "udp":
+	case "tcp", "udp", "tls":
 		if dev.Method == "" {
 			dev.Method = "socket"
 		}
-		if dev.Method != "socket" && dev.Method != "rtu" {
+		if dev.TLS = decodeTLS(o, dev); dev.TLS != nil && dev.Method != "socket" && dev.Method != "tls" {
+			d.Failf(o.Key("method"), "method %q over TLS is not supported (have socket, tls: both frame with the MBAP header)", dev.Method)
+		} else if dev.TLS == nil && dev.Method != "socket" && dev.Method != "rtu" {
 			d.Failf(o.Key("method"), "method %q over %s is not supported yet (have socket, rtu)", dev.Method, dev.Transport)
 		}
 		if o.Require("host", "the device's host name or address") {
@@ -250,11 +255,7 @@ func decodeDevice(o *confjson.Object) *Device {
 			d.FailMissing(o.Key("port"), "the serial device (e.g. /dev/ttyUSB0) for type serial")
 		}
 		o.Ignore("host")
-	case "tls":
-		d.Failf(o.Key("type"), "type tls is not supported yet (have tcp, udp, serial)")
-	}
-	if o.Has("tls") {
-		d.Failf(o.Key("tls"), "TLS is not supported yet")
+		decodeTLS(o, dev)
 	}
 	dev.Baudrate = int(o.Int("baudrate", DefaultBaudrate, 1, math.MaxInt32))
 	dev.Bytesize = int(o.Int("bytesize", 8, 5, 8))

@@ -53,8 +53,13 @@ func TestDecodeErrorsNameFileAndPath(t *testing.T) {
 			`master.slaves[0].method: method "ascii" over serial is not supported yet (have rtu)`},
 		{`{"master":{"slaves":[{` + dev + `,"method":"ascii"}]}}`,
 			`master.slaves[0].method: method "ascii" over tcp is not supported yet (have socket, rtu)`},
-		{`{"master":{"slaves":[{` + dev + `,"type":"tls"}]}}`, "master.slaves[0].type: type tls is not supported yet (have tcp, udp, serial)"},
-		{`{"master":{"slaves":[{` + dev + `,"tls":{"certfile":"c.pem"}}]}}`, "master.slaves[0].tls: TLS is not supported yet"},
+		// TLS: RTU framing over TLS, a key without its certificate, wrong shapes
+		{`{"master":{"slaves":[{` + dev + `,"type":"tls","method":"rtu"}]}}`,
+			`master.slaves[0].method: method "rtu" over TLS is not supported (have socket, tls: both frame with the MBAP header)`},
+		{`{"master":{"slaves":[{` + dev + `,"tls":{"keyfile":"k.pem"}}]}}`,
+			"master.slaves[0].tls.certfile: expected the client certificate file that goes with keyfile, found nothing"},
+		{`{"master":{"slaves":[{` + dev + `,"tls":{"cafile":5}}]}}`, "master.slaves[0].tls.cafile: expected a string, found 5"},
+		{`{"master":{"slaves":[{` + dev + `,"tls":"yes"}]}}`, `master.slaves[0].tls: expected an object, found "yes"`},
 		// address ranges: reversed, malformed, oversized, past 65535, where ranges do not apply
 		{`{"master":{"slaves":[{` + dev + `,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"5-3"}]}]}}`,
 			`master.slaves[0].timeseries[0].address: address range "5-3" is reversed: its end is below its start`},

@@ -115,6 +115,17 @@ func startPtyPair(t *testing.T, ctx context.Context) (srv, cli string) {
 // ("tcp", "rtu-tcp", "udp", "rtu-udp": host:port).
 func startPymodbus(t *testing.T, ctx context.Context, rtuPty string) map[string]string {
 	t.Helper()
+	args := []string{"--tcp", "127.0.0.1:0", "--rtu-tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--rtu-udp", "127.0.0.1:0"}
+	if rtuPty != "" {
+		args = append(args, "--rtu", rtuPty)
+	}
+	return runPymodbus(t, ctx, args...)
+}
+
+// runPymodbus runs testdata/pymodbus_server.py with the corpus register map and the given listener arguments
+// and returns its listeners by kind.
+func runPymodbus(t *testing.T, ctx context.Context, listeners ...string) map[string]string {
+	t.Helper()
 	bank := modbus.CorpusBank()
 	init := map[string]any{
 		"unit": modbus.CorpusUnit,
@@ -128,11 +139,7 @@ func startPymodbus(t *testing.T, ctx context.Context, rtuPty string) map[string]
 	if err := os.WriteFile(initFile, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{filepath.Join("testdata", "pymodbus_server.py"), "--init", initFile,
-		"--tcp", "127.0.0.1:0", "--rtu-tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--rtu-udp", "127.0.0.1:0"}
-	if rtuPty != "" {
-		args = append(args, "--rtu", rtuPty)
-	}
+	args := append([]string{filepath.Join("testdata", "pymodbus_server.py"), "--init", initFile}, listeners...)
 	lines := peerProcess(t, ctx, false, func(l string) bool { return l == "READY" }, debianPython, args...)
 	out := map[string]string{}
 	for _, l := range lines {

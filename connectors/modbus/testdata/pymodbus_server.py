@@ -2,7 +2,10 @@
 """A pymodbus (Debian's python3-pymodbus 3.0.0) server for the Modbus connector's interop tests.
 
 Usage: pymodbus_server.py --init FILE [--tcp HOST:PORT] [--rtu-tcp HOST:PORT] [--udp HOST:PORT]
-       [--rtu-udp HOST:PORT] [--rtu PTY]
+       [--rtu-udp HOST:PORT] [--rtu PTY] [--tls HOST:PORT --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+
+--tls is Modbus/TCP Security: the MBAP framing inside TLS, with the server certificate and key given; with
+--tls-client-ca the server requires a client certificate signed by that CA.
 
 FILE is JSON: {"unit": N, "hr": [...], "ir": [...], "co": [...], "di": [...]}, the tables from address 0.
 Every listener serves the same datastore. Port 0 asks the kernel for a free port. Once every listener is up the
@@ -13,12 +16,13 @@ import asyncio
 import json
 import logging
 import signal
+import ssl
 import sys
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.framer.socket_framer import ModbusSocketFramer
-from pymodbus.server.async_io import ModbusSerialServer, ModbusTcpServer, ModbusUdpServer
+from pymodbus.server.async_io import ModbusSerialServer, ModbusTcpServer, ModbusTlsServer, ModbusUdpServer
 
 TABLE_SIZE = 1024
 
@@ -43,6 +47,10 @@ async def main():
     p.add_argument("--udp")
     p.add_argument("--rtu-udp")
     p.add_argument("--rtu")
+    p.add_argument("--tls")
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--tls-client-ca")
     args = p.parse_args()
     with open(args.init, encoding="utf-8") as f:
         init = json.load(f)
@@ -80,6 +88,18 @@ async def main():
         await ser.start()
         tasks.append(asyncio.create_task(ser.serve_forever()))
         ready.append("rtu " + args.rtu)
+    if args.tls:
+        sslctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sslctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        sslctx.load_cert_chain(certfile=args.tls_cert, keyfile=args.tls_key)
+        if args.tls_client_ca:
+            sslctx.verify_mode = ssl.CERT_REQUIRED
+            sslctx.load_verify_locations(cafile=args.tls_client_ca)
+        tls = ModbusTlsServer(context, framer=ModbusSocketFramer, address=host_port(args.tls), sslctx=sslctx,
+                              allow_reuse_address=True)
+        tasks.append(asyncio.create_task(tls.serve_forever()))
+        await tls.serving
+        ready.append("tls %s:%d" % tls.server.sockets[0].getsockname()[:2])
     for line in ready:
         print(line)
     print("READY", flush=True)
