@@ -104,6 +104,9 @@ type Codec struct {
 	Round         int     // decimal places for floats; negative keeps all
 	Variants      map[string]any
 	variantsValid bool
+	// Repack (the slave entry's "repack") swaps the two bytes of every register a write builds when LittleBytes
+	// is set, as pymodbus's BinaryPayloadBuilder(repack=True).to_registers does; reads are not affected.
+	Repack bool
 }
 
 // Objects returns how many registers (or coils) a read of the item must cover.

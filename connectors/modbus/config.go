@@ -65,6 +65,7 @@ type Device struct {
 	ReportStrategy     json.RawMessage
 	ByteOrder          string // BIG or LITTLE: the device's default for its items
 	WordOrder          string
+	Repack             bool // "repack": writes swap the bytes of each register under byteOrder LITTLE
 
 	Attributes, Timeseries []*Item
 	AttributeUpdates, RPC  []*Item
@@ -224,7 +225,7 @@ func decodeDevice(o *confjson.Object) *Device {
 	if o.Bool("handleLocalEcho", false) {
 		d.Warn(o.Key("handleLocalEcho"), "discarding a line's local echo is not supported yet; reads through an adapter that echoes will fail")
 	}
-	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "repack",
+	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange",
 		"uplink_converter", "downlink_converter", "id")
 	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
 	dev.Method = strings.ToLower(o.String("method", ""))
@@ -298,6 +299,7 @@ func decodeDevice(o *confjson.Object) *Device {
 			}
 		}
 	}
+	dev.SetRepack(o.Bool("repack", false))
 	return dev
 }
 

@@ -283,6 +283,7 @@ func (p *reserved) item(d *device, set bool) (*Item, any, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	it.Codec.Repack = d.cfg.Repack
 	var value any
 	if set {
 		if !p.hasValue {

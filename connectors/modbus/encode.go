@@ -23,6 +23,7 @@ func (c *Codec) EncodeRegisters(v any) ([]uint16, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.repack(payload)
 	regs := make([]uint16, len(payload)/2)
 	for i := range regs {
 		regs[i] = binary.BigEndian.Uint16(payload[2*i:])
@@ -64,6 +65,7 @@ func (c *Codec) EncodeBits(v any) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.repack(payload)
 	bits := make([]bool, n)
 	for i := range bits {
 		if i/8 < len(payload) {
@@ -71,6 +73,26 @@ func (c *Codec) EncodeBits(v any) ([]bool, error) {
 		}
 	}
 	return bits, nil
+}
+
+// repack swaps the bytes of each register of a built payload in place when Repack applies.
+func (c *Codec) repack(payload []byte) {
+	if !c.Repack || !c.LittleBytes {
+		return
+	}
+	for i := 0; i+1 < len(payload); i += 2 {
+		payload[i], payload[i+1] = payload[i+1], payload[i]
+	}
+}
+
+// SetRepack sets Repack on the codec of every item of the device (its "repack" key).
+func (d *Device) SetRepack(on bool) {
+	d.Repack = on
+	for _, list := range [][]*Item{d.Attributes, d.Timeseries, d.AttributeUpdates, d.RPC} {
+		for _, it := range list {
+			it.Codec.Repack = on
+		}
+	}
 }
 
 func (c *Codec) encode(v any) ([]byte, error) {

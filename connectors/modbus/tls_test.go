@@ -144,7 +144,7 @@ func TestTLSPymodbus(t *testing.T) {
 func TestTLSConfigWarnings(t *testing.T) {
 	dev := `"host":"h","pollPeriod":1`
 	for raw, want := range map[string]string{
-		`{"master":{"slaves":[{` + dev + `,"tls":{}}]}}`: `master.slaves[0].tls: an empty section leaves TLS off`,
+		`{"master":{"slaves":[{` + dev + `,"tls":{}}]}}`:                               `master.slaves[0].tls: an empty section leaves TLS off`,
 		`{"master":{"slaves":[{` + dev + `,"type":"udp","tls":{"cafile":"ca.pem"}}]}}`: `master.slaves[0].tls: ignored: TLS runs over TCP only, not type "udp"`,
 	} {
 		_, warnings, err := modbus.Decode([]byte(raw))
