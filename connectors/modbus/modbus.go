@@ -7,10 +7,14 @@
 // by the polls and writes of every device on it; writes go first. A device's reads are merged into as few
 // requests as the protocol allows (125 registers, 2000 bits, items at most "maxReadGap" objects apart, default
 // 16); a merged read that the device refuses with an exception is split into one read per item from then on.
-// Lines run independently, so a dead device delays only the devices on its own line. Every fault is logged with
-// the device, its address and the reason (first of an episode at warning level, then debug), counted (Stats),
-// and the device is polled again with exponential backoff up to 8 poll periods; polling resumes by itself. A
-// device that fails is disconnected at ThingsBoard and connected again when it answers.
+// Lines run independently, so a dead device delays only the devices on its own line. Device faults go through
+// the connector kit's devicefault tracker: a device that does not answer (timeout, lost connection, garbled
+// frame), and an item it refuses with an exception or whose value does not decode, are each logged once when
+// they start ("device fault", with the device, its address and unit, or the item's key, function code and
+// address) and once when they end ("device fault cleared"), repeats at debug level, and counted (Stats,
+// DeviceFaults). A device that does not answer is polled again with exponential backoff up to 8 poll periods,
+// disconnected at ThingsBoard, and connected again when it answers; a refused item leaves the device's other
+// items and polling as they are.
 //
 // Values are decoded as the Python gateway does; see Codec. Downlink: shared-attribute updates and RPCs write
 // (function codes 5, 6, 15, 16) or read (1-4) the items configured for the key or method; the reserved RPC
@@ -29,6 +33,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/devicefault"
 )
 
 // Type is the connector type in the main config.
@@ -66,6 +71,7 @@ type Connector struct {
 	cfg     *Config
 	devices []*device
 	byName  map[string]*device
+	faults  *devicefault.Tracker
 
 	mu      sync.Mutex
 	running chan struct{} // closed while Run runs; replaced when it stops
@@ -82,6 +88,7 @@ var (
 	_ tbgateway.RPCHandler           = (*Connector)(nil)
 	_ tbgateway.ReportStrategySource = (*Connector)(nil)
 	_ tbgateway.SharedKeysLister     = (*Connector)(nil)
+	_ tbgateway.DeviceFaultReporter  = (*Connector)(nil)
 )
 
 // device is a configured device and its run-time state.
@@ -102,7 +109,7 @@ type deviceCounters struct {
 
 // DeviceStats are one device's counters since the connector was created.
 type DeviceStats struct {
-	Polls, PollFailures uint64 // completed polls, and those with at least one failed request
+	Polls, PollFailures uint64 // completed polls, and those the device did not answer (refused items are Exceptions)
 	Requests            uint64 // read requests sent (after merging)
 	RequestsPerPoll     int    // merged read requests one poll makes
 	Timeouts            uint64
@@ -117,7 +124,8 @@ func New(cfg *Config, log *slog.Logger) *Connector {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Connector{name: cfg.Name, log: log, cfg: cfg, byName: map[string]*device{}, running: make(chan struct{})}
+	c := &Connector{name: cfg.Name, log: log, cfg: cfg, byName: map[string]*device{}, running: make(chan struct{}),
+		faults: devicefault.New(log, devicefault.Options{})}
 	for _, d := range cfg.Devices {
 		dev := &device{cfg: d, reads: planReads(d, d.MaxReadGap)}
 		dev.stats.perPoll.Store(int64(len(dev.reads)))
@@ -322,21 +330,17 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 		if err != nil {
 			d.stats.pollFailures.Add(1)
 			wait = retry.Next()
+			c.deviceFailed(d, err)
 			if !d.failed {
 				d.failed = true
-				c.log.Warn("device does not answer; retrying with backoff", "device", d.cfg.Name,
-					"addr", d.cfg.url(), "unitId", d.cfg.UnitID, "reason", err)
 				if serr := c.send(ctx, sink, tbgateway.Record{Kind: tbgateway.KindDisconnect, Device: d.cfg.Name,
 					DeviceType: d.cfg.Type, Connector: c.name}); serr != nil {
 					return serr
 				}
-			} else {
-				c.log.Debug("device still does not answer", "device", d.cfg.Name, "addr", d.cfg.url(),
-					"unitId", d.cfg.UnitID, "reason", err, "failures", retry.Failures())
 			}
 		} else if d.failed {
 			d.failed = false
-			c.log.Info("device answers again", "device", d.cfg.Name, "addr", d.cfg.url(), "failedPolls", retry.Failures())
+			c.deviceAnswers(d)
 			retry.Reset()
 			if serr := c.send(ctx, sink, tbgateway.Record{Kind: tbgateway.KindConnect, Device: d.cfg.Name,
 				DeviceType: d.cfg.Type, Connector: c.name}); serr != nil {
@@ -388,7 +392,8 @@ func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway
 }
 
 // pollOnce reads every merged request of a device and decodes what arrived. The record holds the values of the
-// requests that succeeded; err reports the first failure.
+// requests that succeeded; err reports the first failure of the device to answer. An item the device refuses
+// (an exception) or whose value does not decode is a fault of that item only: the device answered.
 func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway.Record, error) {
 	rec := tbgateway.Record{Device: d.cfg.Name, DeviceType: d.cfg.Type, Connector: c.name}
 	attrs, ts := map[string]any{}, map[string]any{}
@@ -423,20 +428,31 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 	for i, r := range reads {
 		res := results[i]
 		if res.err != nil {
-			if firstErr == nil {
+			exception := classify(res.err) == faultException
+			switch {
+			case exception && len(r.parts) > 1:
+				// which item the device refuses shows once they are read one by one
+				c.count(d, res.err)
+				split = true
+			case exception:
+				c.count(d, res.err)
+				c.itemFailed(d, r.parts[0].item, fmt.Errorf("read fc %d address %d count %d: %w", r.fc, r.addr, r.count, res.err))
+			case firstErr == nil:
 				c.count(d, res.err)
 				firstErr = fmt.Errorf("read fc %d address %d count %d: %w", r.fc, r.addr, r.count, res.err)
 			}
-			if classify(res.err) == faultException && len(r.parts) > 1 {
-				split = true
-			}
 			continue
+		}
+		if res.regs == nil && res.bits == nil {
+			continue // not read: the device stopped answering before this request
 		}
 		for _, p := range r.parts {
 			v, err := p.decode(res, c.log, d.cfg.Name)
 			if err != nil {
+				c.itemFailed(d, p.item, err)
 				continue
 			}
+			c.itemRead(d, p.item)
 			if p.attr {
 				attrs[p.item.Tag] = v
 			} else {

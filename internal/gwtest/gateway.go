@@ -153,15 +153,33 @@ func (l *Log) Contains(parts ...string) bool {
 
 func (l *Log) containsLocked(parts []string) bool {
 	for _, line := range l.lines {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
+		if holdsAll(line, parts) {
 			return true
 		}
 	}
 	return false
+}
+
+func holdsAll(line string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(line, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// Count returns how many lines hold every one of parts (e.g. a state change logged once per episode).
+func (l *Log) Count(parts ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if holdsAll(line, parts) {
+			n++
+		}
+	}
+	return n
 }
 
 // Reset forgets the lines logged so far.

@@ -3,6 +3,7 @@
 
 Usage: pymodbus_server.py --init FILE [--tcp HOST:PORT] [--rtu-tcp HOST:PORT] [--udp HOST:PORT]
        [--rtu-udp HOST:PORT] [--rtu PTY] [--tls HOST:PORT --tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+       [--hole ADDR:FILE]
 
 --tls is Modbus/TCP Security: the MBAP framing inside TLS, with the server certificate and key given; with
 --tls-client-ca the server requires a client certificate signed by that CA.
@@ -10,11 +11,14 @@ Usage: pymodbus_server.py --init FILE [--tcp HOST:PORT] [--rtu-tcp HOST:PORT] [-
 FILE is JSON: {"unit": N, "hr": [...], "ir": [...], "co": [...], "di": [...]}, the tables from address 0.
 Every listener serves the same datastore. Port 0 asks the kernel for a free port. Once every listener is up the
 script prints one line per listener ("tcp 127.0.0.1:40001", ...) and then "READY". It runs until SIGTERM.
+--hole makes holding register ADDR a register the device does not have (reads covering it are answered with
+exception 2, illegal data address) until FILE exists.
 """
 import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -34,6 +38,20 @@ def block(values, bits=False):
     return ModbusSequentialDataBlock(0, data)
 
 
+class HoledBlock(ModbusSequentialDataBlock):
+    """A block without the register at hole while the file named by until does not exist."""
+
+    def __init__(self, values, hole, until):
+        base = block(values)
+        super().__init__(base.address, base.values)
+        self.hole, self.until = hole, until
+
+    def validate(self, address, count=1):
+        if address <= self.hole < address + count and not os.path.exists(self.until):
+            return False
+        return super().validate(address, count)
+
+
 def host_port(text):
     host, port = text.rsplit(":", 1)
     return host, int(port)
@@ -51,12 +69,17 @@ async def main():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--tls-client-ca")
+    p.add_argument("--hole")
     args = p.parse_args()
     with open(args.init, encoding="utf-8") as f:
         init = json.load(f)
     # zero_mode=True: without it pymodbus 3.0 shifts every request address by one
+    hr = block(init.get("hr", []))
+    if args.hole:
+        addr, until = args.hole.split(":", 1)
+        hr = HoledBlock(init.get("hr", []), int(addr), until)
     slave = ModbusSlaveContext(
-        hr=block(init.get("hr", [])), ir=block(init.get("ir", [])),
+        hr=hr, ir=block(init.get("ir", [])),
         co=block(init.get("co", []), True), di=block(init.get("di", []), True), zero_mode=True)
     context = ModbusServerContext(slaves={int(init.get("unit", 1)): slave}, single=False)
 
