@@ -69,24 +69,17 @@ func (c *Connector) dial(ctx context.Context) (*opcua.Client, error) {
 		opcua.DialTimeout(timeout),
 	}
 	certFile, keyFile := firstOf(srv.Identity.Cert, srv.Identity.PathToClientCt), firstOf(srv.Identity.PrivateKey, srv.Identity.PathToPrivKey)
-	if policy != "None" || certFile != "" {
-		der, key, err := c.certificate(uri, certFile, keyFile)
-		if err != nil {
+	var der []byte
+	var key *rsa.PrivateKey
+	if policy != "None" || certFile != "" || isCertType(srv.Identity.Type) {
+		if der, key, err = c.certificate(uri, certFile, keyFile); err != nil {
 			return nil, &fatalError{err: err}
 		}
 		opts = append(opts, opcua.Certificate(der), opcua.PrivateKey(key))
 	}
-	tokenType := ua.UserTokenTypeAnonymous
-	switch strings.ToLower(srv.Identity.Type) {
-	case "username":
-		tokenType = ua.UserTokenTypeUserName
-		opts = append(opts, opcua.AuthUsername(srv.Identity.Username, srv.Identity.Password))
-	default:
-		// cert.PEM: the certificate is the application instance certificate; the user stays anonymous, as with
-		// asyncua's set_security.
-		opts = append(opts, opcua.AuthAnonymous())
-	}
-	opts = append(opts, opcua.SecurityFromEndpoint(ep, tokenType))
+	ident := c.chooseIdentity(ep, der, key)
+	opts = append(opts, ident.opts...)
+	opts = append(opts, opcua.SecurityFromEndpoint(ep, ident.token))
 	if ca := firstOf(srv.Identity.CACert, srv.Identity.PathToCACert); ca != "" {
 		b, err := readCert(ca)
 		if err != nil {
@@ -100,6 +93,9 @@ func (c *Connector) dial(ctx context.Context) (*opcua.Client, error) {
 	}
 	if err := cl.Connect(dctx); err != nil {
 		_ = cl.Close(context.Background())
+		if identityRefused(err) {
+			return nil, fmt.Errorf("opc-ua connector %s: server %s refused the %s: %w", c.name, srv.URL, ident.describe, err)
+		}
 		return nil, fmt.Errorf("connect to %s: %w", srv.URL, err)
 	}
 	return cl, nil

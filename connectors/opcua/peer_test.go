@@ -30,6 +30,12 @@ type peer struct {
 // cleanup. A missing peer fails the test under CI=true and skips it otherwise.
 func startPeer(t *testing.T, nodemap string) *peer {
 	t.Helper()
+	return startPeerWith(t, nodemap, nil)
+}
+
+// startPeerWith is startPeer with the server's endpoints and user checks from sec (nil: the defaults).
+func startPeerWith(t *testing.T, nodemap string, sec *opcuapeer.Security) *peer {
+	t.Helper()
 	if !opcuapeer.Installed() {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v", opcuapeer.ErrMissing)
@@ -42,7 +48,7 @@ func startPeer(t *testing.T, nodemap string) *peer {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	p, err := opcuapeer.Start(ctx, opcuapeer.Options{NodeMap: abs, PKIDir: t.TempDir(), Stderr: os.Stderr})
+	p, err := opcuapeer.Start(ctx, opcuapeer.Options{NodeMap: abs, PKIDir: t.TempDir(), Stderr: os.Stderr, Security: sec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ package opcuapeer
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -37,6 +39,23 @@ type Options struct {
 	Port string
 	// Stderr receives the server's error output (nil discards it).
 	Stderr io.Writer
+	// Security, when set, replaces the default endpoints (None and Basic256Sha256/SignAndEncrypt, anonymous
+	// allowed) with its own.
+	Security *Security
+}
+
+// Security configures the server's endpoints and user checks (the security file of server.js).
+type Security struct {
+	// Policies are the node-opcua SecurityPolicy names offered (e.g. "Basic256", "Aes256_Sha256_RsaPss").
+	Policies []string `json:"policies"`
+	// Modes are the message security modes offered ("None", "Sign", "SignAndEncrypt"); without "None" the
+	// None endpoint serves discovery only, never a session.
+	Modes []string `json:"modes"`
+	// AllowAnonymous offers the anonymous user token.
+	AllowAnonymous bool `json:"allowAnonymous"`
+	// TrustedUserCerts are certificate files (PEM or DER) accepted as X.509 user identity tokens; every other
+	// user certificate is rejected with BadIdentityTokenRejected.
+	TrustedUserCerts []string `json:"trustedUserCerts"`
 }
 
 // Peer is a running server.
@@ -49,11 +68,60 @@ type Peer struct {
 	opts Options
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	mu       sync.Mutex
+	sessions []Session
+	changed  chan struct{} // closed and replaced when a session is added
+}
+
+// Session is one session the server activated (reported only when Options.Security is set).
+type Session struct {
+	// Policy is the channel's security policy name ("None", "Basic256", ...), Mode its message security mode.
+	Policy string `json:"policy"`
+	Mode   string `json:"mode"`
+	// User is the user identity token's type: "AnonymousIdentityToken", "UserNameIdentityToken",
+	// "X509IdentityToken".
+	User string `json:"user"`
+	// Client is the client's application URI.
+	Client string `json:"client"`
+}
+
+// WaitSession waits (bounded by ctx) until the server has activated a session for which match holds, and
+// returns it.
+func (p *Peer) WaitSession(ctx context.Context, match func(Session) bool) (Session, error) {
+	for {
+		p.mu.Lock()
+		for _, s := range p.sessions {
+			if match(s) {
+				p.mu.Unlock()
+				return s, nil
+			}
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return Session{}, fmt.Errorf("node-opcua peer: no matching session: %w", ctx.Err())
+		}
+	}
+}
+
+func (p *Peer) addSession(line string) {
+	var s Session
+	if json.Unmarshal([]byte(line), &s) != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sessions = append(p.sessions, s)
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 // Start launches the server and waits (bounded by ctx) for its READY line.
 func Start(ctx context.Context, opts Options) (*Peer, error) {
-	p := &Peer{opts: opts, Port: opts.Port}
+	p := &Peer{opts: opts, Port: opts.Port, changed: make(chan struct{})}
 	if err := p.start(ctx); err != nil {
 		return nil, err
 	}
@@ -75,7 +143,15 @@ func (p *Peer) start(ctx context.Context) error {
 	if port == "" {
 		port = "0"
 	}
-	cmd := exec.Command(filepath.Join(Dir(), "node_modules", ".bin", "node"), filepath.Join(Dir(), "server.js"), port, p.opts.NodeMap, p.opts.PKIDir)
+	args := []string{filepath.Join(Dir(), "server.js"), port, p.opts.NodeMap, p.opts.PKIDir}
+	if p.opts.Security != nil {
+		file, err := writeSecurity(p.opts.PKIDir, p.opts.Security)
+		if err != nil {
+			return err
+		}
+		args = append(args, file)
+	}
+	cmd := exec.Command(filepath.Join(Dir(), "node_modules", ".bin", "node"), args...)
 	cmd.Stderr = p.opts.Stderr
 	// A test binary killed by go test's -timeout must not leave the server running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -94,6 +170,8 @@ func (p *Peer) start(ctx context.Context) error {
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
 				ready <- u
+			} else if s, ok := strings.CutPrefix(sc.Text(), "SESSION "); ok {
+				p.addSession(s)
 			}
 		}
 		_ = cmd.Wait()
@@ -112,6 +190,22 @@ func (p *Peer) start(ctx context.Context) error {
 		p.Stop()
 		return fmt.Errorf("node-opcua peer: no READY line: %w", ctx.Err())
 	}
+}
+
+// writeSecurity writes the security file server.js reads into the PKI folder.
+func writeSecurity(dir string, sec *Security) (string, error) {
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	file := filepath.Join(dir, "security.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		return "", fmt.Errorf("node-opcua peer security file: %w", err)
+	}
+	return file, nil
 }
 
 // PID returns the server's process id (0 when stopped).

@@ -1,10 +1,21 @@
 // OPC-UA test peer for tbgateway: a node-opcua server built from a JSON node map.
 //
-//   node server.js <port|0> <nodemap.json> <pki-folder>
+//   node server.js <port|0> <nodemap.json> <pki-folder> [security.json]
 //
 // Prints "READY <endpointUrl>" once listening (port 0 picks a free port) and shuts down on SIGTERM/SIGINT.
+// With a security file it also prints one line per activated session:
+//   SESSION {"policy": "Basic256", "mode": "Sign", "user": "X509IdentityToken", "client": "<applicationUri>"}
 // Endpoints: None/None and Basic256Sha256/SignAndEncrypt; anonymous and the node map's users. Unknown client
 // certificates are accepted (a test peer only; bound to 127.0.0.1).
+//
+// The optional security file replaces the endpoints and user checks:
+//   {
+//     "policies": ["Basic128Rsa15", "Basic256", "Aes128_Sha256_RsaOaep"],  // SecurityPolicy names
+//     "modes": ["Sign", "SignAndEncrypt"],       // MessageSecurityMode names; without "None" the None endpoint
+//                                                // serves discovery only (GetEndpoints), never a session
+//     "allowAnonymous": false,                   // default true
+//     "trustedUserCerts": ["/path/user.der"]     // X.509 user tokens: only these (DER or PEM) are trusted; any
+//   }                                            // other user certificate is rejected (BadIdentityTokenRejected)
 //
 // Node map:
 //   {
@@ -29,12 +40,13 @@ const {
   SecurityPolicy, MessageSecurityMode, resolveNodeId,
 } = require("node-opcua");
 
-const [portArg, mapFile, pkiDir] = process.argv.slice(2);
+const [portArg, mapFile, pkiDir, securityFile] = process.argv.slice(2);
 if (!mapFile || !pkiDir) {
   console.error("usage: node server.js <port> <nodemap.json> <pki-folder>");
   process.exit(2);
 }
 const nodeMap = JSON.parse(fs.readFileSync(mapFile, "utf8"));
+const security = securityFile ? JSON.parse(fs.readFileSync(securityFile, "utf8")) : null;
 
 function toValue(dataType, v) {
   switch (dataType) {
@@ -58,18 +70,51 @@ function nsOf(addressSpace, nodeId) {
   return addressSpace.getNamespace(resolveNodeId(nodeId).namespace);
 }
 
+// securityOptions turns the security file into OPCUAServer options (the defaults when there is none).
+async function securityOptions(sec) {
+  if (!sec) {
+    return {
+      securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
+      securityModes: [MessageSecurityMode.None, MessageSecurityMode.SignAndEncrypt],
+      allowAnonymous: true,
+    };
+  }
+  const pick = (table, kind) => (name) => {
+    if (table[name] === undefined) throw new Error(`unknown ${kind} ${name} in the security file`);
+    return table[name];
+  };
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: path.join(pkiDir, "userpki"), automaticallyAcceptUnknownCertificate: false,
+  });
+  await userCertificateManager.initialize();
+  for (const file of sec.trustedUserCerts || []) {
+    let der = fs.readFileSync(file);
+    const text = der.toString("latin1");
+    if (text.startsWith("-----BEGIN")) {
+      der = Buffer.from(text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+    }
+    await userCertificateManager.trustCertificate(der);
+  }
+  return {
+    securityPolicies: (sec.policies || []).map(pick(SecurityPolicy, "policy")),
+    securityModes: (sec.modes || []).map(pick(MessageSecurityMode, "mode")),
+    allowAnonymous: sec.allowAnonymous === undefined ? true : !!sec.allowAnonymous,
+    userCertificateManager,
+  };
+}
+
 async function main() {
   const certificateManager = new OPCUACertificateManager({
     rootFolder: path.join(pkiDir, "pki"), automaticallyAcceptUnknownCertificate: true,
   });
   await certificateManager.initialize();
   const users = nodeMap.users || [];
+  const endpoints = await securityOptions(security);
   const server = new OPCUAServer({
     port: Number(portArg || 0), host: "127.0.0.1", hostname: "127.0.0.1", resourcePath: "/UA/Peer",
     serverCertificateManager: certificateManager,
-    securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
-    securityModes: [MessageSecurityMode.None, MessageSecurityMode.SignAndEncrypt],
-    allowAnonymous: true, isAuditing: false,
+    ...endpoints,
+    isAuditing: false,
     userManager: { isValidUser: (u, p) => users.some((x) => x.username === u && x.password === p) },
     serverCapabilities: {
       maxSessions: 50,
@@ -140,6 +185,15 @@ async function main() {
   };
   const timer = simulated.length ? setInterval(tick, nodeMap.tickMs || 1000) : null;
 
+  if (security) {
+    server.on("session_activated", (session, token) => {
+      const ch = session.channel;
+      console.log("SESSION " + JSON.stringify({
+        policy: ch ? ch.securityPolicy.split("#")[1] : "", mode: ch ? MessageSecurityMode[ch.securityMode] : "",
+        user: token ? token.constructor.name : "", client: session.clientDescription ? session.clientDescription.applicationUri : "",
+      }));
+    });
+  }
   await server.start();
   console.log(`READY ${server.getEndpointUrl()}`);
   const stop = async () => {

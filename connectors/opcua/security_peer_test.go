@@ -1,0 +1,38 @@
+package opcua
+
+import (
+	"testing"
+
+	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
+)
+
+// TestSecurityPolicies connects with every security policy the Python connector names besides Basic256Sha256 (see
+// TestSecureUsername), in both Sign and SignAndEncrypt, to a peer that offers exactly those endpoints and no
+// unsecured session. Each connection reads the corpus values, and the server reports the session on the channel
+// policy and mode of the configuration.
+func TestSecurityPolicies(t *testing.T) {
+	policies := []string{"Basic128Rsa15", "Basic256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"}
+	modes := []string{"Sign", "SignAndEncrypt"}
+	p := startPeerWith(t, "nodemap.json", &opcuapeer.Security{Policies: policies, Modes: modes, AllowAnonymous: true})
+	ctx := testContext(t)
+	for _, policy := range policies {
+		for _, mode := range modes {
+			t.Run(policy+"/"+mode, func(t *testing.T) {
+				cfg := corpusConfig(t, "corpus/configs/uplink_configs/opcua_uplink_converter_absolute_path.json", p.URL)
+				cfg.Server.Security = policy
+				cfg.Server.URI = "urn:tbgateway:test:" + policy + ":" + mode
+				cfg.Server.Identity = IdentityConfig{Type: "anonymous", Mode: mode}
+				sink := newSink()
+				runConnector(t, ctx, cfg, sink)
+				waitValues(t, ctx, sink, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_paths_finding_methods_values.json"))
+				s, err := p.WaitSession(ctx, func(s opcuapeer.Session) bool { return s.Client == cfg.Server.URI })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.Policy != policy || s.Mode != mode {
+					t.Errorf("the server saw the session on %s/%s, want %s/%s", s.Policy, s.Mode, policy, mode)
+				}
+			})
+		}
+	}
+}
