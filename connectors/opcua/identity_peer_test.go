@@ -51,8 +51,10 @@ func TestX509UserIdentity(t *testing.T) {
 	for _, security := range []string{"Basic256Sha256", "None"} {
 		t.Run("trusted over "+security, func(t *testing.T) {
 			uri := "urn:tbgateway:test:trusted-user"
+			cfg := config(security, trustedCert, trustedKey, uri)
+			dialOnce(t, ctx, cfg)
 			sink := newSink()
-			runConnector(t, ctx, config(security, trustedCert, trustedKey, uri), sink)
+			runConnector(t, ctx, cfg, sink)
 			waitValues(t, ctx, sink, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_identifier_finding_methods_values.json"))
 			if _, err := p.WaitSession(ctx, func(s opcuapeer.Session) bool {
 				return s.Client == uri && s.Policy == security && s.User == "X509IdentityToken"

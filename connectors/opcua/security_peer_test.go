@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"context"
 	"testing"
 
 	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
@@ -22,6 +23,7 @@ func TestSecurityPolicies(t *testing.T) {
 				cfg.Server.Security = policy
 				cfg.Server.URI = "urn:tbgateway:test:" + policy + ":" + mode
 				cfg.Server.Identity = IdentityConfig{Type: "anonymous", Mode: mode}
+				dialOnce(t, ctx, cfg)
 				sink := newSink()
 				runConnector(t, ctx, cfg, sink)
 				waitValues(t, ctx, sink, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_paths_finding_methods_values.json"))
@@ -35,4 +37,19 @@ func TestSecurityPolicies(t *testing.T) {
 			})
 		}
 	}
+}
+
+// dialOnce opens and closes one session with cfg, so that a refused connection fails the test at once with the
+// server's reason (the running connector would retry until the test's deadline).
+func dialOnce(t *testing.T, ctx context.Context, cfg *Config) {
+	t.Helper()
+	c, err := New("OPC-UA", cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.dial(ctx)
+	if err != nil {
+		t.Fatalf("connect with security %s, mode %s, identity %s: %v", cfg.Server.Security, cfg.Server.Identity.Mode, cfg.Server.Identity.Type, err)
+	}
+	_ = cl.Close(ctx)
 }
