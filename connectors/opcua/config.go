@@ -74,7 +74,10 @@ type ServerConfig struct {
 
 // IdentityConfig is "server.identity".
 type IdentityConfig struct {
-	// Type is anonymous (default), username, or cert.PEM / certificates.
+	// Type is anonymous (default), username, or cert.PEM / certificates / cert: the certificate and key below are
+	// the client's application instance certificate and, when the endpoint offers certificate user tokens and no
+	// username is set, the X.509 user identity token too. A username, whatever the type, is sent as a username
+	// token (as in the Python connector).
 	Type     string
 	Username string
 	Password string
