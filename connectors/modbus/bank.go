@@ -3,30 +3,27 @@ package modbus
 import (
 	"sync"
 
-	mb "github.com/simonvetter/modbus"
+	"github.com/tbgateway/tbgateway/internal/modbusproto"
 )
 
 // Bank is an in-memory Modbus data model: 65536 coils, discrete inputs, holding and input registers per unit
-// id. It implements the simonvetter/modbus server's RequestHandler, so it can be served over TCP; it backs the
-// connector's slave mode and the simulated devices of tests, benchmarks and the demo. Safe for concurrent use.
+// id. It is a modbusproto.DataModel and a modbusproto.Handler, so a Server serves it; it backs the connector's
+// slave mode and the simulated devices of tests, benchmarks and the demo. Safe for concurrent use.
 type Bank struct {
 	mu    sync.Mutex
 	units map[uint8]*unitData
 	any   bool // answer every unit id from unit 0's data
-
-	// OnWrite, when set, is called (without the bank's lock) after a client wrote coils or holding registers.
-	OnWrite func(unit uint8, table Table, addr uint16, n int)
 }
 
-// Table names one of the four Modbus data tables.
-type Table uint8
+// Table names one of the four Modbus data tables, numbered like the function codes that read them.
+type Table = modbusproto.Table
 
-// The data tables, numbered like the function codes that read them.
+// The data tables.
 const (
-	Coils            Table = 1
-	DiscreteInputs   Table = 2
-	HoldingRegisters Table = 3
-	InputRegisters   Table = 4
+	Coils            = modbusproto.Coils
+	DiscreteInputs   = modbusproto.DiscreteInputs
+	HoldingRegisters = modbusproto.HoldingRegisters
+	InputRegisters   = modbusproto.InputRegisters
 )
 
 type unitData struct {
@@ -111,65 +108,16 @@ func bitIndex(t Table) int {
 	return 0
 }
 
-// known reports whether the bank has data for a unit id (unknown unit ids get no answer, like pymodbus).
-func (b *Bank) known(unit uint8) bool {
+// Serves reports whether the bank has data for a unit id: a request for another unit id gets no answer (an
+// exception over TCP, silence on a serial line).
+func (b *Bank) Serves(unit uint8) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.unit(unit, false) != nil
 }
 
-func (b *Bank) check(unit uint8, addr, qty uint16) error {
-	if !b.known(unit) {
-		return mb.ErrGWTargetFailedToRespond
-	}
-	if int(addr)+int(qty) > 65536 {
-		return mb.ErrIllegalDataAddress
-	}
-	return nil
-}
-
-// HandleCoils serves function codes 1, 5 and 15.
-func (b *Bank) HandleCoils(req *mb.CoilsRequest) ([]bool, error) {
-	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
-		return nil, err
-	}
-	if req.IsWrite {
-		b.SetBits(req.UnitId, Coils, req.Addr, req.Args)
-		if b.OnWrite != nil {
-			b.OnWrite(req.UnitId, Coils, req.Addr, len(req.Args))
-		}
-		return nil, nil
-	}
-	return b.Bits(req.UnitId, Coils, req.Addr, int(req.Quantity)), nil
-}
-
-// HandleDiscreteInputs serves function code 2.
-func (b *Bank) HandleDiscreteInputs(req *mb.DiscreteInputsRequest) ([]bool, error) {
-	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
-		return nil, err
-	}
-	return b.Bits(req.UnitId, DiscreteInputs, req.Addr, int(req.Quantity)), nil
-}
-
-// HandleHoldingRegisters serves function codes 3, 6 and 16.
-func (b *Bank) HandleHoldingRegisters(req *mb.HoldingRegistersRequest) ([]uint16, error) {
-	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
-		return nil, err
-	}
-	if req.IsWrite {
-		b.SetRegisters(req.UnitId, HoldingRegisters, req.Addr, req.Args)
-		if b.OnWrite != nil {
-			b.OnWrite(req.UnitId, HoldingRegisters, req.Addr, len(req.Args))
-		}
-		return nil, nil
-	}
-	return b.Registers(req.UnitId, HoldingRegisters, req.Addr, int(req.Quantity)), nil
-}
-
-// HandleInputRegisters serves function code 4.
-func (b *Bank) HandleInputRegisters(req *mb.InputRegistersRequest) ([]uint16, error) {
-	if err := b.check(req.UnitId, req.Addr, req.Quantity); err != nil {
-		return nil, err
-	}
-	return b.Registers(req.UnitId, InputRegisters, req.Addr, int(req.Quantity)), nil
+// ServeModbus implements modbusproto.Handler with the bank's data (function codes 1-6, 15, 16) and no device
+// identification objects; the slave mode adds its identity with a modbusproto.DataHandler of its own.
+func (b *Bank) ServeModbus(unit uint8, req modbusproto.PDU) (modbusproto.PDU, bool) {
+	return modbusproto.DataHandler{Data: b}.ServeModbus(unit, req)
 }

@@ -131,69 +131,6 @@ func variants(o *confjson.Object) map[string]any {
 	return out
 }
 
-// SlaveConfig is the "slave" section: the gateway serving registers as a Modbus TCP server.
-type SlaveConfig struct {
-	Addr string // host:port to listen on
-	// Device holds the name, type, unit id, poll period and the items; their FunctionCode names the table.
-	Device *Device
-	// Send says whether the served values are polled and sent to ThingsBoard ("sendDataToThingsBoard").
-	Send bool
-}
-
-var slaveTables = []struct {
-	key string
-	fc  int
-}{{"holding_registers", 3}, {"coils_initializer", 1}, {"input_registers", 4}, {"discrete_inputs", 2}}
-
-func decodeSlave(o *confjson.Object) *SlaveConfig {
-	d := o.Decoder()
-	if typ := o.String("type", "tcp"); !strings.EqualFold(typ, "tcp") {
-		d.Failf(o.Key("type"), "slave mode over %q is not supported yet (have tcp)", typ)
-	}
-	if method := o.String("method", "socket"); !strings.EqualFold(method, "socket") {
-		d.Failf(o.Key("method"), "slave mode with method %q is not supported yet (have socket)", method)
-	}
-	host := o.String("host", "127.0.0.1")
-	port := int(o.IntAs("port", 502, 0, 65535, "a port number 0-65535 (0: any free port)"))
-	dev := &Device{Path: o.Path(), Transport: "tcp", Method: "socket", Host: host, Port: port}
-	dev.UnitID = uint8(o.IntAs("unitId", 0, 0, 255, "a unit id 0-255"))
-	dev.Name = o.String("deviceName", defaultSlaveDeviceName)
-	dev.Type = o.String("deviceType", "default")
-	dev.PollPeriod = positiveMillis(o, "pollPeriod", DefaultSlavePollPeriod)
-	send := o.Bool("sendDataToThingsBoard", false)
-	dev.ReportStrategy = reportStrategy(o)
-	dev.ByteOrder, dev.WordOrder = byteWordOrder(o, "LITTLE", "LITTLE")
-	o.Ignore("identity", "id")
-	if o.Has("security") {
-		o.Ignore("security")
-		d.Warn(o.Key("security"), "TLS for slave mode is not supported yet, ignored")
-	}
-	o.Sub("values", func(vals *confjson.Object) {
-		for _, t := range slaveTables {
-			vals.Sub(t.key, func(sec *confjson.Object) {
-				for _, part := range []struct {
-					key  string
-					into *[]*Item
-				}{{"attributes", &dev.Attributes}, {"timeseries", &dev.Timeseries}, {"attributeUpdates", &dev.AttributeUpdates}, {"rpc", &dev.RPC}} {
-					for _, io := range sec.Objects(part.key) {
-						it, _ := decodeItem(io, dev.ByteOrder, dev.WordOrder, false, false, true)
-						if it == nil {
-							continue
-						}
-						it.FunctionCode = t.fc
-						it.Codec.Coils = t.fc == 1 || t.fc == 2
-						if part.key == "attributeUpdates" {
-							it.Write = true
-						}
-						*part.into = append(*part.into, it)
-					}
-				}
-			})
-		}
-	})
-	return &SlaveConfig{Addr: hostPort(host, port), Device: dev, Send: send}
-}
-
 // adHocItem builds the item a reserved get/set RPC names with its params, in the device's byte and word order.
 func adHocItem(d *device, typ string, fc int, addr, count string, set bool) (*Item, error) {
 	m := map[string]any{"tag": "rpc", "type": typ, "functionCode": json.Number(fmt.Sprint(fc)), "address": addr}

@@ -48,7 +48,8 @@ func TestDecodeErrorsNameFileAndPath(t *testing.T) {
 			"Modbus.configurationJson.master.slaves[0].pollPeriod: expected the milliseconds between polls, found nothing"},
 		{`{"name":"m"}`, `master: expected a "master" or a "slave" section, found nothing`},
 		// unsupported: stay errors naming the key
-		{`{"slave":{"type":"serial","port":"/dev/ttyS0"}}`, `slave.type: slave mode over "serial" is not supported yet (have tcp)`},
+		{`{"slave":{"type":"serial","method":"ascii","port":"/dev/ttyS0"}}`, `slave.method: slave mode with method "ascii" over serial is not supported yet (have rtu)`},
+		{`{"slave":{"type":"tls","port":0}}`, `slave.security: expected the server's certfile and keyfile for type tls, found nothing`},
 		{`{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`,
 			`master.slaves[0].method: method "ascii" over serial is not supported yet (have rtu)`},
 		{`{"master":{"slaves":[{` + dev + `,"method":"ascii"}]}}`,

@@ -216,11 +216,11 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	var srv *Server
 	if s := c.cfg.Slave; s != nil {
 		var err error
-		if srv, err = ServeTCP(s.Addr, c.slaveDevice().slave); err != nil {
+		if srv, err = ServeSlave(s, c.slaveDevice().slave, c.log); err != nil {
 			return fmt.Errorf("modbus %q: slave %q: %w", c.name, s.Device.Name, err)
 		}
 		defer srv.Close()
-		c.log.Info("serving Modbus TCP", "device", s.Device.Name, "addr", srv.Addr())
+		c.log.Info("serving Modbus", "device", s.Device.Name, "type", s.Device.Transport, "addr", srv.Addr())
 	}
 	c.mu.Lock()
 	c.lines, c.sink = lines, sink

@@ -1,70 +1,127 @@
 package modbus
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
-	"io"
-	"log"
+	"log/slog"
 	"net"
-	"strconv"
+	"os"
 	"time"
 
-	mb "github.com/simonvetter/modbus"
+	"github.com/goburrow/serial"
+
+	"github.com/tbgateway/tbgateway/internal/modbusproto"
 )
 
-// Server is a Modbus TCP server run by this package (slave mode, simulated devices).
+// Server is a running Modbus server of this package (slave mode, simulated devices): one
+// modbusproto.Server on a TCP or TLS listener, a UDP socket or a serial line.
 type Server struct {
-	srv  *mb.ModbusServer
-	addr string
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-// Addr returns the host:port the server listens on.
+// Addr returns the host:port the server listens on, or the serial device it serves.
 func (s *Server) Addr() string { return s.addr }
 
-// Close stops the server and closes its client connections.
-func (s *Server) Close() error { return s.srv.Stop() }
-
-// ServeTCP serves h over Modbus TCP on addr (host:port). Port 0 asks the kernel for a free port: the library
-// binds by URL only, so a free port is found first and bound right after; a port taken in between is tried
-// again with another one.
-func ServeTCP(addr string, h mb.RequestHandler) (*Server, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("modbus server address %q: %w", addr, err)
-	}
-	tries := 1
-	if port == "0" {
-		tries = 5
-	}
-	var lastErr error
-	for range tries {
-		p := port
-		if port == "0" {
-			if p, err = freePort(host); err != nil {
-				return nil, err
-			}
-		}
-		hp := net.JoinHostPort(host, p)
-		srv, err := mb.NewServer(&mb.ServerConfiguration{
-			URL: "tcp://" + hp, Timeout: 10 * time.Minute, MaxClients: 64,
-			Logger: log.New(io.Discard, "", 0),
-		}, h)
-		if err != nil {
-			return nil, fmt.Errorf("modbus server %s: %w", hp, err)
-		}
-		if err := srv.Start(); err != nil {
-			lastErr = fmt.Errorf("modbus server %s: %w", hp, err)
-			continue
-		}
-		return &Server{srv: srv, addr: hp}, nil
-	}
-	return nil, lastErr
+// Close stops the server, closes its listener or line and its client connections, and waits for them.
+func (s *Server) Close() error {
+	s.cancel()
+	<-s.done
+	return nil
 }
 
-func freePort(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+// start runs serve in a goroutine until Close.
+func start(addr string, serve func(ctx context.Context)) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{addr: addr, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		serve(ctx)
+	}()
+	return s
+}
+
+// ServeTCP serves h over Modbus TCP on addr (host:port; port 0 asks the kernel for a free port).
+func ServeTCP(addr string, h modbusproto.Handler) (*Server, error) {
+	return serveStream(addr, &modbusproto.Server{Handler: h}, nil)
+}
+
+func serveStream(addr string, srv *modbusproto.Server, tc *tls.Config) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("find a free port on %s: %w", host, err)
+		return nil, fmt.Errorf("modbus server %s: %w", addr, err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return start(ln.Addr().String(), func(ctx context.Context) {
+		if err := srv.ServeStream(ctx, ln); err != nil && srv.Log != nil {
+			srv.Log.Error("modbus server stopped", "addr", addr, "err", err)
+		}
+	}), nil
+}
+
+// ServeSlave serves h as the slave section says: Modbus TCP, TLS or UDP on cfg.Addr, or RTU on a serial port.
+// Device identification requests are answered from cfg.Identity. Dropped frames and closed connections are
+// debug lines on log.
+func ServeSlave(cfg *SlaveConfig, data modbusproto.DataModel, log *slog.Logger) (*Server, error) {
+	id, err := modbusproto.NewDeviceID(cfg.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("%s.identity: %w", cfg.Device.Path, err)
+	}
+	srv := &modbusproto.Server{Handler: modbusproto.DataHandler{Data: data, Identity: id}, Log: log}
+	switch cfg.Device.Transport {
+	case "udp":
+		pc, err := net.ListenPacket("udp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("modbus server udp %s: %w", cfg.Addr, err)
+		}
+		return start(pc.LocalAddr().String(), func(ctx context.Context) {
+			if err := srv.ServePacket(ctx, pc); err != nil {
+				log.Error("modbus server stopped", "addr", cfg.Addr, "err", err)
+			}
+		}), nil
+	case "serial":
+		return serveSerial(cfg.Device, srv)
+	case "tls":
+		tc, err := slaveTLSConfig(cfg.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("%s.security: %w", cfg.Device.Path, err)
+		}
+		return serveStream(cfg.Addr, srv, tc)
+	}
+	return serveStream(cfg.Addr, srv, nil)
+}
+
+// rtuSilence is how long a serial line must be quiet before a partial frame is discarded. Frames are delimited
+// by their length, so this is well above the protocol's 3.5 character times: USB adapters deliver a frame in
+// chunks some milliseconds apart.
+const rtuSilence = 50 * time.Millisecond
+
+func serveSerial(dev *Device, srv *modbusproto.Server) (*Server, error) {
+	port, err := serial.Open(&serial.Config{Address: dev.SerialPort, BaudRate: dev.Baudrate, DataBits: dev.Bytesize,
+		StopBits: dev.Stopbits, Parity: dev.Parity, Timeout: rtuSilence})
+	if err != nil {
+		return nil, fmt.Errorf("modbus server serial %s: %w", dev.SerialPort, err)
+	}
+	return start(dev.SerialPort, func(ctx context.Context) {
+		defer port.Close()
+		if err := srv.ServeRTU(ctx, serialLine{port}); err != nil && srv.Log != nil {
+			srv.Log.Error("modbus server stopped", "port", dev.SerialPort, "err", err)
+		}
+	}), nil
+}
+
+// serialLine reports the serial port's read timeout as a deadline error, which the RTU server reads as silence.
+type serialLine struct{ serial.Port }
+
+func (l serialLine) Read(b []byte) (int, error) {
+	n, err := l.Port.Read(b)
+	if errors.Is(err, serial.ErrTimeout) {
+		err = os.ErrDeadlineExceeded
+	}
+	return n, err
 }
