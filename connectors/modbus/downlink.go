@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -83,7 +82,11 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 	if err != nil {
 		return nil, err
 	}
-	l := lines[d.cfg.lineKey()]
+	return c.doOn(ctx, lines[d.cfg.lineKey()], d, it, value, write)
+}
+
+// doOn reads or writes an item of a polled device through line l.
+func (c *Connector) doOn(ctx context.Context, l *line, d *device, it *Item, value any, write bool) (any, error) {
 	if write {
 		op, err := newWrite(it, value)
 		if err != nil {
@@ -102,7 +105,7 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 	}
 	r := &readRequest{fc: it.FunctionCode, addr: it.Address, count: it.Codec.Objects(), parts: []readPart{{item: it}}}
 	var res readResult
-	err = l.submit(ctx, l.writes, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(ctx context.Context, mc client) error {
+	err := l.submit(ctx, l.writes, &job{unit: d.cfg.UnitID, device: d.cfg.Name, fn: func(ctx context.Context, mc client) error {
 		res = readFrom(ctx, mc, r)
 		return res.err
 	}})
@@ -114,30 +117,13 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 }
 
 // HandleRPC serves device RPCs (an rpc item's tag as the method, or the reserved "get" and "set") and the
-// connector RPCs "modbus_<method>" (Device empty), which run the method on every device that has it.
+// connector RPCs "modbus_<method>" (Device empty; see connectorRPC).
 func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (json.RawMessage, error) {
 	if _, _, err := c.live(ctx); err != nil {
 		return nil, err
 	}
 	if req.Device == "" {
-		if p, err := reservedParams(req.Params); err == nil && (p.host != "" || p.port != "") {
-			return reply(nil, fmt.Errorf("connector RPC %q to an ad-hoc slave (host/port in params) is not supported yet", req.Method)), nil
-		}
-		out := map[string]json.RawMessage{}
-		var names []string
-		for _, d := range c.devices {
-			if strings.EqualFold(req.Method, "get") || strings.EqualFold(req.Method, "set") || findItem(d.cfg.RPC, req.Method) != nil {
-				names = append(names, d.cfg.Name)
-			}
-		}
-		if len(names) == 0 {
-			return reply(nil, fmt.Errorf("no device has RPC method %q", req.Method)), nil
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			out[n] = c.deviceRPC(ctx, c.byName[n], req)
-		}
-		return json.Marshal(out)
+		return c.connectorRPC(ctx, req)
 	}
 	d := c.byName[req.Device]
 	if d == nil {

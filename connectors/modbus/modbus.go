@@ -79,6 +79,7 @@ type Connector struct {
 	lines   map[string]*line
 	sink    tbgateway.Sink
 	served  string // the slave server's address while Run runs
+	adhoc   adhocLines
 }
 
 var (
