@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -78,11 +79,11 @@ type Connector struct {
 	dial     dialFunc
 	subs     []subscription
 
-	mu   sync.Mutex
-	conn brokerConn // nil while disconnected
-
-	rpcMu   sync.Mutex
-	waiting map[string]chan []byte // response topic → the RPC waiting for it
+	// mu guards conn and waiting together, so that a connection made while an RPC registers its response topic
+	// either sees that topic (and subscribes it) or is seen by the RPC (which subscribes it itself).
+	mu      sync.Mutex
+	conn    brokerConn               // nil while disconnected
+	waiting map[string]*responseWait // response topic → the two-way RPC waiting for it
 
 	reqSem chan struct{}
 	reqWG  sync.WaitGroup
@@ -127,7 +128,7 @@ func New(cfg *Config, log *slog.Logger) (*Connector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Connector{name: cfg.Name, cfg: cfg, c: comp, log: log, dial: dialBroker,
-		waiting: map[string]chan []byte{}, reqSem: make(chan struct{}, maxRequestWorkers)}
+		waiting: map[string]*responseWait{}, reqSem: make(chan struct{}, maxRequestWorkers)}
 	c.clientID = cfg.Broker.ClientID
 	if c.clientID == "" {
 		b := make([]byte, 6)
@@ -188,8 +189,10 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 	bo, failing := backoff.New(b.ReconnectPolicy()), false
 	for ctx.Err() == nil {
 		conn, err := c.dial(ctx, b, c.clientID, tlsCfg, onMessage)
+		pending := 0
 		if err == nil {
-			if err = conn.Subscribe(ctx, c.subs); err != nil {
+			if pending, err = c.subscribe(ctx, conn); err != nil {
+				c.setConn(nil)
 				conn.Close()
 			}
 		}
@@ -209,10 +212,10 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 			continue
 		}
 		c.stats.connects.Add(1)
-		c.log.Info("connected to the broker", "broker", addr, "clientId", c.clientID, "version", b.Version, "subscriptions", len(c.subs))
+		c.log.Info("connected to the broker", "broker", addr, "clientId", c.clientID, "version", b.Version,
+			"subscriptions", len(c.subs), "rpcResponseTopics", pending)
 		failing = false
 		bo.Reset()
-		c.setConn(conn)
 		select {
 		case <-conn.Done():
 			c.log.Warn("lost the broker connection; reconnecting", "broker", addr, "err", conn.Err())
@@ -222,6 +225,20 @@ func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
 		conn.Close()
 	}
 	return nil
+}
+
+// subscribe makes the connection current and subscribes the configured topics together with the response topics
+// of the two-way RPCs waiting at that moment, so that an RPC whose request went out before a reconnect still
+// gets its reply. It returns how many response topics it subscribed.
+func (c *Connector) subscribe(ctx context.Context, conn brokerConn) (int, error) {
+	c.mu.Lock()
+	c.conn = conn
+	subs := slices.Clip(c.subs)
+	for topic, w := range c.waiting {
+		subs = append(subs, subscription{filter: topic, qos: w.qos})
+	}
+	c.mu.Unlock()
+	return len(subs) - len(c.subs), conn.Subscribe(ctx, subs)
 }
 
 func (c *Connector) setConn(conn brokerConn) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/confjson"
 )
 
 // UpdateAttributes publishes a shared-attribute update: for every attributeUpdates rule whose deviceNameFilter
@@ -102,102 +103,165 @@ func rpcVars(req tbgateway.RPCRequest) func(string) (string, bool) {
 	}
 }
 
-// HandleRPC serves a server-side RPC with the first serverSideRpc rule whose deviceNameFilter and methodFilter
-// are found anywhere in the device name and the method (Python's re.search). A one-way rule publishes the request
-// and replies {"success": true}; a two-way rule subscribes to the response topic, publishes the request and
-// replies with the first message on that topic (its JSON as it is, other text as a JSON string), or fails when
-// none arrives within the rule's responseTimeout.
+// HandleRPC serves a server-side RPC. For a device, the rule is the first serverSideRpc rule whose
+// deviceNameFilter and methodFilter are found anywhere in the device name and the method (Python's re.search),
+// else the reserved methods "get" and "set" (see reservedRule). A connector-level call (no device: ThingsBoard's
+// "mqtt_<method>" to the gateway) carries its rule in its params (see connectorRule). A one-way rule publishes
+// the request and replies {"success": true}; a two-way rule subscribes to the response topic, publishes the
+// request and replies with the first message on that topic (its JSON as it is, other text as a JSON string), or
+// fails when none arrives within the rule's responseTimeout. A two-way call waiting across a reconnect to the
+// broker keeps waiting: its response topic is subscribed again with the connector's own topics.
 func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (json.RawMessage, error) {
-	if req.Device == "" {
-		return nil, fmt.Errorf("the mqtt connector has no connector-wide method %q", req.Method)
+	who := fmt.Sprintf("device %q", req.Device)
+	var rule *rpcRule
+	var err error
+	switch {
+	case req.Device == "":
+		who = fmt.Sprintf("connector %q", c.name)
+		rule, err = connectorRule(req)
+	default:
+		if rule = c.c.rpcRule(req.Device, req.Method); rule == nil {
+			rule, err = reservedRule(req)
+			if err == nil && rule == nil {
+				err = fmt.Errorf("no serverSideRpc rule matches method %q", req.Method)
+			}
+		}
 	}
-	rule := c.c.rpcRule(req.Device, req.Method)
+	if err != nil {
+		return nil, fmt.Errorf("%s: rpc %q: %w", who, req.Method, err)
+	}
+	out, err := c.callRPC(ctx, req, rule)
+	if err != nil {
+		return nil, fmt.Errorf("%s: rpc %q: %w", who, req.Method, err)
+	}
+	return out, nil
+}
+
+// callRPC publishes the request of rule and, for a two-way rule, waits for the reply.
+func (c *Connector) callRPC(ctx context.Context, req tbgateway.RPCRequest, rule *rpcRule) (json.RawMessage, error) {
 	vars := rpcVars(req)
-	if rule == nil {
-		var err error
-		if rule, err = reservedRule(req); err != nil {
-			return nil, err
-		}
-		if rule == nil {
-			return nil, fmt.Errorf("device %q: no serverSideRpc rule matches method %q", req.Device, req.Method)
-		}
-	}
 	topic, payload := render(rule.request, vars), []byte(render(rule.value, vars))
 	if !rule.cfg.TwoWay() {
 		if err := c.publish(ctx, topic, rule.cfg.QoS, rule.cfg.Retain, payload); err != nil {
-			return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, err)
+			return nil, err
 		}
 		return json.RawMessage(`{"success":true}`), nil
 	}
-	conn := c.current()
-	if conn == nil {
-		return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, errNotConnected)
-	}
 	respTopic := render(rule.resp, vars)
-	reply := make(chan []byte, 1)
-	if !c.await(respTopic, reply) {
-		return nil, fmt.Errorf("device %q: rpc %q: another request already waits on response topic %q", req.Device, req.Method, respTopic)
+	w := &responseWait{qos: rule.cfg.ResponseQoS, reply: make(chan []byte, 1)}
+	conn, busy := c.await(respTopic, w)
+	if busy {
+		return nil, fmt.Errorf("another request already waits on response topic %q", respTopic)
 	}
-	defer c.stopAwait(respTopic)
-	if err := conn.Subscribe(ctx, []subscription{{filter: respTopic, qos: rule.cfg.ResponseQoS}}); err != nil {
-		return nil, fmt.Errorf("device %q: rpc %q: response topic %q: %w", req.Device, req.Method, respTopic, err)
+	defer c.stopAwait(ctx, respTopic)
+	if conn == nil {
+		return nil, errNotConnected
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = conn.Unsubscribe(uctx, respTopic)
-	}()
+	if err := conn.Subscribe(ctx, []subscription{{filter: respTopic, qos: w.qos}}); err != nil {
+		return nil, fmt.Errorf("response topic %q: %w", respTopic, err)
+	}
 	if err := conn.Publish(ctx, topic, rule.cfg.QoS, rule.cfg.Retain, payload); err != nil {
-		return nil, fmt.Errorf("device %q: rpc %q: publish to %q: %w", req.Device, req.Method, topic, err)
+		return nil, fmt.Errorf("publish to %q: %w", topic, err)
 	}
 	t := time.NewTimer(rule.cfg.Timeout)
 	defer t.Stop()
 	select {
-	case b := <-reply:
+	case b := <-w.reply:
 		if json.Valid(b) {
 			return json.RawMessage(b), nil
 		}
 		s, _ := json.Marshal(string(b))
 		return s, nil
 	case <-t.C:
-		return nil, fmt.Errorf("device %q: rpc %q: no response on %q within %v", req.Device, req.Method, respTopic, rule.cfg.Timeout)
+		return nil, fmt.Errorf("no response on %q within %v", respTopic, rule.cfg.Timeout)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, ctx.Err())
+		return nil, ctx.Err()
 	}
 }
 
-func (c *Connector) await(topic string, ch chan []byte) bool {
-	c.rpcMu.Lock()
-	defer c.rpcMu.Unlock()
+// responseWait is a two-way RPC waiting for the first message on its response topic.
+type responseWait struct {
+	qos   byte
+	reply chan []byte // buffered 1: the first response wins
+}
+
+// await registers w for topic and returns the current connection (nil while disconnected), or busy when another
+// call already waits on that topic.
+func (c *Connector) await(topic string, w *responseWait) (conn brokerConn, busy bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if _, busy := c.waiting[topic]; busy {
-		return false
+		return nil, true
 	}
-	c.waiting[topic] = ch
-	return true
+	c.waiting[topic] = w
+	return c.conn, false
 }
 
-func (c *Connector) stopAwait(topic string) {
-	c.rpcMu.Lock()
+// stopAwait forgets the waiting call of topic and unsubscribes it on the connection of the moment.
+func (c *Connector) stopAwait(ctx context.Context, topic string) {
+	c.mu.Lock()
 	delete(c.waiting, topic)
-	c.rpcMu.Unlock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = conn.Unsubscribe(uctx, topic)
 }
 
 // deliverResponse hands a message on an awaited RPC response topic to its waiting call and acknowledges it; it
 // reports whether the message was such a response.
 func (c *Connector) deliverResponse(m message) bool {
-	c.rpcMu.Lock()
-	ch, ok := c.waiting[m.topic]
-	c.rpcMu.Unlock()
+	c.mu.Lock()
+	w, ok := c.waiting[m.topic]
+	c.mu.Unlock()
 	if !ok {
 		return false
 	}
 	select {
-	case ch <- append([]byte(nil), m.payload...):
+	case w.reply <- append([]byte(nil), m.payload...):
 	default: // a second response: the first one won
 	}
 	m.ack()
 	c.stats.acked.Add(1)
 	return true
+}
+
+// connectorRule builds the rule of a connector-level RPC from its params, a JSON object with the keys of a
+// serverSideRpc rule, as the Python gateway reads them: requestTopicExpression, valueExpression (or value),
+// and for a two-way call responseTopicExpression with responseTimeout (milliseconds, default 10000), plus qos,
+// retain and responseTopicQoS. The expressions may use ${methodName}, ${requestId} and ${params.<path>}.
+func connectorRule(req tbgateway.RPCRequest) (*rpcRule, error) {
+	d := confjson.New("")
+	root, err := d.Root(req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("params must be an object {\"requestTopicExpression\": ..., \"valueExpression\": ...}: %w", err)
+	}
+	m := root.Map()
+	if v, ok := m["value"]; ok {
+		if _, both := m["valueExpression"]; !both {
+			m["valueExpression"] = v
+			delete(m, "value")
+		}
+	}
+	m["methodFilter"] = ".*"
+	cfg := decodeRPC(root)
+	if err := d.Err(); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	r := &rpcRule{cfg: cfg}
+	if r.request, err = parseTemplate(cfg.RequestTopicExpression); err != nil {
+		return nil, fmt.Errorf("params.requestTopicExpression: %w", err)
+	}
+	if r.resp, err = parseTemplate(cfg.ResponseTopicExpression); err != nil {
+		return nil, fmt.Errorf("params.responseTopicExpression: %w", err)
+	}
+	if r.value, err = parseTemplate(cfg.ValueExpression); err != nil {
+		return nil, fmt.Errorf("params.valueExpression: %w", err)
+	}
+	return r, nil
 }
 
 // reservedRule builds the rule of the reserved methods "get" and "set" when no configured rule matched: their
@@ -209,7 +273,7 @@ func reservedRule(req tbgateway.RPCRequest) (*rpcRule, error) {
 	}
 	var text string
 	if err := json.Unmarshal(req.Params, &text); err != nil {
-		return nil, fmt.Errorf("device %q: rpc %q: params must be a string \"requestTopicExpression=...;value=...\"", req.Device, req.Method)
+		return nil, errors.New(`params must be a string "requestTopicExpression=...;value=..."`)
 	}
 	cfg := RPCConfig{Timeout: DefaultRPCTimeout, ResponseQoS: 1, QoS: 1}
 	for _, part := range strings.Split(text, ";") {
@@ -227,16 +291,16 @@ func reservedRule(req tbgateway.RPCRequest) (*rpcRule, error) {
 		case "responseTimeout":
 			ms, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || ms <= 0 {
-				return nil, fmt.Errorf("device %q: rpc %q: responseTimeout %q is not a positive number of milliseconds", req.Device, req.Method, v)
+				return nil, fmt.Errorf("responseTimeout %q is not a positive number of milliseconds", v)
 			}
 			cfg.Timeout = time.Duration(ms) * time.Millisecond
 		}
 	}
 	if cfg.RequestTopicExpression == "" {
-		return nil, fmt.Errorf("device %q: rpc %q: params name no requestTopicExpression", req.Device, req.Method)
+		return nil, errors.New("params name no requestTopicExpression")
 	}
 	if req.Method == "get" && cfg.ResponseTopicExpression == "" {
-		return nil, fmt.Errorf("device %q: rpc \"get\": params name no responseTopicExpression", req.Device)
+		return nil, errors.New("params name no responseTopicExpression")
 	}
 	r := &rpcRule{cfg: cfg}
 	var err error
@@ -246,7 +310,7 @@ func reservedRule(req tbgateway.RPCRequest) (*rpcRule, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("device %q: rpc %q: %w", req.Device, req.Method, err)
+		return nil, err
 	}
 	return r, nil
 }
