@@ -142,6 +142,8 @@ type DatapointConfig struct {
 	Type           string
 	Value          string
 	TSField        string
+	// DayFirst and YearFirst settle ambiguous all-number dates of the tsField (dateutil's dayfirst, yearfirst).
+	DayFirst, YearFirst bool
 	ReportStrategy json.RawMessage
 	// KeySource is "message" (Key is a template on the payload) or "topic" (Key is a regular expression
 	// searched in the topic; the whole match is the key, and no match skips the key).
@@ -448,7 +450,8 @@ func decodeDatapoint(n *confjson.Object) DatapointConfig {
 	d.ReportStrategy = n.Raw("reportStrategy")
 	checkStrategy(n.Decoder(), n.Key("reportStrategy"), d.ReportStrategy)
 	d.KeySource = n.OneOf("keySource", SourceMessage, SourceMessage, SourceTopic)
-	n.Ignore("dayfirst", "yearfirst")
+	d.DayFirst = n.Bool("dayfirst", false)
+	d.YearFirst = n.Bool("yearfirst", false)
 	n.Done()
 	return d
 }

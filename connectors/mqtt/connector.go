@@ -30,6 +30,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/devicefault"
 )
 
 // Type is the connector type in the main config.
@@ -88,6 +89,7 @@ type Connector struct {
 	reqSem chan struct{}
 	reqWG  sync.WaitGroup
 	stats  counters
+	dates  *devicefault.Tracker // unreadable tsField dates, per device and key
 }
 
 var (
@@ -128,7 +130,13 @@ func New(cfg *Config, log *slog.Logger) (*Connector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Connector{name: cfg.Name, cfg: cfg, c: comp, log: log, dial: dialBroker,
-		waiting: map[string]*responseWait{}, reqSem: make(chan struct{}, maxRequestWorkers)}
+		waiting: map[string]*responseWait{}, reqSem: make(chan struct{}, maxRequestWorkers),
+		dates: devicefault.New(log, devicefault.Options{})}
+	for _, m := range comp.mappings {
+		if jc, ok := m.conv.(*JSONConverter); ok {
+			jc.dates = c
+		}
+	}
 	c.clientID = cfg.Broker.ClientID
 	if c.clientID == "" {
 		b := make([]byte, 6)

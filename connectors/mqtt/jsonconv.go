@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/dlclark/regexp2"
 
@@ -69,6 +71,10 @@ type datapoint struct {
 	value   tmpl
 	typ     string
 	tsField *jpath
+	// tsName is the tsField's last path segment, searched anywhere in the payload when the path finds nothing
+	// (the Python gateway's find_ts_field_value).
+	tsName              string
+	dayFirst, yearFirst bool
 }
 
 func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
@@ -82,7 +88,7 @@ func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[%d].value: %w", i, err)
 		}
-		dp := datapoint{key: k, value: v, typ: d.Type}
+		dp := datapoint{key: k, value: v, typ: d.Type, dayFirst: d.DayFirst, yearFirst: d.YearFirst}
 		if d.KeySource == SourceTopic {
 			if dp.keyRE, err = compileRegex(d.Key); err != nil {
 				return nil, fmt.Errorf("[%d].key: invalid regular expression %q: %w", i, d.Key, err)
@@ -94,6 +100,9 @@ func compileDatapoints(list []DatapointConfig) ([]datapoint, error) {
 				dp.tsField = t.Parts[0].Expr
 			} else if dp.tsField, err = parsePath(f); err != nil {
 				return nil, fmt.Errorf("[%d].tsField: %w", i, err)
+			}
+			if n := len(dp.tsField.steps); n > 0 && !dp.tsField.steps[n-1].isIdx {
+				dp.tsName = dp.tsField.steps[n-1].key
 			}
 		}
 		out = append(out, dp)
@@ -111,6 +120,15 @@ type JSONConverter struct {
 	allAttrs      bool
 	allSeries     bool
 	useReceivedTS bool
+	// dates hears how tsField dates parse (nil: nobody listens).
+	dates dateReporter
+}
+
+// dateReporter hears, per device and key, whether a tsField date could be read, so that the connector logs a
+// device's unreadable dates once per state change.
+type dateReporter interface {
+	dateFailed(device, topic, key string, err error)
+	dateParsed(device, key string)
 }
 
 // NewJSONConverter compiles a json converter configuration.
@@ -242,9 +260,16 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 		}
 		ts := msgTS
 		if dp.tsField != nil && !jc.useReceivedTS {
-			if raw, found := dp.tsField.get(body); found {
-				if ts, err = values.Millis(raw); err != nil {
-					return rec, badPayload("key %q: tsField %s: %v", k, dp.tsField.raw, err)
+			if raw, found := dp.findTS(body); found {
+				t, err := tsFieldMillis(raw, dp.dayFirst, dp.yearFirst)
+				switch {
+				case err != nil && jc.dates != nil:
+					jc.dates.dateFailed(rec.Device, topic, k, fmt.Errorf("tsField %s: %w; the reading keeps the message's timestamp", dp.tsField.raw, err))
+				case err == nil:
+					ts = t
+					if jc.dates != nil {
+						jc.dates.dateParsed(rec.Device, k)
+					}
 				}
 			}
 		}
@@ -288,4 +313,53 @@ func (dp *datapoint) apply(topic string, body any) (key string, value any, ok bo
 		return "", nil, false, badPayload("key %q: %v (type %s)", key, err, dp.typ)
 	}
 	return key, value, true, nil
+}
+
+// findTS finds the tsField's value: at its path, else (as the Python gateway does) under its last segment's name
+// anywhere in the payload, depth first, keys in sorted order.
+func (dp *datapoint) findTS(body any) (any, bool) {
+	if v, ok := dp.tsField.get(body); ok {
+		return v, true
+	}
+	if dp.tsName == "" {
+		return nil, false
+	}
+	return findKey(body, dp.tsName, 0)
+}
+
+func findKey(body any, name string, depth int) (any, bool) {
+	m, ok := body.(map[string]any)
+	if !ok || depth > 32 {
+		return nil, false
+	}
+	if v, ok := m[name]; ok && v != nil {
+		return v, true
+	}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		if _, isMap := v.(map[string]any); isMap {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if v, ok := findKey(m[k], name, depth+1); ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// tsFieldMillis reads a tsField value: text is a date as dateutil reads it (see parseDate; a date without a
+// zone is the gateway's local time), a JSON number is milliseconds since the epoch.
+func tsFieldMillis(raw any, dayFirst, yearFirst bool) (int64, error) {
+	s, ok := raw.(string)
+	if !ok {
+		return values.Millis(raw)
+	}
+	t, err := parseDate(s, dateOpts{dayFirst: dayFirst, yearFirst: yearFirst, loc: time.Local, now: time.Now()})
+	if err != nil {
+		return 0, err
+	}
+	return t.UnixMilli(), nil
 }
