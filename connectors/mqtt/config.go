@@ -138,13 +138,13 @@ type DeviceInfoConfig struct {
 // DatapointConfig is one attribute or time series: key and value templates, a type hint and an optional
 // timestamp field.
 type DatapointConfig struct {
-	Key            string
-	Type           string
-	Value          string
-	TSField        string
+	Key     string
+	Type    string
+	Value   string
+	TSField string
 	// DayFirst and YearFirst settle ambiguous all-number dates of the tsField (dateutil's dayfirst, yearfirst).
 	DayFirst, YearFirst bool
-	ReportStrategy json.RawMessage
+	ReportStrategy      json.RawMessage
 	// KeySource is "message" (Key is a template on the payload) or "topic" (Key is a regular expression
 	// searched in the topic; the whole match is the key, and no match skips the key).
 	KeySource string
