@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	paho3 "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/tbgateway/tbgateway/connectors/mqtt"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 )
@@ -94,7 +96,14 @@ func TestRPCAcrossBrokerRestartE2E(t *testing.T) {
 				r, err := e.emu.RPC(e.ctx, "Pump-1", "ask", json.RawMessage(`{"x":1}`), false, 90*time.Second)
 				done <- result{r, err}
 			}()
-			m := dev.next(e.ctx) // the request is out: the gateway waits on the response topic
+			var m paho3.Message
+			select { // the request is out: the gateway waits on the response topic
+			case m = <-dev.got:
+			case r := <-done:
+				t.Fatalf("the rpc ended before the device got its request: %s, %v", r.reply, r.err)
+			case <-e.ctx.Done():
+				t.Fatalf("the device got no request: %v", e.ctx.Err())
+			}
 			id, ok := strings.CutPrefix(m.Topic(), "plant/Pump-1/ask/")
 			if !ok {
 				t.Fatalf("request published on %q", m.Topic())
