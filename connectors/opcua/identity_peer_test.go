@@ -52,15 +52,18 @@ func TestX509UserIdentity(t *testing.T) {
 		t.Run("trusted over "+security, func(t *testing.T) {
 			uri := "urn:tbgateway:test:trusted-user"
 			cfg := config(security, trustedCert, trustedKey, uri)
+			n := p.SessionCount()
 			dialOnce(t, ctx, cfg)
+			s, err := p.WaitSession(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Policy != security || s.User != "X509IdentityToken" {
+				t.Errorf("the server saw the session over %s with %s, want %s with X509IdentityToken", s.Policy, s.User, security)
+			}
 			sink := newSink()
 			runConnector(t, ctx, cfg, sink)
 			waitValues(t, ctx, sink, "Temp Sensor", readExpected(t, "corpus/test_values/uplink/different_identifier_finding_methods_values.json"))
-			if _, err := p.WaitSession(ctx, func(s opcuapeer.Session) bool {
-				return s.Client == uri && s.Policy == security && s.User == "X509IdentityToken"
-			}); err != nil {
-				t.Errorf("no X.509 user session over %s: %v", security, err)
-			}
 		})
 	}
 	t.Run("untrusted", func(t *testing.T) {

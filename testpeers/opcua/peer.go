@@ -86,23 +86,30 @@ type Session struct {
 	Client string `json:"client"`
 }
 
-// WaitSession waits (bounded by ctx) until the server has activated a session for which match holds, and
+// SessionCount returns how many sessions the server has activated so far (reported only when Options.Security
+// is set).
+func (p *Peer) SessionCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sessions)
+}
+
+// WaitSession waits (bounded by ctx) until the server has activated session number i (0 is the first one) and
 // returns it.
-func (p *Peer) WaitSession(ctx context.Context, match func(Session) bool) (Session, error) {
+func (p *Peer) WaitSession(ctx context.Context, i int) (Session, error) {
 	for {
 		p.mu.Lock()
-		for _, s := range p.sessions {
-			if match(s) {
-				p.mu.Unlock()
-				return s, nil
-			}
+		if i < len(p.sessions) {
+			s := p.sessions[i]
+			p.mu.Unlock()
+			return s, nil
 		}
 		changed := p.changed
 		p.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return Session{}, fmt.Errorf("node-opcua peer: no matching session: %w", ctx.Err())
+			return Session{}, fmt.Errorf("node-opcua peer: no session number %d: %w", i, ctx.Err())
 		}
 	}
 }
