@@ -54,17 +54,19 @@ type Config struct {
 	ServerSideRPC      []RPCConfig
 	// ReportStrategy is the connector-wide report strategy; the runtime applies it.
 	ReportStrategy json.RawMessage
-	// OnlyOnChange is the root's "sendDataOnlyOnChange" without a "reportStrategy": the connector asks the
-	// runtime for ON_CHANGE (see ReportStrategies).
+	// OnlyOnChange is the root's (or the broker section's) "sendDataOnlyOnChange" without a root
+	// "reportStrategy": the connector asks the runtime for ON_CHANGE (see ReportStrategies).
 	OnlyOnChange bool
 }
 
 // BrokerConfig is the "broker" section.
 type BrokerConfig struct {
-	Name     string
-	Host     string
-	Port     int
-	ClientID string // empty: a random id per connection (no persistent session is possible then)
+	// OnlyOnChange is the section's "sendDataOnlyOnChange" (where older files carry it): the same as the root's.
+	OnlyOnChange bool
+	Name         string
+	Host         string
+	Port         int
+	ClientID     string // empty: a random id per connection (no persistent session is possible then)
 	// Version is 3 (MQTT 3.1), 4 (3.1.1) or 5.
 	Version   int
 	KeepAlive time.Duration
@@ -220,6 +222,7 @@ func DecodeFile(file string, raw []byte) (*Config, []string, error) {
 	root.Ignore("id", "configVersion", "enableRemoteLogging")
 	if root.Require("broker", "an object with the broker's host") {
 		root.Sub("broker", func(b *confjson.Object) { cfg.Broker = decodeBroker(b) })
+		cfg.OnlyOnChange = cfg.OnlyOnChange || (cfg.Broker.OnlyOnChange && len(cfg.ReportStrategy) == 0)
 	}
 	for _, m := range root.Objects("mapping") {
 		cfg.Mapping = append(cfg.Mapping, decodeMapping(m))
@@ -297,7 +300,8 @@ func decodeBroker(n *confjson.Object) BrokerConfig {
 		b.ReconnectMax = time.Duration(n.Int("reconnectMaxDelaySeconds", 0, 0, 3600)) * time.Second
 	}
 	b.ReconnectMax = max(b.ReconnectMax, b.ReconnectMin)
-	n.Ignore("maxMessageNumberPerWorker", "maxNumberOfWorkers", "sendDataOnlyOnChange", "reconnectDelay",
+	b.OnlyOnChange = n.Bool("sendDataOnlyOnChange", false)
+	n.Ignore("maxMessageNumberPerWorker", "maxNumberOfWorkers", "reconnectDelay",
 		"reconnectMinDelaySeconds", "reconnectMaxDelaySeconds")
 	b.Security.Type = "anonymous"
 	n.Sub("security", func(s *confjson.Object) { b.Security = decodeSecurity(s) })

@@ -6,7 +6,8 @@ import (
 )
 
 // TestSendDataOnlyOnChange: the Python gateway's "sendDataOnlyOnChange": true, on a converter (device named from
-// the topic) or at the root of the file, is the ON_CHANGE report strategy: a value published again unchanged
+// the topic), at the root of the file or in its broker section (where older files carry it), is the ON_CHANGE
+// report strategy: a value published again unchanged
 // does not reach the platform, a changed one does.
 func TestSendDataOnlyOnChange(t *testing.T) {
 	converter := func(extra map[string]any) map[string]any {
@@ -19,11 +20,12 @@ func TestSendDataOnlyOnChange(t *testing.T) {
 		return c
 	}
 	for _, tc := range []struct {
-		name       string
-		root, conv map[string]any
+		name               string
+		root, conv, broker map[string]any
 	}{
-		{"converter", nil, map[string]any{"sendDataOnlyOnChange": true}},
-		{"root", map[string]any{"sendDataOnlyOnChange": true}, nil},
+		{"converter", nil, map[string]any{"sendDataOnlyOnChange": true}, nil},
+		{"root", map[string]any{"sendDataOnlyOnChange": true}, nil, nil},
+		{"broker", nil, nil, map[string]any{"sendDataOnlyOnChange": true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := map[string]any{
@@ -32,6 +34,9 @@ func TestSendDataOnlyOnChange(t *testing.T) {
 			}
 			for k, v := range tc.root {
 				conf[k] = v
+			}
+			for k, v := range tc.broker {
+				conf["broker"].(map[string]any)[k] = v
 			}
 			e := newEnv(t, probeType, conf)
 			dev := newDevice(t, e.b, "device-onchange")
