@@ -117,7 +117,8 @@ func ScanRTU(b []byte, silence bool) (n int, request, need bool) {
 // silence ends a frame whose length the function code does not tell, and discards an incomplete one. Frames
 // are delimited by the request length their function code implies and checked by their CRC; frames with a bad
 // CRC, frames for units the Handler does not serve and other stations' responses are dropped without an answer
-// (counted in a debug line); requests to unit 0 (broadcast) are served but never answered.
+// (counted in a debug line); requests to unit 0 (broadcast) are served only by a Handler that serves unit 0,
+// and never answered.
 func (s *Server) ServeRTU(ctx context.Context, line io.ReadWriter) error {
 	back := make([]byte, 2*MaxRTUFrame)
 	buf := back[:0]
