@@ -21,6 +21,7 @@ const (
 	DefaultSessionTimeoutMs     = 120000
 	DefaultReconnectInitial     = 1.0 // seconds
 	DefaultReconnectFactor      = 2.0
+	DefaultReconnectRetries     = 8   // failed connection attempts in a row before Run gives up
 	DefaultMaxNodesPerOperation = 100 // when the server publishes no OperationLimits
 )
 
@@ -54,7 +55,11 @@ type ServerConfig struct {
 	// SubKeepAlivePeriodInSeconds, when positive, arms the watchdog: a connection whose subscriptions delivered
 	// nothing for this long is torn down and rebuilt. 0 leaves only the connection liveness probe.
 	SubKeepAlivePeriodInSeconds float64
-	// ReconnectRetriesCount is accepted; the Go connector retries forever (the runtime's supervision model).
+	// ReconnectRetriesCount is how many connection attempts in a row may fail before Run returns an error, so
+	// that the runtime reports the connector failed and restarts it with its restart policy (the Python
+	// connector's retry_connect_with_backoff: that many attempts, then it starts over). An attempt fails when
+	// the client cannot connect (open the channel and activate the session); one that connects starts the count
+	// over. 0 or less: never give up.
 	ReconnectRetriesCount int
 	// ReconnectBackoffInitialDelay (seconds) and ReconnectBackoffFactor shape the reconnect back-off.
 	ReconnectBackoffInitialDelay float64
@@ -65,8 +70,10 @@ type ServerConfig struct {
 	// Aes256_Sha256_RsaPss. Absent means Basic128Rsa15 as in the Python gateway.
 	Security string
 	Identity IdentityConfig
-	// Accepted, not acted on (Python batching and debug knobs).
-	ShowMap                       bool
+	// ShowMap logs the browsed address space (every child of every node browsed to resolve paths, by its path
+	// from Root) at info level once per connection, as the Python connector's "Checking path" lines do.
+	ShowMap bool
+	// Accepted, not acted on (Python batching knobs).
 	SubDataMaxBatchSize           int
 	SubDataMinBatchCreationTimeMs int
 	SubscriptionProcessBatchSize  int
@@ -219,7 +226,7 @@ func (s *ServerConfig) decode(o *confjson.Object) {
 	}
 	s.EnableSubscriptions = &enabled
 	s.SubKeepAlivePeriodInSeconds = o.Float("subKeepAlivePeriodInSeconds", 0, 0, math.MaxFloat64)
-	s.ReconnectRetriesCount = int(o.Int("reconnectRetriesCount", 0, math.MinInt32, math.MaxInt32))
+	s.ReconnectRetriesCount = int(o.Int("reconnectRetriesCount", DefaultReconnectRetries, math.MinInt32, math.MaxInt32))
 	// Values the Python connector cannot use (a delay of 0 or less, a factor below 1) fall back to its defaults.
 	if s.ReconnectBackoffInitialDelay = o.Float("reconnectBackoffInitialDelay", 0, -math.MaxFloat64, math.MaxFloat64); s.ReconnectBackoffInitialDelay <= 0 {
 		s.ReconnectBackoffInitialDelay = DefaultReconnectInitial

@@ -10,12 +10,13 @@ import (
 	tbgateway "github.com/tbgateway/tbgateway"
 )
 
-// resolveDevices resolves every mapping's device node, name, profile and key nodes on the session. A mapping or
-// key that does not resolve is logged and left out; the call fails only when no device resolved at all.
+// resolveDevices resolves every mapping's device nodes (a browse path may name several: each is a device) and
+// each device's name, profile and key nodes on the session. A mapping, device or key that does not resolve is
+// logged and left out; the call fails only when no device resolved at all.
 func (c *Connector) resolveDevices(ctx context.Context, s *session) error {
 	var errs []error
 	for _, m := range c.mappings {
-		d, err := c.resolveDevice(ctx, s, m)
+		nodes, err := c.deviceNodes(ctx, s, m)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -25,12 +26,25 @@ func (c *Connector) resolveDevices(ctx context.Context, s *session) error {
 			s.incomplete = true
 			continue
 		}
-		if _, dup := s.devices[d.name]; dup {
-			c.log.Warn("device name used by two mappings; the later one is ignored", "device", d.name, "mapping", m.idx)
-			continue
+		for _, node := range nodes {
+			d, err := c.resolveDevice(ctx, s, m, node)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				c.log.Warn("device not resolved", "mapping", m.idx, "node", node, "err", err)
+				errs = append(errs, fmt.Errorf("mapping[%d]: node %s: %w", m.idx, node, err))
+				s.incomplete = true
+				continue
+			}
+			if prev, dup := s.devices[d.name]; dup {
+				c.log.Warn("device name already used by another node; this node is ignored", "device", d.name,
+					"mapping", m.idx, "node", node, "used_by", prev.node)
+				continue
+			}
+			s.devices[d.name] = d
+			s.order = append(s.order, d)
 		}
-		s.devices[d.name] = d
-		s.order = append(s.order, d)
 	}
 	if len(s.order) == 0 && len(c.mappings) > 0 {
 		return fmt.Errorf("no device resolved: %w", errors.Join(errs...))
@@ -38,13 +52,27 @@ func (c *Connector) resolveDevices(ctx context.Context, s *session) error {
 	return nil
 }
 
-func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping) (*device, error) {
+// deviceNodes returns the nodes a mapping's deviceNodePattern names and records them in s.scanned.
+func (c *Connector) deviceNodes(ctx context.Context, s *session, m *mapping) ([]*ua.NodeID, error) {
 	rctx, cancel := context.WithTimeout(ctx, ms(c.cfg.Server.TimeoutInMillis)*4)
 	defer cancel()
-	node, err := s.res.resolve(rctx, m.device, nil)
+	nodes, err := s.res.resolveAll(rctx, m.device, nil)
 	if err != nil {
 		return nil, err
 	}
+	seen := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		seen[n.String()] = true
+	}
+	s.scanned[m.idx] = seen
+	return nodes, nil
+}
+
+// resolveDevice makes the device of one of a mapping's device nodes: its name and profile rendered relative to
+// that node, and its keys' nodes.
+func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping, node *ua.NodeID) (*device, error) {
+	rctx, cancel := context.WithTimeout(ctx, ms(c.cfg.Server.TimeoutInMillis)*4)
+	defer cancel()
 	name, err := s.renderTemplate(rctx, m.name, node)
 	if err != nil {
 		return nil, fmt.Errorf("device name: %w", err)
@@ -72,6 +100,31 @@ func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping) (
 		d.items = append(d.items, it)
 	}
 	return d, nil
+}
+
+// newDeviceNode browses every browse-path deviceNodePattern again (bypassing the browse cache) and returns a
+// device node the session does not have, or nil. The Python connector re-scans every scanPeriodInMillis and adds
+// the devices it finds; here the session is then rebuilt (errRescan).
+func (c *Connector) newDeviceNode(ctx context.Context, s *session) *ua.NodeID {
+	c.cache.clear()
+	for _, m := range c.mappings {
+		if m.device.id != nil {
+			continue // a node id names one node, resolved or not (s.incomplete)
+		}
+		rctx, cancel := context.WithTimeout(ctx, ms(c.cfg.Server.TimeoutInMillis)*4)
+		nodes, err := s.res.resolveAll(rctx, m.device, nil)
+		cancel()
+		if err != nil {
+			c.log.Debug("re-scan of device nodes", "mapping", m.idx, "err", err)
+			continue
+		}
+		for _, n := range nodes {
+			if !s.scanned[m.idx][n.String()] {
+				return n
+			}
+		}
+	}
+	return nil
 }
 
 // renderTemplate reads the nodes a template names (relative ones under base) and joins them with its text.

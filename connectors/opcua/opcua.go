@@ -15,6 +15,8 @@
 //   - The connector owns reconnects (gopcua's AutoReconnect is off, see the v0.8.0 subscription bug): every loss of
 //     the session, failed liveness probe, publish error or silent subscription (watchdog) closes the client,
 //     waits with the back-off of internal/backoff and builds the session, the resolution and the subscriptions again.
+//     After server.reconnectRetriesCount failed connection attempts in a row (8 by default, 0 or less: never)
+//     Run returns an error: the runtime reports the connector failed and restarts it with its restart policy.
 //   - Subscription mode puts all monitored items into one subscription (more only when the server refuses more
 //     items per subscription) instead of Python's one per device: servers cap subscriptions per session.
 //     Polling mode reads all nodes every pollPeriodInMillis in batches of the server's MaxNodesPerRead.
@@ -27,7 +29,6 @@ package opcua
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -146,34 +147,11 @@ func (c *Connector) ReportStrategies() []tbgateway.ReportStrategyRule {
 }
 
 // Run connects to the server and keeps the connection, reconnecting after every loss with the connector's
-// back-off (see reconnectPolicy) until ctx is cancelled. It returns nil on cancellation and an error only for
-// problems a retry cannot fix (unreadable certificate files).
+// back-off (see reconnectPolicy) until ctx is cancelled; then it returns nil. It returns an error for problems a
+// retry cannot fix (unreadable certificate files) and, wrapping ErrRetriesExhausted, after
+// server.reconnectRetriesCount connection attempts in a row failed (see keepConnected).
 func (c *Connector) Run(ctx context.Context, sink tbgateway.Sink) error {
-	url := c.cfg.Server.URL
-	b := backoff.New(c.reconnectPolicy())
-	for {
-		err := c.runSession(ctx, sink, b.Begin)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var fatal *fatalError
-		if errors.As(err, &fatal) {
-			return err
-		}
-		if errors.Is(err, errRescan) {
-			c.log.Info("re-scanning the server for unresolved nodes")
-			continue
-		}
-		delay := b.Next()
-		if b.Failures() == 1 {
-			c.log.Warn("connection to OPC-UA server lost or refused; reconnecting", "url", url, "err", err)
-		} else {
-			c.log.Debug("reconnect failed", "url", url, "err", err, "retry_in", delay)
-		}
-		if backoff.Sleep(ctx, delay) != nil {
-			return nil
-		}
-	}
+	return c.keepConnected(ctx, sink, c.runSession)
 }
 
 // reconnectPolicy is the Python connector's back-off: reconnectBackoffInitialDelay seconds, times

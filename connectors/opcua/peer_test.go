@@ -123,6 +123,13 @@ func runConnector(t *testing.T, ctx context.Context, cfg *Config, sink tbgateway
 	if err != nil {
 		t.Fatal(err)
 	}
+	runUntilEnd(t, ctx, c, sink)
+	return c
+}
+
+// runUntilEnd runs c until the test ends; Run must then return nil.
+func runUntilEnd(t *testing.T, ctx context.Context, c *Connector, sink tbgateway.Sink) {
+	t.Helper()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(rctx, sink) }()
@@ -132,7 +139,6 @@ func runConnector(t *testing.T, ctx context.Context, cfg *Config, sink tbgateway
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return c
 }
 
 // corpusConfig loads a corpus connector file (remote-configuration shape) from testdata and points it at url.

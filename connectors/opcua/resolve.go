@@ -3,6 +3,8 @@ package opcua
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +46,21 @@ func (p *pathCache) get(node string) ([]child, bool) {
 	return c, ok
 }
 
+// clear forgets every browsed node, so that the next resolution browses the server again.
+func (p *pathCache) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.children = map[string][]child{}
+	p.built = time.Time{}
+}
+
+// snapshot returns a copy of the browsed nodes' children by node id.
+func (p *pathCache) snapshot() map[string][]child {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.children)
+}
+
 func (p *pathCache) put(node string, kids []child) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -59,20 +76,18 @@ type resolver struct {
 	cache *pathCache
 }
 
-var rootFolder = ua.NewNumericNodeID(0, id.RootFolder)
+var (
+	rootFolder    = ua.NewNumericNodeID(0, id.RootFolder)
+	objectsFolder = ua.NewNumericNodeID(0, id.ObjectsFolder)
+)
 
-// resolve returns the node id of ref; relative paths start at base (the device node).
+// resolve returns the node id of ref; relative paths start at base (the device node). Each step takes the first
+// child with the step's browse name.
 func (r *resolver) resolve(ctx context.Context, ref nodeRef, base *ua.NodeID) (*ua.NodeID, error) {
 	if ref.id != nil {
 		return ref.id, nil
 	}
-	node, steps := base, ref.path
-	if ref.absolute {
-		node, steps = rootFolder, ref.path[1:]
-	} else if base == nil {
-		// A device pattern without "Root" is taken from the Objects folder, as the Python gateway does.
-		node = ua.NewNumericNodeID(0, id.ObjectsFolder)
-	}
+	node, steps := origin(ref, base)
 	for _, step := range steps {
 		kids, err := r.children(ctx, node)
 		if err != nil {
@@ -80,7 +95,7 @@ func (r *resolver) resolve(ctx context.Context, ref nodeRef, base *ua.NodeID) (*
 		}
 		var next *ua.NodeID
 		for _, k := range kids {
-			if k.name == step.name && (step.ns < 0 || int(k.ns) == step.ns) {
+			if step.matches(k) {
 				next = k.id
 				break
 			}
@@ -91,6 +106,64 @@ func (r *resolver) resolve(ctx context.Context, ref nodeRef, base *ua.NodeID) (*
 		node = next
 	}
 	return node, nil
+}
+
+// resolveAll returns every node ref reaches: its node id, or each node at the end of the browse path when every
+// step follows all children with the step's browse name (browse names need not be unique, so one
+// deviceNodePattern can name several device nodes, as in the Python gateway). A node reached by two references
+// is returned once; order is browse order. The error says where no node matched.
+func (r *resolver) resolveAll(ctx context.Context, ref nodeRef, base *ua.NodeID) ([]*ua.NodeID, error) {
+	if ref.id != nil {
+		return []*ua.NodeID{ref.id}, nil
+	}
+	start, steps := origin(ref, base)
+	level := []*ua.NodeID{start}
+	for _, step := range steps {
+		var next []*ua.NodeID
+		seen := map[string]bool{}
+		for _, node := range level {
+			kids, err := r.children(ctx, node)
+			if err != nil {
+				return nil, fmt.Errorf("browse path %s: %w", ref, err)
+			}
+			for _, k := range kids {
+				if key := k.id.String(); step.matches(k) && !seen[key] {
+					seen[key] = true
+					next = append(next, k.id)
+				}
+			}
+		}
+		if len(next) == 0 {
+			return nil, fmt.Errorf("browse path %s: no node %q under %s", ref, step, joinIDs(level))
+		}
+		level = next
+	}
+	return level, nil
+}
+
+// origin returns the node a browse path starts from and its steps after that node.
+func origin(ref nodeRef, base *ua.NodeID) (*ua.NodeID, []pathElem) {
+	switch {
+	case ref.absolute:
+		return rootFolder, ref.path[1:]
+	case base == nil:
+		// A device pattern without "Root" is taken from the Objects folder, as the Python gateway does.
+		return objectsFolder, ref.path
+	}
+	return base, ref.path
+}
+
+// matches reports whether a child has the step's browse name (and namespace, when the step names one).
+func (e pathElem) matches(k child) bool {
+	return k.name == e.name && (e.ns < 0 || int(k.ns) == e.ns)
+}
+
+func joinIDs(ids []*ua.NodeID) string {
+	parts := make([]string, len(ids))
+	for i, n := range ids {
+		parts[i] = n.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 // children browses the hierarchical references of node (forward, subtypes included), following continuation

@@ -31,7 +31,9 @@ func loadConfig(t *testing.T, endpoint string, devices, vars int) *Config {
 		// A session timeout of 10 s caps the reconnect back-off at 8 s, so a slow server restart on a loaded
 		// machine does not push the next reconnect beyond the test's bound.
 		"server": map[string]any{"url": endpoint, "security": "None", "timeoutInMillis": 2000,
-			"reconnectBackoffInitialDelay": 0.05, "subCheckPeriodInMillis": 100, "sessionTimeoutInMillis": 10000},
+			"reconnectBackoffInitialDelay": 0.05, "subCheckPeriodInMillis": 100, "sessionTimeoutInMillis": 10000,
+			// Never give up: a restart may outlast the default 8 attempts on a loaded machine.
+			"reconnectRetriesCount": 0},
 		"mapping": mapping,
 	})
 	cfg, _, err := Decode("", raw)

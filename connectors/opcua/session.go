@@ -25,13 +25,17 @@ type session struct {
 	// incomplete is set when a mapping or key did not resolve: the session is then rebuilt after
 	// scanPeriodInMillis, so nodes that appear later on the server are found (Python's periodic re-scan).
 	incomplete bool
+	// scanned holds, per mapping index, the device nodes its deviceNodePattern named (by node id): a re-scan
+	// finding another one rebuilds the session.
+	scanned map[int]map[string]bool
 
 	mu        sync.Mutex
 	dataTypes map[string]ua.TypeID // node -> built-in type, for writes
 }
 
-// errRescan ends a session whose resolution was incomplete once scanPeriodInMillis has passed; the connector
-// reconnects at once, without back-off and without reporting the devices disconnected.
+// errRescan ends a session whose resolution was incomplete once scanPeriodInMillis has passed, or whose re-scan
+// found a new device node; the connector reconnects at once, without back-off and without reporting the devices
+// disconnected.
 var errRescan = errors.New("re-scan of unresolved nodes")
 
 // ErrSilent is wrapped by the watchdog's error when subscriptions delivered nothing for
@@ -47,7 +51,7 @@ const closeGraceOnStop = 500 * time.Millisecond
 func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink, up func()) error {
 	cl, err := c.dial(ctx)
 	if err != nil {
-		return err
+		return &dialError{err: err}
 	}
 	defer func() {
 		wait := ms(c.cfg.Server.TimeoutInMillis)
@@ -60,9 +64,14 @@ func (c *Connector) runSession(ctx context.Context, sink tbgateway.Sink, up func
 		defer cancel()
 		_ = cl.Close(cctx)
 	}()
-	s := &session{c: cl, res: &resolver{c: cl, cache: c.cache}, devices: map[string]*device{}, dataTypes: map[string]ua.TypeID{}}
+	s := &session{c: cl, res: &resolver{c: cl, cache: c.cache}, devices: map[string]*device{},
+		scanned: map[int]map[string]bool{}, dataTypes: map[string]ua.TypeID{}}
 	s.readBatch, s.monBatch = c.operationLimits(ctx, cl)
-	if err := c.resolveDevices(ctx, s); err != nil {
+	err = c.resolveDevices(ctx, s)
+	if c.cfg.Server.ShowMap && ctx.Err() == nil {
+		c.logAddressSpace()
+	}
+	if err != nil {
 		return err
 	}
 	c.setSession(s)
@@ -145,8 +154,8 @@ func (c *Connector) operationLimits(ctx context.Context, cl *opcua.Client) (read
 
 // supervise returns when sctx ends or, after cancelling it with the reason, when the client lost its connection,
 // the liveness probe (a read of Server.ServerStatus.State every timeoutInMillis) fails, the watchdog finds
-// the subscriptions silent for longer than server.subKeepAlivePeriodInSeconds, or an incomplete resolution is
-// due for a re-scan (scanPeriodInMillis).
+// the subscriptions silent for longer than server.subKeepAlivePeriodInSeconds, or the re-scan every
+// scanPeriodInMillis is due with an incomplete resolution or finds a new device node (errRescan).
 func (c *Connector) supervise(sctx context.Context, s *session, activity *atomic.Int64, cancel context.CancelCauseFunc) {
 	srv := &c.cfg.Server
 	period := ms(srv.TimeoutInMillis)
@@ -156,20 +165,24 @@ func (c *Connector) supervise(sctx context.Context, s *session, activity *atomic
 	}
 	tick := time.NewTicker(period)
 	defer tick.Stop()
-	var rescan <-chan time.Time
-	if s.incomplete {
-		t := time.NewTimer(ms(srv.ScanPeriodInMillis))
-		defer t.Stop()
-		rescan = t.C
-	}
+	scan := time.NewTicker(ms(srv.ScanPeriodInMillis))
+	defer scan.Stop()
 	state := ua.NewNumericNodeID(0, id.Server_ServerStatus_State)
 	for {
 		select {
 		case <-sctx.Done():
 			return
-		case <-rescan:
-			cancel(errRescan)
-			return
+		case <-scan.C:
+			if s.incomplete {
+				cancel(errRescan)
+				return
+			}
+			if n := c.newDeviceNode(sctx, s); n != nil {
+				c.log.Info("new device node found", "node", n)
+				cancel(errRescan)
+				return
+			}
+			continue
 		case <-tick.C:
 		}
 		if st := s.c.State(); st != opcua.Connected {

@@ -25,12 +25,14 @@
 //     "limits": {"maxNodesPerRead": 1000, "maxMonitoredItemsPerCall": 1000},  // OperationLimits (these defaults)
 //     "objects": [{
 //       "nodeId": "ns=3;i=1", "browseName": "TempSensor",
+//       "parent": "ns=3;i=9",                     // an object defined before this one (default: the Objects folder)
 //       "variables": [{"nodeId": "ns=3;i=2", "browseName": "Pressure", "dataType": "Double", "value": 1013.25,
 //                      "array": false, "simulate": "counter" | "toggle" | "none"}],
 //       "methods": [{"nodeId": "ns=3;i=20", "browseName": "multiply", "op": "multiply" | "add" | "echo",
 //                    "inputs": [["a", "Int32"], ["b", "Int32"]], "outputs": [["result", "Int32"]]}]
 //     }],
 //     "generate": {"namespace": 2, "devices": 10, "variables": 100}   // Dev<i> objects with Double V<j> (s=Dev<i>.V<j>), counters
+//     "later": [...]                              // objects as above, added on SIGUSR2
 //   }
 "use strict";
 const fs = require("fs");
@@ -143,9 +145,10 @@ async function main() {
     return v;
   };
 
-  for (const obj of nodeMap.objects || []) {
+  const addObject = (obj) => {
     const ns = nsOf(addressSpace, obj.nodeId);
-    const o = ns.addObject({ organizedBy: objectsFolder, nodeId: obj.nodeId, browseName: obj.browseName });
+    const parent = obj.parent ? addressSpace.findNode(obj.parent) : objectsFolder;
+    const o = ns.addObject({ organizedBy: parent, nodeId: obj.nodeId, browseName: obj.browseName });
     for (const spec of obj.variables || []) addVariable(nsOf(addressSpace, spec.nodeId), o, spec);
     for (const m of obj.methods || []) {
       const arg = ([name, dt]) => ({ name, dataType: DataType[dt] });
@@ -163,7 +166,10 @@ async function main() {
         return { statusCode: StatusCodes.Good, outputArguments: outType === null ? [] : [{ dataType: outType, value: out }] };
       });
     }
-  }
+  };
+  for (const obj of nodeMap.objects || []) addObject(obj);
+  // Devices that appear while the server runs: the "later" objects are added on SIGUSR2.
+  process.on("SIGUSR2", () => { for (const obj of nodeMap.later || []) addObject(obj); });
 
   const gen = nodeMap.generate;
   if (gen) {
