@@ -107,3 +107,20 @@ func TestRepackCoils(t *testing.T) {
 		t.Errorf("repack does not swap the bytes: plain %v, repacked %v", plain, repacked)
 	}
 }
+
+// TestRepackSlaveSection: the slave section's "repack" applies to the values it serves, as the Python gateway
+// builds the server's initial values with it.
+func TestRepackSlaveSection(t *testing.T) {
+	for repack, want := range map[bool]uint16{false: 0x3412, true: 0x1234} {
+		raw := fmt.Sprintf(`{"slave":{"port":0,"byteOrder":"LITTLE","repack":%v,"values":{"holding_registers":
+			{"attributes":[{"tag":"v","type":"16uint","objectsCount":1,"address":0,"value":4660}]}}}}`, repack)
+		cfg, warnings, err := modbus.Decode([]byte(raw))
+		if err != nil || len(warnings) > 0 {
+			t.Fatalf("repack %v: %v %q", repack, err, warnings)
+		}
+		regs, err := cfg.Slave.Device.Attributes[0].Codec.EncodeRegisters(json.Number("4660"))
+		if err != nil || len(regs) != 1 || regs[0] != want {
+			t.Errorf("repack %v: 4660 serves as %04x (%v), want %04x", repack, regs, err, want)
+		}
+	}
+}

@@ -108,6 +108,7 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 			vals.Sub(t.key, func(sec *confjson.Object) { decodeSlaveTable(sec, dev, t.fc) })
 		}
 	})
+	dev.SetRepack(o.Bool("repack", false))
 	cfg.Device = dev
 	return cfg
 }

@@ -50,6 +50,13 @@ func newTestCA(t *testing.T, dir, name string) *testCA {
 // issue makes a leaf certificate for 127.0.0.1 signed by the CA and returns its certificate and key files.
 func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
+	certFile, keyFile, _ = ca.issueKey(t, dir, name, usage)
+	return certFile, keyFile
+}
+
+// issueKey is issue that also returns the key.
+func (ca *testCA) issueKey(t *testing.T, dir, name string, usage x509.ExtKeyUsage) (certFile, keyFile string, _ *ecdsa.PrivateKey) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,24 @@ func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage) 
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
 	writePEM(t, certFile, "CERTIFICATE", der)
 	writePEM(t, keyFile, "PRIVATE KEY", kder)
-	return certFile, keyFile
+	return certFile, keyFile, key
+}
+
+// writeEncryptedKey writes key as a password-protected PEM file (RFC 1423, as "openssl ec -aes256" writes it).
+func writeEncryptedKey(t *testing.T, file string, key *ecdsa.PrivateKey, password string) {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	//lint:ignore SA1019 the legacy format is the one to read
+	block, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", der, []byte(password), x509.PEMCipherAES256) //nolint:staticcheck
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writePEM(t *testing.T, file, typ string, der []byte) {
@@ -92,21 +116,26 @@ func TestTLSPymodbus(t *testing.T) {
 	dir := t.TempDir()
 	ca, rogue := newTestCA(t, dir, "ca"), newTestCA(t, dir, "rogue")
 	srvCert, srvKey := ca.issue(t, dir, "server", x509.ExtKeyUsageServerAuth)
-	cliCert, cliKey := ca.issue(t, dir, "client", x509.ExtKeyUsageClientAuth)
-	peers := runPymodbus(t, ctx, "--tls", "127.0.0.1:0", "--tls-cert", srvCert, "--tls-key", srvKey,
-		"--tls-client-ca", ca.file)
-	addr := peers["tls"]
-	if addr == "" {
-		t.Fatalf("pymodbus did not report a tls listener: %v", peers)
+	cliCert, cliKey, key := ca.issueKey(t, dir, "client", x509.ExtKeyUsageClientAuth)
+	encKey := filepath.Join(dir, "client-encrypted.key")
+	writeEncryptedKey(t, encKey, key, "s3cret")
+	listener := func(clientCA ...string) string {
+		t.Helper()
+		args := []string{"--tls", "127.0.0.1:0", "--tls-cert", srvCert, "--tls-key", srvKey}
+		for _, f := range clientCA {
+			args = append(args, "--tls-client-ca", f)
+		}
+		peers := runPymodbus(t, ctx, args...)
+		if peers["tls"] == "" {
+			t.Fatalf("pymodbus did not report a tls listener: %v", peers)
+		}
+		return peers["tls"]
 	}
+	addr, open := listener(ca.file), listener()
 	const file = "uplink_configs/modbus_uplink_converter_holding_registers_reading_little.json"
-
-	t.Run("verified", func(t *testing.T) {
-		cfg := corpusConfig(t, file, addr, 100, func(s map[string]any) {
-			s["tls"] = map[string]any{"certfile": cliCert, "keyfile": cliKey, "cafile": ca.file}
-		})
-		g := startGateway(t, cfg)
-		want := readValues(t, "uplink", "holding_registers_values_little.json")
+	want := readValues(t, "uplink", "holding_registers_values_little.json")
+	values := func(g *gateway) {
+		g.T.Helper()
 		g.WaitFor("the corpus values over TLS", func() bool {
 			latest := g.Emu.Latest(device)
 			for k, w := range want {
@@ -116,8 +145,40 @@ func TestTLSPymodbus(t *testing.T) {
 			}
 			return true
 		})
+	}
+
+	t.Run("verified", func(t *testing.T) {
+		cfg := corpusConfig(t, file, addr, 100, func(s map[string]any) {
+			s["tls"] = map[string]any{"certfile": cliCert, "keyfile": cliKey, "cafile": ca.file}
+		})
+		g := startGateway(t, cfg)
+		values(g)
 		if got := g.rpc(device, "get", "type=16int;functionCode=3;address=4;objectsCount=1"); !same(want["16int"], got) {
 			t.Errorf("get over TLS: %v, want %v", got, want["16int"])
+		}
+	})
+
+	t.Run("encrypted_key", func(t *testing.T) {
+		values(startGateway(t, corpusConfig(t, file, addr, 100, func(s map[string]any) {
+			s["method"] = "tls"
+			s["tls"] = map[string]any{"certfile": cliCert, "keyfile": encKey, "password": "s3cret", "cafile": ca.file}
+		})))
+	})
+
+	t.Run("no_client_certificate", func(t *testing.T) {
+		values(startGateway(t, corpusConfig(t, file, open, 100, func(s map[string]any) {
+			s["type"], s["tls"] = "tls", map[string]any{"cafile": ca.file}
+		})))
+	})
+
+	t.Run("client_certificate_required", func(t *testing.T) {
+		// TLS 1.3 refuses a missing client certificate after the handshake: the first read fails
+		g := startGateway(t, corpusConfig(t, file, addr, 100, func(s map[string]any) {
+			s["type"], s["tls"] = "tls", map[string]any{"cafile": ca.file}
+		}))
+		g.GW.WaitLog(g.Ctx, `device="`+device+`"`, "tcp+tls://"+addr, "EOF")
+		if latest := g.Emu.Latest(device); len(latest) != 0 {
+			t.Errorf("values arrived without the client certificate the server requires: %v", latest)
 		}
 	})
 
