@@ -60,6 +60,20 @@ func (g *gateway) rpc(device, method string, params any) any {
 	return res["value"]
 }
 
+// waitValues waits until the corpus device's latest values at the emulator are want (corpus values, see same).
+func (g *gateway) waitValues(what string, want map[string]any) {
+	g.T.Helper()
+	g.WaitFor(what, func() bool {
+		latest := g.Emu.Latest(device)
+		for k, w := range want {
+			if v, ok := latest[k]; !ok || !same(w, v.Value) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // startCorpusServer serves the rebuilt corpus register map on a free loopback port.
 func startCorpusServer(t *testing.T) (*modbus.Bank, *modbus.Server) {
 	t.Helper()
@@ -171,15 +185,7 @@ func TestCorpusUplink(t *testing.T) {
 				_, srv := startCorpusServer(t)
 				g := startGateway(t, corpusConfig(t, "uplink_configs/modbus_uplink_converter_"+tc.config+"_"+order+".json", srv.Addr(), 50, nil))
 				want := readValues(t, "uplink", tc.values+"_"+order+".json")
-				g.WaitFor("the corpus values", func() bool {
-					latest := g.Emu.Latest(device)
-					for k, w := range want {
-						if v, ok := latest[k]; !ok || !same(w, v.Value) {
-							return false
-						}
-					}
-					return true
-				})
+				g.waitValues("the corpus values", want)
 			})
 		}
 	}

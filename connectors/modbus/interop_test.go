@@ -184,15 +184,7 @@ func TestInteropPymodbus(t *testing.T) {
 			}
 			cfg := corpusConfig(t, "uplink_configs/modbus_uplink_converter_holding_registers_reading_little.json", addr, 100, tc.edit)
 			g := startGateway(t, cfg)
-			g.WaitFor("the corpus values from pymodbus", func() bool {
-				latest := g.Emu.Latest(device)
-				for k, w := range want {
-					if v, ok := latest[k]; !ok || !same(w, v.Value) {
-						return false
-					}
-				}
-				return true
-			})
+			g.waitValues("the corpus values from pymodbus", want)
 			value := -1000 - i
 			address := 40 + i // one register per case: the cases share the server
 			g.rpc(device, "set", fmt.Sprintf("type=16int;functionCode=6;address=%d;objectsCount=1;value=%d", address, value))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -31,19 +30,10 @@ func (v registerVector) String() string {
 // (testdata/register_vectors.json, written by testdata/register_vectors.py): the registers must read as the value,
 // and the value must write as the registers. Nothing here comes from this package's codec.
 func TestRegisterVectorsPymodbus(t *testing.T) {
-	raw, err := os.ReadFile("testdata/register_vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var table struct {
-		Vectors []registerVector `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &table); err != nil {
-		t.Fatal(err)
-	}
+	vectors := readVectors(t, "testdata/register_vectors.json")
 	// every type under all four byte/word orders, so a table that lost rows cannot pass quietly
 	seen := map[string]map[string]bool{}
-	for _, v := range table.Vectors {
+	for _, v := range vectors {
 		if seen[v.Type] == nil {
 			seen[v.Type] = map[string]bool{}
 		}
