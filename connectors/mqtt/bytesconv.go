@@ -137,7 +137,7 @@ func NewBytesConverter(c ConverterConfig) (*BytesConverter, error) {
 	bc := &BytesConverter{hexMode: c.HexMode}
 	var err error
 	if c.DeviceInfo.NameSource == SourceTopic {
-		d, err := compileDeviceExpr(SourceTopic, c.DeviceInfo.NameExpression)
+		d, err := compileConverterDeviceExpr(SourceTopic, c.DeviceInfo.NameExpression)
 		if err != nil {
 			return nil, fmt.Errorf("deviceInfo.deviceNameExpression: %w", err)
 		}
@@ -193,9 +193,12 @@ func (bc *BytesConverter) Convert(topic string, payload []byte) ([]tbgateway.Rec
 		return nil, fmt.Errorf("device profile: %w", err)
 	}
 	for _, dp := range bc.attrs {
-		k, v, err := dp.apply(topic, payload, bc.hexMode)
+		k, v, ok, err := dp.apply(topic, payload, bc.hexMode)
 		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			continue
 		}
 		if rec.Attributes == nil {
 			rec.Attributes = map[string]any{}
@@ -205,33 +208,41 @@ func (bc *BytesConverter) Convert(topic string, payload []byte) ([]tbgateway.Rec
 	if len(bc.series) > 0 {
 		values := map[string]any{}
 		for _, dp := range bc.series {
-			k, v, err := dp.apply(topic, payload, bc.hexMode)
+			k, v, ok, err := dp.apply(topic, payload, bc.hexMode)
 			if err != nil {
 				return nil, err
 			}
-			values[k] = v
+			if ok {
+				values[k] = v
+			}
 		}
-		rec.Telemetry = []tbgateway.Telemetry{{Values: values}}
+		if len(values) > 0 {
+			rec.Telemetry = []tbgateway.Telemetry{{Values: values}}
+		}
 	}
 	if rec.Datapoints() == 0 {
-		return nil, badPayload("device %q: no attributes or time series configured", rec.Device)
+		return nil, badPayload("device %q: no configured key is in this message (or its topic)", rec.Device)
 	}
 	return []tbgateway.Record{rec}, nil
 }
 
-func (dp *bytesDatapoint) apply(topic string, payload []byte, hexMode bool) (string, any, error) {
+// apply evaluates one mapping; ok is false when its key is taken from the topic and the topic does not match
+// (the key is skipped, as the json converter does).
+func (dp *bytesDatapoint) apply(topic string, payload []byte, hexMode bool) (key string, value any, ok bool, err error) {
 	if dp.keyRE != nil {
-		k, ok := search(dp.keyRE, topic)
-		if !ok {
-			return "", nil, badPayload("key %q: not found in topic %q", dp.key.text, topic)
+		k, found := searchLastGroup(dp.keyRE, topic)
+		if !found {
+			return "", nil, false, nil
 		}
-		return dp.applyValue(k, payload, hexMode)
+		key, value, err = dp.applyValue(k, payload, hexMode)
+		return key, value, err == nil, err
 	}
 	k, err := dp.key.eval(payload, hexMode)
 	if err != nil {
-		return "", nil, fmt.Errorf("key %q: %w", dp.key.text, err)
+		return "", nil, false, fmt.Errorf("key %q: %w", dp.key.text, err)
 	}
-	return dp.applyValue(k, payload, hexMode)
+	key, value, err = dp.applyValue(k, payload, hexMode)
+	return key, value, err == nil, err
 }
 
 // applyValue evaluates the value of the key k.

@@ -161,6 +161,33 @@ func search(re *regexp2.Regexp, s string) (string, bool) {
 	return m.String(), true
 }
 
+// searchLastGroup is what the Python gateway's json and bytes converters take from a topic
+// (Utils.get_value_from_topic): in the first match of re in s, the capturing group that closed last (Python's
+// lastindex), or the whole match when no group took part.
+func searchLastGroup(re *regexp2.Regexp, s string) (string, bool) {
+	m, err := re.FindStringMatch(s)
+	if err != nil || m == nil {
+		return "", false
+	}
+	best := -1
+	var bestStart, bestEnd int
+	for i, g := range m.Groups() {
+		if i == 0 || len(g.Captures) == 0 {
+			continue
+		}
+		start, end := g.Index, g.Index+g.Length
+		// The group that closes last ends last; of groups ending together the outermost (earliest start, then
+		// lowest number) closes last.
+		if best < 0 || end > bestEnd || (end == bestEnd && start < bestStart) {
+			best, bestStart, bestEnd = i, start, end
+		}
+	}
+	if best < 0 {
+		return m.String(), true
+	}
+	return m.Groups()[best].String(), true
+}
+
 // matchStart reports whether re matches at the start of s (Python's re.match).
 func matchStart(re *regexp2.Regexp, s string) bool {
 	m, err := re.FindStringMatch(s)

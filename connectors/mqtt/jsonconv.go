@@ -30,6 +30,9 @@ type deviceExpr struct {
 	source string
 	tmpl   tmpl
 	re     *regexp2.Regexp
+	// lastGroup takes the last group of the topic's match, as the Python gateway's converters do (its connect,
+	// disconnect and attribute requests take the whole match).
+	lastGroup bool
 }
 
 func compileDeviceExpr(source, expr string) (deviceExpr, error) {
@@ -46,10 +49,21 @@ func compileDeviceExpr(source, expr string) (deviceExpr, error) {
 	return d, err
 }
 
+// compileConverterDeviceExpr is compileDeviceExpr for a converter: a topic's match gives its last group.
+func compileConverterDeviceExpr(source, expr string) (deviceExpr, error) {
+	d, err := compileDeviceExpr(source, expr)
+	d.lastGroup = true
+	return d, err
+}
+
 // eval returns the value and whether one was found; missing names what was not found.
 func (d *deviceExpr) eval(topic string, body any) (string, string, bool) {
 	if d.re != nil {
-		if s, ok := search(d.re, topic); ok {
+		find := search
+		if d.lastGroup {
+			find = searchLastGroup
+		}
+		if s, ok := find(d.re, topic); ok {
 			return s, "", true
 		}
 		return d.tmpl.Text, "", true
@@ -135,10 +149,10 @@ type dateReporter interface {
 func NewJSONConverter(c ConverterConfig) (*JSONConverter, error) {
 	jc := &JSONConverter{allAttrs: c.AllAttributes, allSeries: c.AllTimeseries, useReceivedTS: c.UseReceivedTS}
 	var err error
-	if jc.name, err = compileDeviceExpr(c.DeviceInfo.NameSource, c.DeviceInfo.NameExpression); err != nil {
+	if jc.name, err = compileConverterDeviceExpr(c.DeviceInfo.NameSource, c.DeviceInfo.NameExpression); err != nil {
 		return nil, fmt.Errorf("deviceInfo.deviceNameExpression: %w", err)
 	}
-	if jc.profile, err = compileDeviceExpr(c.DeviceInfo.ProfileSource, c.DeviceInfo.ProfileExpression); err != nil {
+	if jc.profile, err = compileConverterDeviceExpr(c.DeviceInfo.ProfileSource, c.DeviceInfo.ProfileExpression); err != nil {
 		return nil, fmt.Errorf("deviceInfo.deviceProfileExpression: %w", err)
 	}
 	if jc.attrs, err = compileDatapoints(c.Attributes); err != nil {
@@ -291,7 +305,7 @@ func (jc *JSONConverter) convertOne(topic string, body map[string]any) (tbgatewa
 // skipped, as in the Python gateway); a value that does not fit the type hint is an error.
 func (dp *datapoint) apply(topic string, body any) (key string, value any, ok bool, err error) {
 	if dp.keyRE != nil {
-		if key, ok = search(dp.keyRE, topic); !ok {
+		if key, ok = searchLastGroup(dp.keyRE, topic); !ok {
 			return "", nil, false, nil
 		}
 	} else {
