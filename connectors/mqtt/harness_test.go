@@ -401,6 +401,13 @@ func (e *env) waitFor(what string, cond func() bool) {
 	e.WaitFor(what, cond)
 }
 
+// waitKnown waits until the gateway's device table holds the device: its first data can reach the emulator
+// just before the table's commit, and an RPC in between is refused as for an unknown device.
+func (e *env) waitKnown(device string) {
+	e.t.Helper()
+	e.eventually("the gateway knows "+device, func() bool { _, ok := e.gw.GW.Devices().Lookup(device); return ok })
+}
+
 // eventually polls cond for state outside the emulator; the deadline is the test's, a failure bound only.
 func (e *env) eventually(what string, cond func() bool) {
 	e.t.Helper()

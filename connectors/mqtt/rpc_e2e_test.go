@@ -86,6 +86,7 @@ func TestRPCAcrossBrokerRestartE2E(t *testing.T) {
 			dev := newDevice(t, e.b, "device-rpcrestart", "plant/+/ask/+")
 			dev.publish("plant/data", map[string]any{"name": "Pump-1", "t": 1})
 			e.waitFor("Pump-1 telemetry", func() bool { return e.emu.Latest("Pump-1")["t"].Value == int64(1) })
+			e.waitKnown("Pump-1")
 
 			type result struct {
 				reply json.RawMessage

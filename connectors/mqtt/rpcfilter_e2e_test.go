@@ -24,6 +24,7 @@ func TestRPCFilterSearchE2E(t *testing.T) {
 	dev := newDevice(t, e.b, "device-rpcfilter", "plant/+/+")
 	dev.publish("plant/data", map[string]any{"name": "Boiler-SN-7", "t": 1})
 	e.waitFor("Boiler-SN-7 telemetry", func() bool { return e.emu.Latest("Boiler-SN-7")["t"].Value == int64(1) })
+	e.waitKnown("Boiler-SN-7")
 
 	reply, err := e.emu.RPC(e.ctx, "Boiler-SN-7", "setRelayState", json.RawMessage(`{"on":true}`), false, 30*time.Second)
 	if err != nil || string(reply) != `{"success":true}` {
