@@ -141,7 +141,7 @@ func TestCheckConfigBadConnectorFile(t *testing.T) {
 		{"type":"simulator","name":"Sim","configuration":"sim.json"},
 		{"type":"modbus","name":"Line","configuration":"line.json"}]}`)
 	write("sim.json", `{"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"constant","value":1}]}]}`)
-	write("line.json", `{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`)
+	write("line.json", `{"master":{"slaves":[{"type":"tcp","host":"h","method":"ascii","pollPeriod":1}]}}`)
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"check-config", dir}, &stdout, &stderr); code != exitConfig {
 		t.Fatalf("exit %d, want %d; stdout: %s stderr: %s", code, exitConfig, &stdout, &stderr)
@@ -204,8 +204,8 @@ func TestCheckConfigAndStartAgree(t *testing.T) {
 		{name: "report strategy", main: main(token+`,"reportStrategy":{"type":"SOMETIMES"}`, simConn), verdict: verdictRefused, message: "thingsboard.reportStrategy.type"},
 		{name: "unsupported connector type", main: main(token, simConn+`,{"type":"ble","name":"B","configuration":"ble.json"}`),
 			files: map[string]string{"ble.json": `{}`}, verdict: verdictOK},
-		{name: "modbus ascii line", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"m.json"}`),
-			files:   map[string]string{"m.json": `{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`},
+		{name: "modbus ascii over tcp", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"m.json"}`),
+			files:   map[string]string{"m.json": `{"master":{"slaves":[{"type":"tcp","host":"h","method":"ascii","pollPeriod":1}]}}`},
 			verdict: verdictConnFail, message: "master.slaves[0].method"},
 		{name: "modbus address range", main: main(token, simConn+`,{"type":"modbus","name":"M","configuration":"m.json"}`),
 			files: map[string]string{"m.json": `{"master":{"slaves":[{"type":"tcp","host":"127.0.0.1","port":502,"pollPeriod":1000,"deviceName":"D",

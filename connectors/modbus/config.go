@@ -52,10 +52,13 @@ type Device struct {
 	Bytesize   int
 	Parity     string // N, E, O
 	Stopbits   int
-	UnitID     uint8
-	Timeout    time.Duration
-	Retries    int
-	PollPeriod time.Duration
+	// HandleLocalEcho says the serial line echoes what the gateway sends (an RS-485 adapter): the echo is read
+	// back and checked before the answer.
+	HandleLocalEcho bool
+	UnitID          uint8
+	Timeout         time.Duration
+	Retries         int
+	PollPeriod      time.Duration
 	// Connection attempts: ConnectAttempts tries ConnectAttemptTime apart, then a pause of WaitAfterFailed.
 	ConnectAttemptTime time.Duration
 	ConnectAttempts    int
@@ -96,13 +99,14 @@ func (d *Device) lineKey() string {
 	return d.url()
 }
 
-// url is the simonvetter/modbus client URL of the device.
+// url is the simonvetter/modbus client URL of the device (for serial lines, which the project's own client
+// serves, the method and the port).
 func (d *Device) url() string {
 	switch {
 	case d.TLS != nil:
 		return "tcp+tls://" + hostPort(d.Host, d.Port)
 	case d.Transport == "serial":
-		return "rtu://" + d.SerialPort
+		return d.Method + "://" + d.SerialPort
 	case d.Transport == "udp" && d.Method == "rtu":
 		return "rtuoverudp://" + hostPort(d.Host, d.Port)
 	case d.Transport == "udp":
@@ -222,9 +226,6 @@ func byteWordOrder(o *confjson.Object, byteOrder, wordOrder string) (string, str
 func decodeDevice(o *confjson.Object) *Device {
 	d := o.Decoder()
 	dev := &Device{Path: o.Path()}
-	if o.Bool("handleLocalEcho", false) {
-		d.Warn(o.Key("handleLocalEcho"), "discarding a line's local echo is not supported yet; reads through an adapter that echoes will fail")
-	}
 	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange",
 		"uplink_converter", "downlink_converter", "id")
 	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
@@ -249,14 +250,18 @@ func decodeDevice(o *confjson.Object) *Device {
 		if dev.Method == "" {
 			dev.Method = "rtu"
 		}
-		if dev.Method != "rtu" {
-			d.Failf(o.Key("method"), "method %q over serial is not supported yet (have rtu)", dev.Method)
+		if dev.Method != "rtu" && dev.Method != "ascii" {
+			d.Failf(o.Key("method"), "method %q over serial is not supported (have rtu, ascii)", dev.Method)
 		}
+		dev.HandleLocalEcho = o.Bool("handleLocalEcho", false)
 		if dev.SerialPort = o.String("port", ""); dev.SerialPort == "" {
 			d.FailMissing(o.Key("port"), "the serial device (e.g. /dev/ttyUSB0) for type serial")
 		}
 		o.Ignore("host")
 		decodeTLS(o, dev)
+	}
+	if dev.Transport != "serial" && o.Bool("handleLocalEcho", false) {
+		d.Warn(o.Key("handleLocalEcho"), "applies to serial lines only (as in the Python gateway); ignored for type "+dev.Transport)
 	}
 	dev.Baudrate = int(o.Int("baudrate", DefaultBaudrate, 1, math.MaxInt32))
 	dev.Bytesize = int(o.Int("bytesize", 8, 5, 8))

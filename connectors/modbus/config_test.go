@@ -50,8 +50,8 @@ func TestDecodeErrorsNameFileAndPath(t *testing.T) {
 		// unsupported: stay errors naming the key
 		{`{"slave":{"type":"serial","method":"ascii","port":"/dev/ttyS0"}}`, `slave.method: slave mode with method "ascii" over serial is not supported yet (have rtu)`},
 		{`{"slave":{"type":"tls","port":0}}`, `slave.security: expected the server's certfile and keyfile for type tls, found nothing`},
-		{`{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`,
-			`master.slaves[0].method: method "ascii" over serial is not supported yet (have rtu)`},
+		{`{"master":{"slaves":[{"type":"serial","method":"socket","port":"/dev/ttyS0","pollPeriod":1}]}}`,
+			`master.slaves[0].method: method "socket" over serial is not supported (have rtu, ascii)`},
 		{`{"master":{"slaves":[{` + dev + `,"method":"ascii"}]}}`,
 			`master.slaves[0].method: method "ascii" over tcp is not supported yet (have socket, rtu)`},
 		// TLS: RTU framing over TLS, a key without its certificate, wrong shapes
@@ -161,16 +161,23 @@ func TestDecodeAddressRange(t *testing.T) {
 	}
 }
 
-// TestDecodeLocalEchoWarns: handleLocalEcho true, which this gateway does not honour yet, is a warning naming the
-// key, never silently accepted; false is the default and says nothing.
-func TestDecodeLocalEchoWarns(t *testing.T) {
-	const serial = `{"master":{"slaves":[{"type":"serial","port":"/dev/ttyS0","pollPeriod":1,"handleLocalEcho":%s}]}}`
-	w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: fmt.Appendf(nil, serial, "true")})
-	want := []string{"m.json: master.slaves[0].handleLocalEcho: discarding a line's local echo is not supported yet; reads through an adapter that echoes will fail"}
-	if err != nil || !slices.Equal(w, want) {
-		t.Errorf("true: err %v, warnings %q", err, w)
+// TestDecodeLocalEcho: handleLocalEcho on a serial line is honoured (no warning); on a TCP line, where the Python
+// gateway does not use it either, it is a warning naming the key; false says nothing.
+func TestDecodeLocalEcho(t *testing.T) {
+	const serial = `{"master":{"slaves":[{"type":"serial","method":"%s","port":"/dev/ttyS0","pollPeriod":1,"handleLocalEcho":%s}]}}`
+	for _, method := range []string{"rtu", "ascii"} {
+		cfg, w, err := Decode(fmt.Appendf(nil, serial, method, "true"))
+		if err != nil || len(w) != 0 || !cfg.Devices[0].HandleLocalEcho || cfg.Devices[0].Method != method {
+			t.Errorf("%s true: err %v, warnings %q, device %+v", method, err, w, cfg.Devices[0])
+		}
+		if cfg, w, err := Decode(fmt.Appendf(nil, serial, method, "false")); err != nil || len(w) != 0 || cfg.Devices[0].HandleLocalEcho {
+			t.Errorf("%s false: err %v, warnings %q", method, err, w)
+		}
 	}
-	if w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: fmt.Appendf(nil, serial, "false")}); err != nil || len(w) != 0 {
-		t.Errorf("false: err %v, warnings %q", err, w)
+	const tcp = `{"master":{"slaves":[{"host":"h","pollPeriod":1,"handleLocalEcho":true}]}}`
+	w, err := Check(tbgateway.ConnectorConfig{File: "m.json", Raw: []byte(tcp)})
+	want := []string{"m.json: master.slaves[0].handleLocalEcho: applies to serial lines only (as in the Python gateway); ignored for type tcp"}
+	if err != nil || !slices.Equal(w, want) {
+		t.Errorf("tcp: err %v, warnings %q", err, w)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	mb "github.com/simonvetter/modbus"
 
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/modbusproto"
 )
 
 // line is one physical line: a TCP/UDP endpoint or a serial port. One goroutine owns its client and runs the
@@ -118,7 +119,7 @@ func (l *line) open() error {
 	if now := l.now(); now.Before(l.nextConnect) {
 		return fmt.Errorf("%w: next connection attempt in %v", errLineDown, l.nextConnect.Sub(now).Round(time.Millisecond))
 	}
-	c, err := dialLib(l.dev)
+	c, err := dial(l.dev)
 	if err != nil {
 		l.nextConnect = l.now().Add(l.reconnect.Next())
 		return fmt.Errorf("connect %s: %w", l.dev.url(), err)
@@ -159,17 +160,21 @@ func classify(err error) fault {
 	case err == nil:
 		return faultNone
 	case errors.Is(err, mb.ErrRequestTimedOut), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, modbusproto.ErrTimeout),
 		errors.As(err, &ne) && ne.Timeout():
 		return faultTimeout
 	case errors.Is(err, mb.ErrIllegalFunction), errors.Is(err, mb.ErrIllegalDataAddress),
 		errors.Is(err, mb.ErrIllegalDataValue), errors.Is(err, mb.ErrServerDeviceFailure),
 		errors.Is(err, mb.ErrAcknowledge), errors.Is(err, mb.ErrServerDeviceBusy),
 		errors.Is(err, mb.ErrMemoryParityError), errors.Is(err, mb.ErrGWPathUnavailable),
-		errors.Is(err, mb.ErrGWTargetFailedToRespond):
+		errors.Is(err, mb.ErrGWTargetFailedToRespond), errors.As(err, new(*modbusproto.ExceptionError)):
 		return faultException
 	case errors.Is(err, mb.ErrBadCRC), errors.Is(err, mb.ErrShortFrame), errors.Is(err, mb.ErrProtocolError),
 		errors.Is(err, mb.ErrBadUnitId), errors.Is(err, mb.ErrBadTransactionId),
-		errors.Is(err, mb.ErrUnknownProtocolId), errors.Is(err, mb.ErrUnexpectedParameters):
+		errors.Is(err, mb.ErrUnknownProtocolId), errors.Is(err, mb.ErrUnexpectedParameters),
+		errors.Is(err, modbusproto.ErrFrame), errors.Is(err, modbusproto.ErrChecksum),
+		errors.Is(err, modbusproto.ErrUnexpected), errors.Is(err, modbusproto.ErrLocalEcho),
+		errors.Is(err, modbusproto.ErrRequestEchoed):
 		return faultProtocol
 	}
 	return faultDisconnect
