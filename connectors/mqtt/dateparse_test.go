@@ -33,9 +33,9 @@ var refusedZoneNames = map[string]bool{
 	"November 5, 1994, 8:15:30 am EST": true,
 }
 
-// TestParseDateTable: every row of the dateutil table gives the same epoch milliseconds (or, for dateutil's
-// errors, an error), in the row's local zone, with its dayfirst and yearfirst.
-func TestParseDateTable(t *testing.T) {
+// loadDateTable reads the table.
+func loadDateTable(t *testing.T) dateTable {
+	t.Helper()
 	b, err := os.ReadFile("testdata/dates/expected.json")
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +44,13 @@ func TestParseDateTable(t *testing.T) {
 	if err := json.Unmarshal(b, &table); err != nil {
 		t.Fatal(err)
 	}
+	return table
+}
+
+// TestParseDateTable: every row of the dateutil table gives the same epoch milliseconds (or, for dateutil's
+// errors, an error), in the row's local zone, with its dayfirst and yearfirst.
+func TestParseDateTable(t *testing.T) {
+	table := loadDateTable(t)
 	if len(table.Rows) < 500 {
 		t.Fatalf("the table has %d rows; regenerate it with gen_dates.py", len(table.Rows))
 	}

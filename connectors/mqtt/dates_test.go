@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -56,14 +55,7 @@ func tsConnector(t *testing.T, dayFirst, yearFirst bool, log *slog.Logger) (*Con
 // TestTSFieldDayFirstYearFirst: the json converter stamps a reading with its tsField date read with the
 // mapping's dayfirst and yearfirst, giving the epoch milliseconds dateutil gave (the table's rows).
 func TestTSFieldDayFirstYearFirst(t *testing.T) {
-	b, err := os.ReadFile("testdata/dates/expected.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var table dateTable
-	if err := json.Unmarshal(b, &table); err != nil {
-		t.Fatal(err)
-	}
+	table := loadDateTable(t)
 	const in = "10.11.25 10:35:12.123 +0200" // the Python gateway's test date, with a zone: the gateway's own does not matter
 	seen := map[int64]bool{}
 	for _, r := range table.Rows {
