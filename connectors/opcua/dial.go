@@ -51,6 +51,18 @@ func (c *Connector) dial(ctx context.Context) (*opcua.Client, error) {
 		return nil, fmt.Errorf("get endpoints of %s: %w", srv.URL, err)
 	}
 	ep, err := opcua.SelectEndpoint(eps, policy, mode)
+	if err != nil && policy != "None" && !isCertType(srv.Identity.Type) {
+		// The Python gateway applies server.security only to a certificate identity: an anonymous or username
+		// identity always connected without channel security there. Such a config keeps working against a
+		// server that lacks the policy, with a warning; a certificate identity never falls back.
+		if plain, perr := opcua.SelectEndpoint(eps, "None", ua.MessageSecurityModeNone); perr == nil {
+			if !c.plainChannelLogged.Swap(true) {
+				c.log.Warn("server offers no endpoint with the configured security; connecting without channel security, as the Python gateway does for this identity (set server.identity.type cert.PEM to require it)",
+					"server", srv.URL, "security", policy, "mode", mode.String(), "identity", srv.Identity.Type)
+			}
+			ep, err, policy, mode = plain, nil, "None", ua.MessageSecurityModeNone
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s offers no endpoint with security %s/%s: %w", srv.URL, policy, mode, err)
 	}

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -77,6 +78,8 @@ type Connector struct {
 	mappings []*mapping
 	cache    *pathCache
 	cert     clientCert
+	// plainChannelLogged: the fall back to an unsecured channel (see dial) is logged once per connector.
+	plainChannelLogged atomic.Bool
 
 	mu   sync.RWMutex
 	sess *session // the live session, nil while disconnected
