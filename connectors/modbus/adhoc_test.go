@@ -71,16 +71,17 @@ func connectorRPC(g *gateway, method string, params map[string]any) string {
 	return string(b)
 }
 
-// TestConnectorRPCAdHoc: RPCs to the connector whose params name a slave (host, port, unitId) read and write
-// python3-pymodbus with the Python gateway's reply shape, a list of {"result", "device_name"}; one naming the
+// TestConnectorRPCAdHoc: RPCs to the connector whose params name a slave (host, port, unitId; or a serial port)
+// read and write python3-pymodbus with the Python gateway's reply shape, a list of {"result", "device_name"}; one naming the
 // endpoint of a configured device goes through that device's line (the device keeps its single connection); an
 // endpoint that does not answer gives {"error": "Failed to connect to device …", "success": false}; without host,
 // port and unitId the params are read from every configured device.
 func TestConnectorRPCAdHoc(t *testing.T) {
-	needPeers(t, false)
+	needPeers(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	peer := runPymodbus(t, ctx, "--tcp", "127.0.0.1:0")["tcp"]
+	srvPty, cliPty := startPtyPair(t, ctx)
+	peer := runPymodbus(t, ctx, "--tcp", "127.0.0.1:0", "--rtu", srvPty)["tcp"]
 	proxy := startCountingProxy(t, peer)
 	cfg := corpusConfig(t, "uplink_configs/modbus_uplink_converter_holding_registers_reading_little.json",
 		proxy.ln.Addr().String(), 100, nil)
@@ -114,6 +115,16 @@ func TestConnectorRPCAdHoc(t *testing.T) {
 		get := slave(peer, map[string]any{"functionCode": 3, "address": 41, "objectsCount": 1, "type": "16int"})
 		if got, want := connectorRPC(g, "get", get), `[{"device_name":"adhoc","result":-1234}]`; got != want {
 			t.Errorf("read back: %s, want %s", got, want)
+		}
+	})
+
+	t.Run("serial", func(t *testing.T) {
+		// "type" names the transport here, so the data type is taken from "tag", as the Python gateway's writes do
+		params := map[string]any{"type": "serial", "method": "rtu", "port": cliPty, "baudrate": 19200,
+			"unitId": modbus.CorpusUnit, "deviceName": "adhoc", "tag": "16int", "functionCode": 3, "address": 4,
+			"objectsCount": 1}
+		if got := connectorRPC(g, "get", params); got != wantRead {
+			t.Errorf("read: %s, want %s", got, wantRead)
 		}
 	})
 
