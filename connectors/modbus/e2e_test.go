@@ -63,15 +63,18 @@ func (g *gateway) rpc(device, method string, params any) any {
 // waitValues waits until the corpus device's latest values at the emulator are want (corpus values, see same).
 func (g *gateway) waitValues(what string, want map[string]any) {
 	g.T.Helper()
-	g.WaitFor(what, func() bool {
-		latest := g.Emu.Latest(device)
-		for k, w := range want {
-			if v, ok := latest[k]; !ok || !same(w, v.Value) {
-				return false
-			}
+	g.WaitFor(what, func() bool { return g.hasValues(want) })
+}
+
+// hasValues says whether the corpus device's latest values at the emulator are want.
+func (g *gateway) hasValues(want map[string]any) bool {
+	latest := g.Emu.Latest(device)
+	for k, w := range want {
+		if v, ok := latest[k]; !ok || !same(w, v.Value) {
+			return false
 		}
-		return true
-	})
+	}
+	return true
 }
 
 // startCorpusServer serves the rebuilt corpus register map on a free loopback port.

@@ -38,18 +38,9 @@ func serialSlave(port, method string, extra map[string]any) func(s map[string]an
 	}
 }
 
-// waitCorpusValues waits until the corpus' holding register values reached ThingsBoard.
-func waitCorpusValues(g *gateway, what string) {
-	want := readValues(g.T, "uplink", "holding_registers_values_little.json")
-	g.WaitFor(what, func() bool {
-		latest := g.Emu.Latest(device)
-		for k, w := range want {
-			if v, ok := latest[k]; !ok || !same(w, v.Value) {
-				return false
-			}
-		}
-		return true
-	})
+// corpusValues are the corpus' holding register values, read LITTLE.
+func corpusValues(t *testing.T) map[string]any {
+	return readValues(t, "uplink", "holding_registers_values_little.json")
 }
 
 // TestInteropPymodbusASCII polls pymodbus' ASCII server on a pty pair with method ascii at 9600 7E2: the
@@ -64,7 +55,7 @@ func TestInteropPymodbusASCII(t *testing.T) {
 	cfg := corpusConfig(t, "uplink_configs/modbus_uplink_converter_holding_registers_reading_little.json", "127.0.0.1:1", 100,
 		serialSlave(cliPty, "ascii", map[string]any{"baudrate": 9600, "bytesize": 7, "parity": "E", "stopbits": 2}))
 	g := startGateway(t, cfg)
-	waitCorpusValues(g, "the corpus values from pymodbus over ASCII")
+	g.waitValues("the corpus values from pymodbus over ASCII", corpusValues(t))
 	g.rpc(device, "set", "type=16int;functionCode=6;address=50;objectsCount=1;value=-1234")
 	if got := g.rpc(device, "get", "type=16int;functionCode=3;address=50;objectsCount=1"); !same(float64(-1234), got) {
 		t.Errorf("register 50 read back as %v, want -1234", got)
@@ -152,7 +143,15 @@ func TestInteropLocalEcho(t *testing.T) {
 					serialSlave(ptys[method][1].cli, method, map[string]any{"handleLocalEcho": echo}))
 				g := startGateway(t, cfg)
 				if echo {
-					waitCorpusValues(g, "the corpus values through an echoing line")
+					// a fault ends the wait early (its disconnect changes the emulator's state) and fails the test
+					fault := []string{`msg="device fault"`, device}
+					want := corpusValues(t)
+					g.WaitFor("the corpus values through an echoing line, or a fault", func() bool {
+						return g.GW.Log.Contains(fault...) || g.hasValues(want)
+					})
+					if g.GW.Log.Contains(fault...) {
+						t.Fatalf("the device failed with handleLocalEcho on an echoing line: %q", g.GW.Log.Lines())
+					}
 					return
 				}
 				g.GW.WaitLog(g.Ctx, device, "the line echoes what is sent", "set handleLocalEcho: true for this device")
