@@ -6,8 +6,10 @@
 //   - Nodes are named by node id (ns=2;i=5, s=, g=, b=) or by browse path split on `\.` ("Root\.Objects\.Dev",
 //     absolute; "Child\.Leaf", relative to the device node; "2:Name" pins a namespace). Paths are resolved by
 //     browsing (one Browse per parent node) once per session and cached for server.scanPeriodInMillis, across
-//     reconnects. When a mapping or key did not resolve, the session is rebuilt after scanPeriodInMillis to
-//     look again (Python re-scans periodically).
+//     reconnects. A deviceNodePattern path step follows every child with its browse name, so a pattern may name
+//     several device nodes: each is a device, named and read relative to its own node. Every scanPeriodInMillis
+//     the device patterns are browsed again (Python re-scans periodically); when a mapping or key did not
+//     resolve, or a new device node turned up, the session is rebuilt to take it in.
 //   - Device names and profiles are templates with optional ${node} reads, evaluated when the device is resolved.
 //   - Values are converted as recordValue documents. Telemetry keeps the server's source or server timestamp when
 //     the key's timestampLocation asks for it; otherwise Telemetry.TS is 0 and the gateway stamps it (Python's

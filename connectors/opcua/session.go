@@ -36,7 +36,7 @@ type session struct {
 // errRescan ends a session whose resolution was incomplete once scanPeriodInMillis has passed, or whose re-scan
 // found a new device node; the connector reconnects at once, without back-off and without reporting the devices
 // disconnected.
-var errRescan = errors.New("re-scan of unresolved nodes")
+var errRescan = errors.New("re-scan of the address space")
 
 // ErrSilent is wrapped by the watchdog's error when subscriptions delivered nothing for
 // server.subKeepAlivePeriodInSeconds.
