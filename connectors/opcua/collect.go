@@ -59,9 +59,8 @@ func (c *Connector) subscribe(ctx context.Context, s *session, sink tbgateway.Si
 			case r.StatusCode == ua.StatusBadTooManyMonitoredItems && full < 0:
 				full = i
 			case r.StatusCode == ua.StatusBadTooManyMonitoredItems:
-			case r.StatusCode != ua.StatusOK:
-				it := handles[reqs[start+i].RequestedParameters.ClientHandle]
-				c.log.Warn("node not monitored", "device", it.dev.name, "key", it.spec.key, "node", it.node, "status", statusName(r.StatusCode))
+			default: // a node the server refuses (BadNodeIdUnknown, ...) is a fault of its key
+				c.itemStatus(handles[reqs[start+i].RequestedParameters.ClientHandle], r.StatusCode)
 			}
 		}
 		if full < 0 {
@@ -108,6 +107,9 @@ func (c *Connector) sendChanges(ctx context.Context, sink tbgateway.Sink, handle
 			continue
 		}
 		it := handles[mi.ClientHandle]
+		if mi.Value != nil {
+			c.itemStatus(it, mi.Value.Status)
+		}
 		v, ok := dataValueOf(mi.Value)
 		if !ok {
 			continue
@@ -172,11 +174,14 @@ func (c *Connector) poll(ctx context.Context, s *session, sink tbgateway.Sink, a
 		builders := map[*device]*recordBuilder{}
 		var order []*device
 		for i, dv := range dvs {
+			it := its[i]
+			if dv != nil {
+				c.itemStatus(it, dv.Status)
+			}
 			v, ok := dataValueOf(dv)
 			if !ok {
 				continue
 			}
-			it := its[i]
 			b := builders[it.dev]
 			if b == nil {
 				b = &recordBuilder{}

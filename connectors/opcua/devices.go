@@ -21,11 +21,12 @@ func (c *Connector) resolveDevices(ctx context.Context, s *session) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.log.Warn("device mapping not resolved", "mapping", m.idx, "pattern", m.cfg.DeviceNodePattern, "err", err)
+			c.mappingFailed(m, err)
 			errs = append(errs, fmt.Errorf("mapping[%d]: %w", m.idx, err))
 			s.incomplete = true
 			continue
 		}
+		c.mappingResolved(m)
 		for _, node := range nodes {
 			d, err := c.resolveDevice(ctx, s, m, node)
 			if err != nil {
@@ -92,7 +93,7 @@ func (c *Connector) resolveDevice(ctx context.Context, s *session, m *mapping, n
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				c.log.Warn("key not resolved; it is not reported", "device", name, "key", k.key, "err", err)
+				c.keyFailed(name, k.key, k.tmpl.Exprs()[0].Expr, err)
 				s.incomplete = true
 				continue
 			}

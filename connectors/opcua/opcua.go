@@ -26,6 +26,12 @@
 //     own timestamp.
 //   - Status names follow the OPC Foundation spelling ("BadNodeIdUnknown"), arrays become JSON arrays of the
 //     elements' text (Python's string lists), booleans inside arrays and templates read "True"/"False".
+//   - Device faults go through the connector kit's devicefault tracker: a key whose node does not resolve, is
+//     refused as a monitored item (BadNodeIdUnknown, ...) or reads or is notified with a bad status, and a
+//     mapping whose device node does not resolve, are logged once when they start ("device fault", with the
+//     device, key and node, or the mapping and its pattern) and once when they end ("device fault cleared"),
+//     across re-scans and reconnects, and counted (DeviceFaults). A refused monitored item is tried again with
+//     the next session. A polled bad status is still reported as its name, as in Python.
 //   - Downlink: see UpdateAttributes and HandleRPC.
 package opcua
 
@@ -39,6 +45,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/devicefault"
 )
 
 // Type is the connector type in the main config.
@@ -80,6 +87,7 @@ type Connector struct {
 	mappings []*mapping
 	cache    *pathCache
 	cert     clientCert
+	faults   *devicefault.Tracker
 	// plainChannelLogged: the fall back to an unsecured channel (see dial) is logged once per connector.
 	plainChannelLogged atomic.Bool
 
@@ -89,7 +97,8 @@ type Connector struct {
 
 // New compiles a decoded configuration into a connector. It does no I/O.
 func New(name string, cfg *Config, log *slog.Logger) (*Connector, error) {
-	c := &Connector{name: name, cfg: cfg, log: log, cache: newPathCache(ms(cfg.Server.ScanPeriodInMillis))}
+	c := &Connector{name: name, cfg: cfg, log: log, cache: newPathCache(ms(cfg.Server.ScanPeriodInMillis)),
+		faults: devicefault.New(log, devicefault.Options{})}
 	for i := range cfg.Mapping {
 		m, err := compileMapping(i, &cfg.Mapping[i])
 		if err != nil {

@@ -27,7 +27,8 @@
 //       "nodeId": "ns=3;i=1", "browseName": "TempSensor",
 //       "parent": "ns=3;i=9",                     // an object defined before this one (default: the Objects folder)
 //       "variables": [{"nodeId": "ns=3;i=2", "browseName": "Pressure", "dataType": "Double", "value": 1013.25,
-//                      "array": false, "simulate": "counter" | "toggle" | "none"}],
+//                      "array": false, "simulate": "counter" | "toggle" | "none",
+//                      "late": true}],                       // added only on SIGUSR1 (a node that appears later)
 //       "methods": [{"nodeId": "ns=3;i=20", "browseName": "multiply", "op": "multiply" | "add" | "echo",
 //                    "inputs": [["a", "Int32"], ["b", "Int32"]], "outputs": [["result", "Int32"]]}]
 //     }],
@@ -131,6 +132,10 @@ async function main() {
   for (const uri of nodeMap.namespaces || []) addressSpace.registerNamespace(uri);
   const objectsFolder = addressSpace.rootFolder.objects;
   const simulated = [];
+  const late = [];
+  process.on("SIGUSR1", () => {
+    for (const [o, spec] of late.splice(0)) addVariable(nsOf(addressSpace, spec.nodeId), o, spec);
+  });
 
   const addVariable = (ns, parent, spec) => {
     const v = ns.addVariable({
@@ -149,7 +154,10 @@ async function main() {
     const ns = nsOf(addressSpace, obj.nodeId);
     const parent = obj.parent ? addressSpace.findNode(obj.parent) : objectsFolder;
     const o = ns.addObject({ organizedBy: parent, nodeId: obj.nodeId, browseName: obj.browseName });
-    for (const spec of obj.variables || []) addVariable(nsOf(addressSpace, spec.nodeId), o, spec);
+    for (const spec of obj.variables || []) {
+      if (spec.late) late.push([o, spec]);
+      else addVariable(nsOf(addressSpace, spec.nodeId), o, spec);
+    }
     for (const m of obj.methods || []) {
       const arg = ([name, dt]) => ({ name, dataType: DataType[dt] });
       const method = nsOf(addressSpace, m.nodeId).addMethod(o, {
