@@ -13,8 +13,11 @@
 // otherwise TS stays 0 and the gateway stamps each message once, strictly increasing per device, so readings of
 // one device that arrive within the same millisecond do not overwrite each other at ThingsBoard.
 //
-// Bad payloads (not JSON, no device name, a value that does not fit its type) are logged with the topic and
-// the reason, counted (Stats().BadPayloads), acknowledged and skipped; the connector keeps running.
+// Bad payloads (not JSON, no device name, a value that does not fit its type) are counted (Stats().BadPayloads,
+// DeviceFaults), acknowledged and skipped; the connector keeps running. They go through the connector kit's
+// devicefault tracker per topic and mapping (or request kind): logged once with the topic, the mapping and the
+// reason when a topic starts receiving them ("device fault"), and once when a good payload arrives there again
+// ("device fault cleared").
 package mqtt
 
 import (
@@ -89,13 +92,14 @@ type Connector struct {
 	reqSem chan struct{}
 	reqWG  sync.WaitGroup
 	stats  counters
-	dates  *devicefault.Tracker // unreadable tsField dates, per device and key
+	faults *devicefault.Tracker // device faults: unreadable tsField dates, unusable payloads (see faults.go)
 }
 
 var (
-	_ tbgateway.Connector        = (*Connector)(nil)
-	_ tbgateway.AttributeUpdater = (*Connector)(nil)
-	_ tbgateway.RPCHandler       = (*Connector)(nil)
+	_ tbgateway.Connector           = (*Connector)(nil)
+	_ tbgateway.AttributeUpdater    = (*Connector)(nil)
+	_ tbgateway.RPCHandler          = (*Connector)(nil)
+	_ tbgateway.DeviceFaultReporter = (*Connector)(nil)
 )
 
 type counters struct {
@@ -131,7 +135,7 @@ func New(cfg *Config, log *slog.Logger) (*Connector, error) {
 	}
 	c := &Connector{name: cfg.Name, cfg: cfg, c: comp, log: log, dial: dialBroker,
 		waiting: map[string]*responseWait{}, reqSem: make(chan struct{}, maxRequestWorkers),
-		dates: devicefault.New(log, devicefault.Options{})}
+		faults: devicefault.New(log, devicefault.Options{})}
 	for _, m := range comp.mappings {
 		if jc, ok := m.conv.(*JSONConverter); ok {
 			jc.dates = c

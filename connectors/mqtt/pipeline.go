@@ -82,6 +82,11 @@ func (c *Connector) store(ctx context.Context, sink tbgateway.Sink, batch []pend
 	}
 	err := c.send(ctx, sink, recs)
 	if err == nil {
+		for i := range batch {
+			if len(batch[i].recs) > 0 {
+				c.payloadOK(handlerValidation, "", batch[i].m.topic)
+			}
+		}
 		return true
 	}
 	if !errors.Is(err, tbgateway.ErrInvalidRecord) {
@@ -94,9 +99,9 @@ func (c *Connector) store(ctx context.Context, sink tbgateway.Sink, batch []pend
 		err := c.send(ctx, sink, batch[i].recs)
 		switch {
 		case err == nil:
+			c.payloadOK(handlerValidation, "", batch[i].m.topic)
 		case errors.Is(err, tbgateway.ErrInvalidRecord):
-			c.stats.badPayloads.Add(1)
-			c.log.Warn("bad payload skipped", "topic", batch[i].m.topic, "reason", err)
+			c.payloadFailed(handlerValidation, "", batch[i].m.topic, err)
 		default:
 			return false
 		}
@@ -172,10 +177,10 @@ func (c *Connector) handle(ctx context.Context, sink tbgateway.Sink, m message) 
 		matched = true
 		recs, err := mp.conv.Convert(m.topic, m.payload)
 		if err != nil {
-			c.stats.badPayloads.Add(1)
-			c.log.Warn("bad payload skipped", "topic", m.topic, "reason", err)
+			c.payloadFailed(handlerMapping, mp.filter.subscribe, m.topic, err)
 			continue
 		}
+		c.payloadOK(handlerMapping, mp.filter.subscribe, m.topic)
 		p.recs = append(p.recs, recs...)
 	}
 	if !matched {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,10 +29,10 @@ func (c *Connector) deviceRequest(r *deviceRequest, m message, kind tbgateway.Ki
 	body := decodePayload(m.payload)
 	name, missing, ok := r.name.eval(m.topic, body)
 	if !ok || name == "" {
-		c.stats.badPayloads.Add(1)
-		c.log.Warn("bad payload skipped: device name missing from "+kind.String()+" request", "topic", m.topic, "missing", missing)
+		c.payloadFailed(kind.String()+" request", "", m.topic, fmt.Errorf("device name missing (%v)", missing))
 		return tbgateway.Record{}, false
 	}
+	c.payloadOK(kind.String()+" request", "", m.topic)
 	rec := tbgateway.Record{Kind: kind, Device: name}
 	if typ, _, ok := r.profile.eval(m.topic, body); ok && typ != "" {
 		rec.DeviceType = typ
@@ -136,10 +138,10 @@ func attributeReply(r *attrRequest, req attributeRequest, values map[string]any)
 func (c *Connector) startAttributeRequest(ctx context.Context, sink tbgateway.Sink, r *attrRequest, m message) {
 	req, reason, ok := parseAttributeRequest(r, m)
 	if !ok {
-		c.stats.badPayloads.Add(1)
-		c.log.Warn("bad payload skipped: "+reason, "topic", m.topic)
+		c.payloadFailed("attribute request", "", m.topic, errors.New(reason))
 		return
 	}
+	c.payloadOK("attribute request", "", m.topic)
 	select {
 	case c.reqSem <- struct{}{}:
 	case <-ctx.Done():
