@@ -19,7 +19,7 @@ import (
 // refused item is logged once when it starts failing and once when the register appears, naming the connector,
 // the device, the key and the address; every refused read is counted in gateway_stats and in the statistics
 // telemetry's connectorsStats (deviceFaults, connectorsErrors); the other item and the other device keep
-// reporting values throughout.
+// reporting values throughout, and the device, which answers, is not disconnected at ThingsBoard.
 func TestMissingRegisterLoggedOncePerStateChange(t *testing.T) {
 	needPeers(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -61,6 +61,9 @@ func TestMissingRegisterLoggedOncePerStateChange(t *testing.T) {
 	}
 	if n := g.Log.Count(`msg="device fault`, `device="good meter"`); n != 0 {
 		t.Errorf("the good device was logged with %d faults", n)
+	}
+	if d, ok := e.Emu.Device("holed meter"); !ok || !d.Connected || !d.LastDisconnect.IsZero() {
+		t.Errorf("the device answers, so it stays connected at ThingsBoard: %+v", d)
 	}
 	if n := len(e.Emu.Telemetry("holed meter", "late")); n != 0 {
 		t.Errorf("the missing register reported %d values", n)
