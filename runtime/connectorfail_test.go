@@ -55,9 +55,9 @@ func newLogBuffer() (*logBuffer, *slog.Logger) {
 // Connector files of the tests below.
 const (
 	goodSimulator = `{"devices":[{"deviceName":"sim-device","periodMs":1,"timeseries":[{"key":"t","type":"constant","value":1}]}]}`
-	// An ASCII serial line: valid for the Python gateway, not supported here yet.
-	asciiModbus      = `{"master":{"slaves":[{"type":"serial","method":"ascii","port":"/dev/ttyS0","pollPeriod":1}]}}`
-	asciiModbusError = `master.slaves[0].method: method "ascii" over serial is not supported yet`
+	// A Modbus file whose address range is reversed: the connector fails, the others run.
+	badModbus      = `{"master":{"slaves":[{"type":"serial","port":"/dev/ttyS0","pollPeriod":1,"timeseries":[{"tag":"t","type":"16int","functionCode":3,"address":"3-0"}]}]}}`
+	badModbusError = `master.slaves[0].timeseries[0].address: address range "3-0" is reversed`
 )
 
 // writeFolder writes a config folder: tb_gateway.json listing the connectors (name -> type, file name.json) and
@@ -94,7 +94,7 @@ const plainTB = `{"host": "127.0.0.1", "port": 1883, "security": {"accessToken":
 func TestNewReportsInvalidConnectorFailed(t *testing.T) {
 	dir := writeFolder(t, plainTB, [][3]string{
 		{"sim", "simulator", goodSimulator},
-		{"ascii", "modbus", asciiModbus},
+		{"ascii", "modbus", badModbus},
 		{"gone", "modbus", ""}, // no file
 	})
 	cfg, _, err := config.Load(dir, nil)
@@ -112,7 +112,7 @@ func TestNewReportsInvalidConnectorFailed(t *testing.T) {
 	}
 	asciiFile := filepath.Join(dir, "ascii.json")
 	want := map[string][]string{
-		"ascii": {asciiFile, asciiModbusError},
+		"ascii": {asciiFile, badModbusError},
 		"gone":  {filepath.Join(dir, "gone.json"), "connectors[2].configuration", "no such file"},
 	}
 	for name, parts := range want {

@@ -113,7 +113,9 @@ func (g *Gateway) announceConfiguredDevices(c *runningConnector) {
 		g.commitDevices(c, tx)
 		return
 	}
+	tx.Stage()
 	if err := g.put(context.Background(), recs); err != nil {
+		tx.Abort()
 		c.log.Warn("queueing device connects failed; they are sent with the devices' first data", "err", err)
 		return
 	}
@@ -194,7 +196,9 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 		}
 	}
 	if len(out) > 0 {
+		devices.Stage() // ThingsBoard may call a new device back before the commit below
 		if err := g.put(ctx, out); err != nil {
+			devices.Abort()
 			c.stats.storeErrors.Add(1)
 			return fail(fmt.Errorf("storing %d records: %w", len(out), err))
 		}

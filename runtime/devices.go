@@ -60,8 +60,9 @@ type DeviceTable struct {
 
 	mu      sync.RWMutex
 	devices map[string]*Device
-	byTB    map[string]string // ThingsBoard name of a renamed device -> connector-side name
-	saves   int               // completed writes, for tests
+	byTB    map[string]string        // ThingsBoard name of a renamed device -> connector-side name
+	pending map[string]*stagedDevice // registered by a DeviceTx whose records are being stored (DeviceTx.Stage)
+	saves   int                      // completed writes, for tests
 }
 
 // OpenDeviceTable loads the table from path; a missing file gives an empty table. An empty path keeps the
@@ -109,15 +110,24 @@ func (t *DeviceTable) Register(name, deviceType, connectorName, connectorType st
 	return changed, tx.Commit()
 }
 
-// Owner returns the device registered under its connector-side name.
+// stagedDevice is a device a DeviceTx staged; refs counts the staging Txs not yet committed or aborted.
+type stagedDevice struct {
+	Device
+	refs int
+}
+
+// Owner returns the device registered under its connector-side name, or staged by a DeviceTx whose records are
+// being stored.
 func (t *DeviceTable) Owner(name string) (Device, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	d, ok := t.devices[name]
-	if !ok {
-		return Device{}, false
+	if d, ok := t.devices[name]; ok {
+		return *d, true
 	}
-	return *d, true
+	if sd, ok := t.pending[name]; ok {
+		return sd.Device, true
+	}
+	return Device{}, false
 }
 
 // Lookup finds a device by the name ThingsBoard uses for it (its new name after a rename, else its own name).

@@ -5,9 +5,10 @@ package runtime
 // table as it was and a retry announces the device again. A DeviceTx is used by one goroutine; concurrent ones
 // do not see each other, so two of them may both announce a new device (a duplicate connect, never a lost one).
 type DeviceTx struct {
-	t     *DeviceTable
-	view  map[string]*txDevice
-	order []string
+	t      *DeviceTable
+	view   map[string]*txDevice
+	order  []string
+	staged []string // names this Tx made visible with Stage
 }
 
 // txDevice is a device as a DeviceTx left it.
@@ -63,6 +64,53 @@ func (tx *DeviceTx) SetDisconnected(name string, disconnected bool) (changed boo
 	return true
 }
 
+// Stage makes the devices the Tx registers visible to Owner and Lookup before Commit, without persisting them:
+// the records the Tx decided on can reach ThingsBoard, and ThingsBoard can call the device back, before the sink
+// commits. Commit or Abort ends the staging; until then the table answers with the Tx's view of those devices.
+func (tx *DeviceTx) Stage() {
+	t := tx.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, name := range tx.order {
+		v := tx.view[name]
+		if !v.registered {
+			continue
+		}
+		if t.pending == nil {
+			t.pending = map[string]*stagedDevice{}
+		}
+		sd := t.pending[name]
+		if sd == nil {
+			sd = &stagedDevice{}
+			t.pending[name] = sd
+		}
+		sd.Device = v.Device
+		sd.refs++
+		tx.staged = append(tx.staged, name)
+	}
+}
+
+// Abort drops the Tx: the table stays as it was and what Stage made visible disappears.
+func (tx *DeviceTx) Abort() {
+	if len(tx.staged) > 0 {
+		tx.t.mu.Lock()
+		tx.unstageLocked()
+		tx.t.mu.Unlock()
+	}
+	tx.view, tx.order = nil, nil
+}
+
+func (tx *DeviceTx) unstageLocked() {
+	for _, name := range tx.staged {
+		if sd := tx.t.pending[name]; sd != nil {
+			if sd.refs--; sd.refs <= 0 {
+				delete(tx.t.pending, name)
+			}
+		}
+	}
+	tx.staged = nil
+}
+
 // Commit applies the Tx's changes to the table and rewrites the file once if anything persisted changed; the
 // error is the write's (the changes stay in memory). A DeviceTx that is dropped instead changes nothing.
 func (tx *DeviceTx) Commit() error {
@@ -94,6 +142,9 @@ func (tx *DeviceTx) Commit() error {
 			d.Disconnected = v.Disconnected
 			dirty = true
 		}
+	}
+	if locked {
+		tx.unstageLocked() // a staged Tx registered something, so the lock is held
 	}
 	tx.view, tx.order = nil, nil
 	if !dirty {

@@ -20,7 +20,7 @@ func TestE2EBadConnectorFileOthersRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(goodSimulator), &sim); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal([]byte(asciiModbus), &bad); err != nil {
+	if err := json.Unmarshal([]byte(badModbus), &bad); err != nil {
 		t.Fatal(err)
 	}
 	e.start(setup{
@@ -31,8 +31,8 @@ func TestE2EBadConnectorFileOthersRun(t *testing.T) {
 	e.waitFor("the simulator's data", func() bool { return len(e.emu.Telemetry("sim-device", "t")) > 0 })
 
 	st := gatewayRPC[runtime.Stats](e, "gateway_stats", nil).Resp.Connectors
-	if s := st["line"]; s.State != runtime.StateFailed || !strings.Contains(s.Error, "line.json") || !strings.Contains(s.Error, asciiModbusError) {
-		t.Errorf("gateway_stats for the bad connector: %+v; want failed, naming line.json and %q", s, asciiModbusError)
+	if s := st["line"]; s.State != runtime.StateFailed || !strings.Contains(s.Error, "line.json") || !strings.Contains(s.Error, badModbusError) {
+		t.Errorf("gateway_stats for the bad connector: %+v; want failed, naming line.json and %q", s, badModbusError)
 	}
 	if s := st["sim"]; s.State != runtime.StateRunning || s.RecordsStored == 0 {
 		t.Errorf("gateway_stats for the simulator: %+v", s)
@@ -50,7 +50,7 @@ func TestE2EBadConnectorFileOthersRun(t *testing.T) {
 		}
 		return false
 	})
-	if state != runtime.StateFailed || !strings.Contains(reason, asciiModbusError) {
+	if state != runtime.StateFailed || !strings.Contains(reason, badModbusError) {
 		t.Errorf("connectorsStats for the bad connector: state %q, error %q", state, reason)
 	}
 

@@ -22,9 +22,13 @@ type cueStore struct {
 	mu      sync.Mutex
 	failing bool
 	offered [][]tbgateway.Record
+	onPut   func() // called at the start of every Put, outside the lock
 }
 
 func (s *cueStore) Put(ctx context.Context, recs []tbgateway.Record) error {
+	if s.onPut != nil {
+		s.onPut()
+	}
 	s.mu.Lock()
 	s.offered = append(s.offered, append([]tbgateway.Record(nil), recs...))
 	failing := s.failing
@@ -213,5 +217,38 @@ func TestSendInvalidRecordChangesNothing(t *testing.T) {
 	}
 	if got := store.stored(t); len(got) != 2 || got[0].Kind != tbgateway.KindConnect {
 		t.Errorf("stored %+v, want the connect and the reading", got)
+	}
+}
+
+// TestSendNewDeviceKnownWhileStoring: a new device is known to the downlink (Lookup) while its first records are
+// being stored, since they can reach ThingsBoard and ThingsBoard can call the device back before Send returns; a
+// store that fails leaves it unknown.
+func TestSendNewDeviceKnownWhileStoring(t *testing.T) {
+	sink, store := sinkGateway(t, report.Strategy{Type: report.OnReceived}, time.UnixMilli(1_700_000_000_000))
+	g := sink.g
+	var during []bool
+	store.onPut = func() {
+		_, ok := g.devices.Lookup("pump")
+		during = append(during, ok)
+	}
+	store.fail(true)
+	if err := sink.Send(context.Background(), reading("pump", 1)); err == nil {
+		t.Fatal("Send on a failing store succeeded")
+	}
+	if _, ok := g.devices.Lookup("pump"); ok {
+		t.Error("a device whose records were not stored stays known")
+	}
+	store.fail(false)
+	if err := sink.Send(context.Background(), reading("pump", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(during, []bool{true, true}) {
+		t.Errorf("device known during the two Puts: %v, want [true true]", during)
+	}
+	if d, ok := g.devices.Lookup("pump"); !ok || d.ConnectorName != "c" {
+		t.Errorf("after the stored Send: %+v, %v", d, ok)
+	}
+	if len(g.devices.pending) != 0 {
+		t.Errorf("staged devices left behind: %v", g.devices.pending)
 	}
 }
