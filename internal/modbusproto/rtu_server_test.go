@@ -26,22 +26,25 @@ func rtuFrame(unit uint8, p PDU) []byte {
 func startRTU(t *testing.T) (net.Conn, *memModel) {
 	srv, m := newTestServer(t, 1)
 	line, master := net.Pipe()
-	t.Cleanup(func() { master.Close(); line.Close() })
-	run(t, func(ctx context.Context) error { return srv.ServeRTU(ctx, pipeLine{line}) })
+	run(t, func(ctx context.Context) error { return srv.ServeRTU(ctx, pipeLine{line}) },
+		func() { master.Close(); line.Close() }) // unblocks a server stuck writing to the master
 	_ = master.SetDeadline(time.Now().Add(hangGuard))
 	return master, m
 }
 
-// readRTU reads one answer of n bytes.
-func readRTU(t *testing.T, c net.Conn, n int) []byte {
+// readRTU reads one answer of len(want) bytes; it stops at the first byte that differs from want.
+func readRTU(t *testing.T, c net.Conn, want []byte) []byte {
 	t.Helper()
-	b := make([]byte, n)
-	for got := 0; got < n; {
+	b := make([]byte, len(want))
+	for got := 0; got < len(b); {
 		k, err := c.Read(b[got:])
 		if err != nil {
-			t.Fatalf("answer after %d of %d bytes: %v", got, n, err)
+			t.Fatalf("answer after % X: %v", b[:got], err)
 		}
 		got += k
+		if !bytes.Equal(b[:got], want[:got]) {
+			return b[:got]
+		}
 	}
 	return b
 }
@@ -55,20 +58,23 @@ func TestServeRTUDropsBadFrames(t *testing.T) {
 	badCRC := rtuFrame(1, pdu(6, 0, 4, 0xAA, 0xAA))
 	badCRC[len(badCRC)-1] ^= 0xFF
 	otherResponse := rtuFrame(2, pdu(3, 2, 0x55, 0x55))
-	for _, f := range [][]byte{
+	frames := [][]byte{
 		badCRC,
 		rtuFrame(9, pdu(6, 0, 4, 0xBB, 0xBB)), // another unit
 		otherResponse,                         // another station's answer
 		{0x00, 0xFF, 0x13},                    // garbage
 		rtuFrame(0, pdu(6, 0, 5, 0xCC, 0xCC)), // broadcast: unit 0 is not served here
 		rtuFrame(1, pdu(3, 0, 4, 0, 2)),
-	} {
-		if _, err := master.Write(f); err != nil {
-			t.Fatal(err)
-		}
 	}
-	got := readRTU(t, master, 9)
-	if want := rtuFrame(1, pdu(3, 4, 0x11, 0x11, 0x22, 0x22)); !bytes.Equal(got, want) {
+	go func() { // the pipe has no buffer: the server may answer while frames are still being written
+		for _, f := range frames {
+			if _, err := master.Write(f); err != nil {
+				return // the test failed and closed the pipe
+			}
+		}
+	}()
+	want := rtuFrame(1, pdu(3, 4, 0x11, 0x11, 0x22, 0x22))
+	if got := readRTU(t, master, want); !bytes.Equal(got, want) {
 		t.Errorf("first answer % X, want % X (registers 4 and 5 untouched)", got, want)
 	}
 }
@@ -83,28 +89,28 @@ func TestServeRTUFraming(t *testing.T) {
 	if _, err := master.Write(append(append([]byte{}, read0...), read1...)); err != nil {
 		t.Fatal(err)
 	}
-	if got := readRTU(t, master, 14); !bytes.Equal(got, append(append([]byte{}, want0...), want1...)) {
-		t.Errorf("two requests in one chunk: % X", got)
+	if both := append(append([]byte{}, want0...), want1...); !bytes.Equal(readRTU(t, master, both), both) {
+		t.Errorf("two requests in one chunk not answered in order")
 	}
 	for _, b := range read1 {
 		if _, err := master.Write([]byte{b}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := readRTU(t, master, 7); !bytes.Equal(got, want1) {
+	if got := readRTU(t, master, want1); !bytes.Equal(got, want1) {
 		t.Errorf("a request byte by byte: % X", got)
 	}
 	if _, err := master.Write(append([]byte{0x01, 0x10, 0x00}, read0...)); err != nil {
 		t.Fatal(err)
 	}
-	if got := readRTU(t, master, 7); !bytes.Equal(got, want0) {
+	if got := readRTU(t, master, want0); !bytes.Equal(got, want0) {
 		t.Errorf("a request after garbage: % X", got)
 	}
 	if _, err := master.Write(rtuFrame(1, pdu(0x2B, 0x0E, 4, 0))); err != nil {
 		t.Fatal(err)
 	}
 	want := rtuFrame(1, pdu(0x2B, 0x0E, 4, 0x82, 0, 0, 1, 0, 11, 'T', 'h', 'i', 'n', 'g', 's', 'B', 'o', 'a', 'r', 'd'))
-	if got := readRTU(t, master, len(want)); !bytes.Equal(got, want) {
+	if got := readRTU(t, master, want); !bytes.Equal(got, want) {
 		t.Errorf("device identification: % X, want % X", got, want)
 	}
 }

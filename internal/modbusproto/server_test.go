@@ -58,13 +58,17 @@ func newTestServer(t *testing.T, unit uint8) (*Server, *memModel) {
 	return &Server{Handler: DataHandler{Data: m, Identity: id}}, m
 }
 
-// run serves in a goroutine until the test ends, and checks the serve method returned nil.
-func run(t *testing.T, serve func(ctx context.Context) error) {
+// run serves in a goroutine until the test ends, and checks the serve method returned nil. At the end it
+// cancels serve's context, then calls unblock (which may close what serve is blocked on), then waits.
+func run(t *testing.T, serve func(ctx context.Context) error, unblock ...func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
+		for _, f := range unblock {
+			f()
+		}
 		if err := <-done; err != nil {
 			t.Errorf("serve returned %v", err)
 		}
