@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -162,8 +163,18 @@ func TestBoundedKeys(t *testing.T) {
 	if tr.OK("k2") {
 		t.Error("a forgotten key has no episode to end")
 	}
-	if !fail("k2") {
+	if !fail("k2") { // forgets k1
 		t.Error("a forgotten key failing again starts a new episode")
+	}
+	h.take()
+	tr.OK("k4")
+	tr.OK("k5") // one key left: at most half the cap, so a new overflow is warned about again
+	for _, k := range []string{"k6", "k7", "k8"} {
+		fail(k)
+	}
+	got = summary(h.take())
+	if len(got) != 6 || !strings.HasPrefix(got[4], "WARN more devices") {
+		t.Fatalf("want two recoveries, three starts and one more overflow warning before k8's start, got %q", got)
 	}
 }
 
