@@ -192,13 +192,8 @@ func (c *Config) readConnectorFiles() {
 			conn.Err = &Error{File: c.File, Path: path, Expected: "a readable connector configuration file", Found: found, Err: err}
 			continue
 		}
-		tree, err := parseJSON(conn.File, data)
-		if err != nil {
+		if err := CheckConnectorFile(conn.File, data); err != nil {
 			conn.Err = err
-			continue
-		}
-		if _, ok := tree.(map[string]any); !ok {
-			conn.Err = &Error{File: conn.File, Path: "(top level)", Expected: "an object", Found: describe(tree)}
 			continue
 		}
 		conn.Raw = data

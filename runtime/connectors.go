@@ -39,7 +39,9 @@ func (g *Gateway) addConnectors(p *plan) {
 		case cp.err != nil:
 			cp.log.Error("connector not started: its configuration is invalid; the other connectors run", "file", cc.File, "err", cp.err)
 		}
-		g.conns = append(g.conns, &runningConnector{name: cc.Name, typ: cc.Type, impl: cp.impl, log: cp.log, failed: cp.err})
+		g.known = append(g.known, cc)
+		g.conns = append(g.conns, &runningConnector{name: cc.Name, typ: cc.Type, cfg: cc, impl: cp.impl, log: cp.log,
+			stats: &connectorCounters{}, rules: cp.rules, failed: cp.err})
 	}
 }
 

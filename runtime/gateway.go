@@ -44,6 +44,9 @@ type Options struct {
 	// StatisticsPeriod overrides thingsboard.statistics.statsSendPeriodInSeconds (which the config keeps at 10 s
 	// or more) when positive; tests set a short period.
 	StatisticsPeriod time.Duration
+	// Env reads the environment overrides when the configuration is loaded again (hot reload, SIGHUP): pass what
+	// config.Load was given; nil means none, as for config.Load.
+	Env func(string) string
 }
 
 // Gateway is a configured gateway, ready to Run once.
@@ -56,7 +59,6 @@ type Gateway struct {
 	devices *DeviceTable
 	filter  *report.Filter
 	stamper *Stamper
-	conns   []*runningConnector
 	started time.Time
 	opts    Options
 	statsMu sync.Mutex
@@ -70,16 +72,24 @@ type Gateway struct {
 	mu         sync.Mutex
 	syncCancel context.CancelFunc // stops the shared-attribute sync of the previous connection
 	syncs      sync.WaitGroup     // running shared-attribute syncs; Run waits for them
+
+	connectorSet // the connectors, changed while the gateway runs (reconfigure.go)
 }
 
-// runningConnector is a configured connector with its identity and counters: built, or failed.
+// runningConnector is a configured connector with its identity and counters: built, or failed. It never changes
+// once in the gateway's list; a new configuration makes a new runningConnector sharing the counters.
 type runningConnector struct {
 	name, typ string
+	cfg       config.Connector
 	impl      tbgateway.Connector // nil when failed
 	log       *slog.Logger
-	stats     connectorCounters
+	stats     *connectorCounters // shared with the connector's predecessors of the same name
+	rules     map[report.Scope]report.Strategy
 	// failed is why the connector could not be built (its configuration is invalid); it never runs.
 	failed error
+	// cancel stops the connector's supervisor and done closes once it returned; nil when it was never started.
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // New builds the gateway from cfg without doing network I/O: storage, device table, connectors and the link.
@@ -94,6 +104,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
+	g.reconf = make(chan struct{}, 1)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -111,8 +122,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		store.Close()
 		return nil, err
 	}
-	g.addConnectors(p)
+	g.resolver = p.resolver
 	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
+	g.addConnectors(p)
 	g.link, err = uplink.New(p.uplink, store, g, log.With("component", "uplink"))
 	if err != nil {
 		store.Close()
@@ -235,17 +247,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Thingsboard.Statistics.Enable {
 		spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	}
-	for _, c := range g.conns {
-		if c.failed != nil {
-			continue
-		}
-		sink := &connectorSink{g: g, c: c}
-		spawn("connector "+c.name, c.log, &c.stats.supervisor, g.opts.ConnectorBackoff, func(ctx context.Context) error {
-			g.announceConfiguredDevices(c)
-			return c.impl.Run(ctx, sink)
-		})
+	g.startConnectors(ctx)
+	if period := time.Duration(g.cfg.Thingsboard.CheckConnectorsConfigurationInSeconds) * time.Second; period > 0 {
+		wg.Go(func() { g.watchFiles(ctx, period) })
 	}
-	g.log.Info("gateway started", "version", Version, "connectors", len(g.conns)-g.failedConnectors(), "failed", g.failedConnectors(), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
+	conns := g.connList()
+	g.log.Info("gateway started", "version", Version, "connectors", len(conns)-failedConnectors(conns), "failed", failedConnectors(conns), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
 	var result error
 	select {
 	case <-ctx.Done():
@@ -253,6 +260,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		result = ErrRestart
 	}
 	cancel()
+	g.stopConnectors()
 	wg.Wait()
 	// The link has stopped, so no new sync starts; stop the last one before the connectors' state goes away.
 	g.mu.Lock()
@@ -272,9 +280,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // failedConnectors counts the connectors that could not be built.
-func (g *Gateway) failedConnectors() int {
+func failedConnectors(conns []*runningConnector) int {
 	n := 0
-	for _, c := range g.conns {
+	for _, c := range conns {
 		if c.failed != nil {
 			n++
 		}
@@ -296,7 +304,7 @@ func (g *Gateway) Devices() *DeviceTable { return g.devices }
 // connectorsOfType returns the running connectors of a type.
 func (g *Gateway) connectorsOfType(typ string) []*runningConnector {
 	var out []*runningConnector
-	for _, c := range g.conns {
+	for _, c := range g.connList() {
 		if c.typ == typ && c.failed == nil {
 			out = append(out, c)
 		}
@@ -306,7 +314,7 @@ func (g *Gateway) connectorsOfType(typ string) []*runningConnector {
 
 // connectorByName returns the running connector with that name.
 func (g *Gateway) connectorByName(name string) *runningConnector {
-	for _, c := range g.conns {
+	for _, c := range g.connList() {
 		if c.name == name && c.failed == nil {
 			return c
 		}

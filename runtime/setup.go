@@ -26,6 +26,8 @@ type connectorPlan struct {
 	log *slog.Logger
 	// impl is the connector, nil when it is unsupported or failed.
 	impl tbgateway.Connector
+	// rules are the report strategies of its file and of its devices.
+	rules map[report.Scope]report.Strategy
 	// warnings are the connector's own (unknown keys, ignored settings), each naming the file.
 	warnings []string
 	// unsupported says the type is not built in: a warning, and the connector is skipped.
@@ -60,6 +62,7 @@ func makePlan(cfg *config.Config, logger *slog.Logger) (*plan, error) {
 	for _, cc := range cfg.Connectors {
 		cp := connectorPlan{cfg: cc, log: connectorLogger(logger, cc)}
 		rules, err := cp.build()
+		cp.rules = rules
 		if err == nil {
 			for sc, s := range rules {
 				p.resolver.Rules[sc] = s

@@ -87,7 +87,7 @@ func sinkGatewayClock(t *testing.T, strategy report.Strategy, now time.Time) (*c
 		store: store, devices: devices, stamper: NewStamper(),
 		filter: report.New(&report.Resolver{Rules: map[report.Scope]report.Strategy{{Connector: "c"}: strategy}}, nil, nil),
 	}
-	c := &runningConnector{name: "c", typ: "test", log: g.log}
+	c := &runningConnector{name: "c", typ: "test", log: g.log, stats: &connectorCounters{}}
 	return &connectorSink{g: g, c: c}, store, &clock
 }
 

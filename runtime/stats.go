@@ -57,9 +57,10 @@ func (g *Gateway) Stats() Stats {
 		StorageState:  g.storageState(),
 		Uplink:        g.link.Stats(),
 		Report:        g.filter.Stats(),
-		Connectors:    make(map[string]ConnectorStats, len(g.conns)),
 	}
-	for _, c := range g.conns {
+	conns := g.connList()
+	s.Connectors = make(map[string]ConnectorStats, len(conns))
+	for _, c := range conns {
 		state, reason := StateRunning, ""
 		switch {
 		case c.failed != nil:

@@ -66,17 +66,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := config.ResolvePath(*cfgPath, os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runGateway(ctx, path, log, stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return runGateway(ctx, path, log, stderr, hup)
 }
 
 // runGateway loads the config at path and runs the gateway until ctx ends; gateway_restart re-executes the binary.
-func runGateway(ctx context.Context, path string, log *slog.Logger, stderr io.Writer) int {
+// Each signal on hup makes the gateway check its configuration files at once (runtime.Gateway.Reload).
+func runGateway(ctx context.Context, path string, log *slog.Logger, stderr io.Writer, hup <-chan os.Signal) int {
 	gw, err := startGateway(path, os.Getenv, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
 		return exitConfig
 	}
-	err = gw.Run(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-hup:
+				log.Info("SIGHUP: checking the configuration files now")
+				_ = gw.Reload(runCtx) // Reload logs what it refuses
+			}
+		}
+	}()
+	err = gw.Run(runCtx)
 	if errors.Is(err, runtime.ErrRestart) {
 		log.Info("restarting the gateway as requested by RPC")
 		return reexec(stderr)
@@ -98,7 +115,7 @@ func startGateway(path string, env func(string) string, log *slog.Logger) (*runt
 	for _, w := range warnings {
 		log.Warn("config", "warning", w.String())
 	}
-	return runtime.New(cfg, runtime.Options{Logger: log})
+	return runtime.New(cfg, runtime.Options{Logger: log, Env: env})
 }
 
 // reexec replaces the process with a fresh copy of itself, with the same arguments and environment.

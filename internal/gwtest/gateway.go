@@ -60,6 +60,9 @@ func (e *Env) Start(opts StartOptions) *Gateway {
 	}
 	g := &Gateway{Config: cfg, Warnings: warns, t: e.T, done: make(chan error, 1)}
 	ro := opts.Runtime
+	if ro.Env == nil {
+		ro.Env = env
+	}
 	if ro.Logger == nil {
 		g.Log = &Log{changed: make(chan struct{})}
 		var w io.Writer = g.Log
