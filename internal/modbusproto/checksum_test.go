@@ -2,11 +2,11 @@ package modbusproto
 
 import "testing"
 
-// Reference frames from the Modbus over Serial Line specification (V1.02): read 2 holding registers... and the
+// Reference frames: the Modbus over Serial Line specification's (V1.02) read of 3 holding registers at 0x6B, and the
 // well-known "01 03 00 00 00 0A" request, whose CRC is C5 CD on the wire.
 func TestCRC16KnownFrames(t *testing.T) {
 	cases := []struct {
-		frame []byte
+		frame  []byte
 		lo, hi byte
 	}{
 		{[]byte{0x01, 0x03, 0x00, 0x00, 0x00, 0x0A}, 0xC5, 0xCD},
