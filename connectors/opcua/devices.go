@@ -33,11 +33,12 @@ func (c *Connector) resolveDevices(ctx context.Context, s *session) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				c.log.Warn("device not resolved", "mapping", m.idx, "node", node, "err", err)
+				c.deviceNodeFailed(m, node, err)
 				errs = append(errs, fmt.Errorf("mapping[%d]: node %s: %w", m.idx, node, err))
 				s.incomplete = true
 				continue
 			}
+			c.deviceNodeResolved(m, node)
 			if prev, dup := s.devices[d.name]; dup {
 				c.log.Warn("device name already used by another node; this node is ignored", "device", d.name,
 					"mapping", m.idx, "node", node, "used_by", prev.node)

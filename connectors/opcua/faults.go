@@ -45,3 +45,19 @@ func (c *Connector) mappingResolved(m *mapping) {
 		c.faults.OK(mappingFaultKey(m))
 	}
 }
+
+func deviceNodeFaultKey(m *mapping, node *ua.NodeID) string {
+	return "device\x00" + strconv.Itoa(m.idx) + "\x00" + node.String()
+}
+
+// deviceNodeFailed records a matched device node whose name, profile or keys cannot be resolved;
+// deviceNodeResolved its recovery.
+func (c *Connector) deviceNodeFailed(m *mapping, node *ua.NodeID, err error) {
+	c.faults.Fail(deviceNodeFaultKey(m, node), err, "mapping", m.idx, "node", node)
+}
+
+func (c *Connector) deviceNodeResolved(m *mapping, node *ua.NodeID) {
+	if c.faults.Stats().Active > 0 {
+		c.faults.OK(deviceNodeFaultKey(m, node))
+	}
+}
