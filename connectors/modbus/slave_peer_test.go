@@ -3,16 +3,9 @@ package modbus_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,37 +200,10 @@ func checkIdentity(t *testing.T, m *pyMaster) {
 func writeTLSFiles(t *testing.T, slave map[string]any) string {
 	t.Helper()
 	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	//nolint:staticcheck // the legacy PEM encryption is the encrypted key format the slave reads
-	block, err := x509.EncryptPEMBlock(rand.Reader, "EC PRIVATE KEY", keyDER, []byte("s3cret"), x509.PEMCipherAES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name string, b *pem.Block) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	ca := newTestCA(t, dir, "slave-ca")
+	certFile, keyFile, key := ca.issueKey(t, dir, "slave", x509.ExtKeyUsageServerAuth)
+	writeEncryptedKey(t, keyFile, key, "s3cret")
 	slave["type"] = "tls"
-	slave["security"] = map[string]any{"certfile": write("server.pem", &pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"keyfile": write("server.key", block), "password": "s3cret"}
-	return write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	slave["security"] = map[string]any{"certfile": certFile, "keyfile": keyFile, "password": "s3cret"}
+	return ca.file
 }
