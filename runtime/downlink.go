@@ -12,11 +12,13 @@ import (
 // sharedSyncTimeout bounds one shared-attribute request made after a reconnect.
 const sharedSyncTimeout = 20 * time.Second
 
-// OnConnect publishes the gateway device's own attributes (Version, ...), re-announces every known device to
+// OnConnect publishes the gateway device's own attributes (Version, ..., and the configuration attributes of
+// remote configuration, which then requests the gateway's shared attributes), re-announces every known device to
 // ThingsBoard and, in the background, requests the shared attributes their connectors listen to (changes made
 // while the gateway was offline are not replayed by the server). It implements tbgateway.Downlink.
 func (g *Gateway) OnConnect(ctx context.Context) {
 	g.publishOwnAttributes(ctx)
+	g.remoteOnConnect(ctx)
 	devs := g.devices.List()
 	announced := 0
 	for _, d := range devs {
@@ -77,11 +79,14 @@ func (g *Gateway) syncSharedAttributes(ctx context.Context, devs []Device) {
 	}
 }
 
-// OnAttributeUpdate routes a shared-attribute update to the connector that owns the device. It implements
-// tbgateway.Downlink.
+// OnAttributeUpdate routes a shared-attribute update to the connector that owns the device; those of the gateway
+// device itself go to remote configuration (remoteUpdate). It implements tbgateway.Downlink.
 func (g *Gateway) OnAttributeUpdate(ctx context.Context, device string, values map[string]any, deleted []string) {
 	if device == "" {
-		g.log.Info("shared attribute update for the gateway device ignored (remote configuration is not supported yet)", "keys", len(values))
+		if len(deleted) > 0 {
+			g.log.Info("remote configuration: deleted shared attributes of the gateway device ignored", "keys", deleted)
+		}
+		g.remoteUpdate(ctx, values)
 		return
 	}
 	d, ok := g.devices.Lookup(device)

@@ -47,6 +47,8 @@ type Options struct {
 	// Env reads the environment overrides when the configuration is loaded again (hot reload, SIGHUP): pass what
 	// config.Load was given; nil means none, as for config.Load.
 	Env func(string) string
+	// RemoteApplier, when set, receives the connector changes pushed from ThingsBoard instead of the gateway.
+	RemoteApplier ConnectorApplier
 }
 
 // Gateway is a configured gateway, ready to Run once.
@@ -65,6 +67,7 @@ type Gateway struct {
 	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
 
 	storageWatch storageWatch
+	remote       remoteState // remote configuration (remote*.go)
 
 	restartOnce sync.Once
 	restart     chan struct{}
