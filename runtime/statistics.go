@@ -10,6 +10,9 @@ import (
 	"github.com/tbgateway/tbgateway"
 )
 
+// statisticsPublishTimeout is the shortest wait for a statistics telemetry's PUBACK.
+const statisticsPublishTimeout = 10 * time.Second
+
 // ownAttributesTimeout bounds the publish of the gateway device's own attributes after a connect.
 const ownAttributesTimeout = 10 * time.Second
 
@@ -46,7 +49,9 @@ func (g *Gateway) runStatistics(ctx context.Context) error {
 			continue
 		}
 		values, next := g.statisticsTelemetry()
-		pctx, cancel := context.WithTimeout(ctx, period)
+		// A publish that times out waiting for its PUBACK may still be delivered, and its counts would then be
+		// sent twice; a wait far longer than a PUBACK takes makes that a lost-connection case only.
+		pctx, cancel := context.WithTimeout(ctx, max(period, statisticsPublishTimeout))
 		err := g.link.PublishOwnTelemetry(pctx, g.now().UnixMilli(), values)
 		cancel()
 		switch {
