@@ -153,6 +153,9 @@ func (p *Process) Stop(ctx context.Context) error {
 // Exited returns a channel closed once the process exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }
 
+// Signal sends sig (SIGHUP, ...) to the gateway process unless it is gone.
+func (p *Process) Signal(sig os.Signal) { p.signal(sig) }
+
 // signal sends sig unless the process is gone.
 func (p *Process) signal(sig os.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
