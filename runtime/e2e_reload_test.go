@@ -186,13 +186,13 @@ func TestE2EReloadRefusesInvalidFiles(t *testing.T) {
 	}
 
 	// Nothing changed: the first configuration still runs and delivers.
+	if c := connectorInfo(t, g.GW, "changing"); !strings.Contains(string(c.Config), `"value": 1`) || c.Error != "" || !c.Active {
+		t.Fatalf("Connectors() shows %+v, want the first configuration running", c)
+	}
 	mark := countValue(e.values("changing-dev", "version"), 1)
 	e.waitFor("more values of the first configuration", func() bool { return countValue(e.values("changing-dev", "version"), 1) >= mark+10 })
 	if n := countValue(e.values("changing-dev", "version"), 2); n != 0 {
 		t.Errorf("%d values of the refused configuration reached ThingsBoard", n)
-	}
-	if c := connectorInfo(t, g.GW, "changing"); !strings.Contains(string(c.Config), `"value": 1`) || c.Error != "" || !c.Active {
-		t.Errorf("Connectors() shows %+v, want the first configuration running", c)
 	}
 	if n := g.Log.Count("connector restarted"); n != 0 {
 		t.Errorf("a refused change restarted the connector (%d times)", n)
@@ -324,13 +324,16 @@ func TestE2EReloadConnectorsList(t *testing.T) {
 	if err := g.GW.Reload(e.ctx); err != nil {
 		t.Fatalf("Reload with a connector removed: %v", err)
 	}
-	e.waitFor("the removed connector's device disconnected", func() bool {
+	if info := connectorInfo(t, g.GW, "a"); info.Active {
+		t.Fatalf("the removed connector is still active: %+v", info)
+	}
+	if d, ok := g.GW.Devices().Owner("a-dev"); !ok || !d.Disconnected {
+		t.Fatalf("the removed connector's device in the device table: %+v, want it kept and disconnected", d)
+	}
+	e.waitFor("the removed connector's device disconnected at ThingsBoard", func() bool {
 		d, ok := e.emu.Device("a-dev")
 		return ok && !d.Connected
 	})
-	if info := connectorInfo(t, g.GW, "a"); info.Active {
-		t.Errorf("the removed connector is still active: %+v", info)
-	}
 
 	if err := g.GW.SetActiveConnectors(e.ctx, []string{"a", "b", "c"}); err != nil {
 		t.Fatalf("SetActiveConnectors: %v", err)
