@@ -1,7 +1,7 @@
 package runtime_test
 
 // Hot reload: connector files changed, refused, added and removed while the gateway runs, through the
-// emulator. The gateways here log into gwtest's Log so that the tests can wait on and count log lines.
+// emulator. The gateways here log into gwtest's Log (startLogged) so that the tests can count log lines.
 
 import (
 	"context"
@@ -61,13 +61,6 @@ func (e *e2e) values(device, key string) []any {
 		out = append(out, v.Value)
 	}
 	return out
-}
-
-// startLogged writes the config and starts the gateway logging into its gwtest Log.
-func (e *e2e) startLogged(s setup) *gwtest.Gateway {
-	e.t.Helper()
-	e.writeConfig(s)
-	return e.Start(gwtest.StartOptions{Runtime: s.opts})
 }
 
 // connectorInfo returns what the gateway reports about the connector called name.
