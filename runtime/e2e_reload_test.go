@@ -281,6 +281,18 @@ func TestE2EReplaceStopsBeforeStart(t *testing.T) {
 		}
 	}
 	waitGen(1)
+	// Readers of the connector list (statistics here) run while it changes; -race watches them.
+	readers, stopReading := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for readers.Err() == nil {
+			if _, ok := g.GW.Stats().Connectors["slow"]; !ok {
+				t.Errorf("the connector is missing from the statistics while it is replaced")
+				return
+			}
+			g.GW.Connectors()
+		}
+	})
 	cc := g.Config.Connectors[0]
 	for gen := 2; gen <= 3; gen++ {
 		if err := g.GW.ApplyConnector(e.ctx, cc, fmt.Appendf(nil, `{"key": %q, "gen": %d}`, key, gen)); err != nil {
@@ -288,6 +300,8 @@ func TestE2EReplaceStopsBeforeStart(t *testing.T) {
 		}
 		waitGen(gen)
 	}
+	stopReading()
+	wg.Wait()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.maxAtOnce != 1 {
