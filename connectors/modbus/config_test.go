@@ -48,7 +48,10 @@ func TestDecodeErrorsNameFileAndPath(t *testing.T) {
 			"Modbus.configurationJson.master.slaves[0].pollPeriod: expected the milliseconds between polls, found nothing"},
 		{`{"name":"m"}`, `master: expected a "master" or a "slave" section, found nothing`},
 		// unsupported: stay errors naming the key
-		{`{"slave":{"type":"serial","method":"ascii","port":"/dev/ttyS0"}}`, `slave.method: slave mode with method "ascii" over serial is not supported yet (have rtu)`},
+		{`{"slave":{"type":"serial","method":"socket","port":"/dev/ttyS0"}}`, `slave.method: slave mode with method "socket" over serial is not supported (have rtu, ascii)`},
+		{`{"slave":{"type":"udp","method":"tls","port":0}}`, `slave.method: slave mode with method "tls" over udp is not supported (have socket, rtu)`},
+		{`{"slave":{"type":"tls","method":"rtu","port":0}}`, `slave.method: slave mode with method "rtu" over tls is not supported (have socket, tls)`},
+		{`{"slave":{"type":"tcp","method":"tls","port":0}}`, `slave.security: expected the server's certfile and keyfile for method tls, found nothing`},
 		{`{"slave":{"type":"tls","port":0}}`, `slave.security: expected the server's certfile and keyfile for type tls, found nothing`},
 		{`{"master":{"slaves":[{"type":"serial","method":"socket","port":"/dev/ttyS0","pollPeriod":1}]}}`,
 			`master.slaves[0].method: method "socket" over serial is not supported (have rtu, ascii)`},

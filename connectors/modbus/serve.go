@@ -46,10 +46,12 @@ func start(addr string, serve func(ctx context.Context)) *Server {
 
 // ServeTCP serves h over Modbus TCP on addr (host:port; port 0 asks the kernel for a free port).
 func ServeTCP(addr string, h modbusproto.Handler) (*Server, error) {
-	return serveStream(addr, &modbusproto.Server{Handler: h}, nil)
+	srv := &modbusproto.Server{Handler: h}
+	return serveStream(addr, srv, nil, srv.ServeStream)
 }
 
-func serveStream(addr string, srv *modbusproto.Server, tc *tls.Config) (*Server, error) {
+// serveStream listens on addr (with TLS when tc is set) and runs serve, one of srv's stream methods, on it.
+func serveStream(addr string, srv *modbusproto.Server, tc *tls.Config, serve func(context.Context, net.Listener) error) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("modbus server %s: %w", addr, err)
@@ -58,42 +60,50 @@ func serveStream(addr string, srv *modbusproto.Server, tc *tls.Config) (*Server,
 		ln = tls.NewListener(ln, tc)
 	}
 	return start(ln.Addr().String(), func(ctx context.Context) {
-		if err := srv.ServeStream(ctx, ln); err != nil && srv.Log != nil {
+		if err := serve(ctx, ln); err != nil && srv.Log != nil {
 			srv.Log.Error("modbus server stopped", "addr", addr, "err", err)
 		}
 	}), nil
 }
 
-// ServeSlave serves h as the slave section says: Modbus TCP, TLS or UDP on cfg.Addr, or RTU on a serial port.
-// Device identification requests are answered from cfg.Identity. Dropped frames and closed connections are
-// debug lines on log.
+// ServeSlave serves h as the slave section says: Modbus TCP (MBAP or RTU framing), TLS (MBAP framing) or UDP
+// (MBAP or RTU framing) on cfg.Addr, or RTU or ASCII on a serial port. Device identification requests are
+// answered from cfg.Identity. Dropped frames and closed connections are debug lines on log.
 func ServeSlave(cfg *SlaveConfig, data modbusproto.DataModel, log *slog.Logger) (*Server, error) {
 	id, err := modbusproto.NewDeviceID(cfg.Identity)
 	if err != nil {
 		return nil, fmt.Errorf("%s.identity: %w", cfg.Device.Path, err)
 	}
 	srv := &modbusproto.Server{Handler: modbusproto.DataHandler{Data: data, Identity: id}, Log: log}
+	rtu := cfg.Device.Method == "rtu"
 	switch cfg.Device.Transport {
 	case "udp":
 		pc, err := net.ListenPacket("udp", cfg.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("modbus server udp %s: %w", cfg.Addr, err)
 		}
+		serve := srv.ServePacket
+		if rtu {
+			serve = srv.ServePacketRTU
+		}
 		return start(pc.LocalAddr().String(), func(ctx context.Context) {
-			if err := srv.ServePacket(ctx, pc); err != nil {
+			if err := serve(ctx, pc); err != nil {
 				log.Error("modbus server stopped", "addr", cfg.Addr, "err", err)
 			}
 		}), nil
 	case "serial":
 		return serveSerial(cfg.Device, srv)
-	case "tls":
-		tc, err := slaveTLSConfig(cfg.TLS)
-		if err != nil {
+	}
+	var tc *tls.Config
+	if cfg.TLS != nil {
+		if tc, err = slaveTLSConfig(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("%s.security: %w", cfg.Device.Path, err)
 		}
-		return serveStream(cfg.Addr, srv, tc)
 	}
-	return serveStream(cfg.Addr, srv, nil)
+	if rtu {
+		return serveStream(cfg.Addr, srv, tc, srv.ServeStreamRTU)
+	}
+	return serveStream(cfg.Addr, srv, tc, srv.ServeStream)
 }
 
 // rtuSilence is how long a serial line must be quiet before a partial frame is discarded. Frames are delimited
@@ -109,7 +119,11 @@ func serveSerial(dev *Device, srv *modbusproto.Server) (*Server, error) {
 	}
 	return start(dev.SerialPort, func(ctx context.Context) {
 		defer port.Close()
-		if err := srv.ServeRTU(ctx, serialLine{port}); err != nil && srv.Log != nil {
+		serve := srv.ServeRTU
+		if dev.Method == "ascii" {
+			serve = srv.ServeASCII
+		}
+		if err := serve(ctx, serialLine{port}); err != nil && srv.Log != nil {
 			srv.Log.Error("modbus server stopped", "port", dev.SerialPort, "err", err)
 		}
 	}), nil

@@ -9,17 +9,19 @@ import (
 	"github.com/tbgateway/tbgateway/internal/modbusproto"
 )
 
-// SlaveConfig is the "slave" section: the gateway serving registers as a Modbus slave over TCP, TLS, UDP or a
-// serial line (RTU).
+// SlaveConfig is the "slave" section: the gateway serving registers as a Modbus slave over TCP, TLS or UDP
+// (MBAP or RTU framing) or a serial line (RTU or ASCII).
 type SlaveConfig struct {
 	// Addr is the host:port listened on (tcp, tls, udp).
 	Addr string
 	// Device holds the name, type, unit id, poll period and the items (their FunctionCode names the table), and
-	// the transport: Transport (tcp, tls, udp, serial), Method, and for serial the port and its line settings.
+	// the transport: Transport (tcp, tls, udp, serial), Method (socket and tls: MBAP framing; rtu; ascii), and
+	// for serial the port and its line settings.
 	Device *Device
 	// Send says whether the served values are polled and sent to ThingsBoard ("sendDataToThingsBoard").
 	Send bool
-	// TLS is the "security" section of type tls: the server's certificate and key files.
+	// TLS is the "security" section of type tls, or of type tcp with method tls: the server's certificate and
+	// key files. The server speaks TLS exactly when it is set.
 	TLS *SlaveTLS
 	// Identity holds the Read Device Identification objects (function 43/14) by object id; empty when the
 	// "identity" section is absent or empty, as the Python gateway then sets no identity.
@@ -58,8 +60,8 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 		if method == "socket" && !o.Has("method") {
 			dev.Method = "rtu"
 		}
-		if dev.Method != "rtu" {
-			d.Failf(o.Key("method"), "slave mode with method %q over serial is not supported yet (have rtu)", method)
+		if dev.Method != "rtu" && dev.Method != "ascii" {
+			d.Failf(o.Key("method"), "slave mode with method %q over serial is not supported (have rtu, ascii)", method)
 		}
 		if dev.SerialPort = o.String("port", ""); dev.SerialPort == "" {
 			d.FailMissing(o.Key("port"), "the serial device (e.g. /dev/ttyUSB0) for type serial")
@@ -73,14 +75,15 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 		}
 		o.Ignore("host")
 	default:
-		if method != "socket" {
-			d.Failf(o.Key("method"), "slave mode with method %q over %s is not supported yet (have socket)", method, transport)
+		if have := slaveMethods[transport]; !strings.Contains(" "+have+" ", " "+method+" ") {
+			d.Failf(o.Key("method"), "slave mode with method %q over %s is not supported (have %s)", method, transport,
+				strings.ReplaceAll(have, " ", ", "))
 		}
 		dev.Host = o.String("host", "127.0.0.1")
 		dev.Port = int(o.IntAs("port", 502, 0, 65535, "a port number 0-65535 (0: any free port)"))
 		cfg.Addr = hostPort(dev.Host, dev.Port)
 	}
-	cfg.TLS = slaveSecurity(o, transport)
+	cfg.TLS = slaveSecurity(o, transport, method)
 	dev.UnitID = uint8(o.IntAs("unitId", 0, 0, 255, "a unit id 0-255"))
 	dev.Name = o.String("deviceName", defaultSlaveDeviceName)
 	dev.Type = o.String("deviceType", "default")
@@ -113,18 +116,27 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 	return cfg
 }
 
-// slaveSecurity reads "security": required with type tls (certfile and keyfile), ignored with a warning
-// otherwise, as the Python gateway serves TLS only with type tls.
-func slaveSecurity(o *confjson.Object, transport string) *SlaveTLS {
+// slaveMethods are the framings served over each network type: tls is MBAP over TLS, as pymodbus 3.8 and
+// later frame it (and so the Python gateway).
+var slaveMethods = map[string]string{"tcp": "socket rtu tls", "udp": "socket rtu", "tls": "socket tls"}
+
+// slaveSecurity reads "security": required with type tls, or type tcp and method tls (certfile and keyfile);
+// ignored with a warning otherwise.
+func slaveSecurity(o *confjson.Object, transport, method string) *SlaveTLS {
 	d := o.Decoder()
-	if transport != "tls" {
+	tlsOn := transport == "tls" || (transport == "tcp" && method == "tls")
+	if !tlsOn {
 		if o.Has("security") {
 			o.Ignore("security")
-			d.Warn(o.Key("security"), "TLS is served with type tls only; ignored with type "+transport)
+			d.Warn(o.Key("security"), "TLS is served with type tls, or type tcp and method tls; ignored with type "+transport)
 		}
 		return nil
 	}
-	if !o.Require("security", "the server's certfile and keyfile for type tls") {
+	what := "type tls"
+	if transport == "tcp" {
+		what = "method tls"
+	}
+	if !o.Require("security", "the server's certfile and keyfile for "+what) {
 		return nil
 	}
 	var t *SlaveTLS

@@ -13,7 +13,8 @@ import (
 // TestSlaveConfigDecode: the identity keys the Python gateway reads become their Read Device Identification
 // objects (with the gateway's version as MajorMinorRevision), "modelName" spelt otherwise is an unknown key; an
 // empty identity sets no objects; serial line settings are read; security with a type other than tls is a
-// warning; an identity value too long for a response is an error naming its key.
+// warning, while type tls, or type tcp with method tls, serve TLS with it; an identity value too long for a
+// response is an error naming its key.
 func TestSlaveConfigDecode(t *testing.T) {
 	cfg, warns, err := modbus.Decode([]byte(`{"slave": {"type": "tcp", "port": 0, "security": {"certfile": "c.pem"},
 		"identity": {"vendorName": "V", "productCode": "P", "vendorUrl": "U", "productName": "N", "ModelName": "M", "modelName": "m"}}}`))
@@ -41,6 +42,13 @@ func TestSlaveConfigDecode(t *testing.T) {
 	}
 	if ids := slices.Collect(maps.Values(cfg.Slave.Identity)); slices.ContainsFunc(ids, func(v string) bool { return v != "" }) {
 		t.Errorf("empty identity set objects: %v", cfg.Slave.Identity)
+	}
+
+	for _, c := range []string{`"type": "tcp", "method": "tls"`, `"type": "tls", "method": "tls"`, `"type": "tls"`} {
+		cfg, _, err = modbus.Decode([]byte(`{"slave": {` + c + `, "port": 0, "security": {"certfile": "c.pem", "keyfile": "k.pem"}}}`))
+		if err != nil || cfg.Slave.TLS == nil || cfg.Slave.TLS.CertFile != "c.pem" || cfg.Slave.TLS.KeyFile != "k.pem" {
+			t.Errorf("%s with security: %v; want TLS served with c.pem and k.pem", c, err)
+		}
 	}
 
 	_, _, err = modbus.Decode([]byte(`{"slave": {"identity": {"vendorName": "` + strings.Repeat("x", 245) + `"}}}`))

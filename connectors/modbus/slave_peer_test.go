@@ -120,7 +120,7 @@ var slaveIdentity = map[string]any{"vendorName": "ThingsBoard", "productCode": "
 // Device Identification (43/14): basic, regular and individual access, objects in ascending id order.
 func TestSlaveModePymodbus(t *testing.T) {
 	needPeers(t, true)
-	for _, kind := range []string{"tcp", "udp", "tls", "rtu"} {
+	for _, kind := range []string{"tcp", "udp", "tls", "rtu", "rtu-tcp", "rtu-udp", "ascii", "tcp-method-tls"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -134,11 +134,18 @@ func TestSlaveModePymodbus(t *testing.T) {
 				slave["type"] = "udp"
 			case "tls":
 				cafile = writeTLSFiles(t, slave)
-			case "rtu":
+			case "tcp-method-tls":
+				cafile = writeTLSFiles(t, slave)
+				slave["type"], slave["method"] = "tcp", "tls"
+			case "rtu-tcp":
+				slave["method"] = "rtu"
+			case "rtu-udp":
+				slave["type"], slave["method"] = "udp", "rtu"
+			case "rtu", "ascii":
 				var srvPty string
 				srvPty, cliPty = startPtyPair(t, ctx)
 				delete(slave, "host")
-				slave["type"], slave["method"], slave["port"], slave["baudrate"] = "serial", "rtu", srvPty, 19200
+				slave["type"], slave["method"], slave["port"], slave["baudrate"] = "serial", kind, srvPty, 19200
 			}
 			conf, _ := json.Marshal(s)
 			name := "probe " + t.Name()
@@ -150,9 +157,9 @@ func TestSlaveModePymodbus(t *testing.T) {
 			addr := v.(*modbus.Connector).SlaveAddr()
 			args := []string{kind, addr}
 			switch kind {
-			case "tls":
-				args = append(args, cafile)
-			case "rtu":
+			case "tls", "tcp-method-tls":
+				args = []string{"tls", addr, cafile}
+			case "rtu", "ascii":
 				args = []string{kind, cliPty}
 			}
 			m := startPyMaster(t, ctx, args...)

@@ -12,7 +12,7 @@ import (
 )
 
 // TestUnsupportedFilesDoNotStopOthers: beside a working Modbus connector, four files the gateway cannot run
-// (an ASCII line, RTU framing over TLS, a reversed address range, an ASCII serial slave) are each reported failed with their file and the
+// (an ASCII line, RTU framing over TLS, a reversed address range, a serial slave with method socket) are each reported failed with their file and the
 // key at fault, and the working connector's values reach ThingsBoard; its unknown key is logged at start as a
 // warning naming its file and key path.
 func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
@@ -35,8 +35,8 @@ func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
 			`master.slaves[0].method: method "rtu" over TLS is not supported`},
 		"badrange": {slave(map[string]any{"timeseries": []any{map[string]any{"tag": "v", "type": "16int", "functionCode": 3, "address": "3-0"}}}),
 			`master.slaves[0].timeseries[0].address: address range "3-0" is reversed`},
-		"serialslave": {map[string]any{"slave": map[string]any{"type": "serial", "method": "ascii", "port": "/dev/ttyS0"}},
-			`slave.method: slave mode with method "ascii" over serial is not supported yet`},
+		"serialslave": {map[string]any{"slave": map[string]any{"type": "serial", "method": "socket", "port": "/dev/ttyS0"}},
+			`slave.method: slave mode with method "socket" over serial is not supported`},
 	}
 	e := gwtest.New(t, gwtest.Options{Timeout: testTimeout})
 	conns := []gwtest.Connector{{Type: modbus.Type, Name: "good", Conf: slave(map[string]any{"colour": "blue"})}}

@@ -168,22 +168,38 @@ func (s *Server) ServeRTU(ctx context.Context, line io.ReadWriter) error {
 
 // answerRTU serves one request frame (CRC already checked) and writes the answer, if any.
 func (s *Server) answerRTU(w io.Writer, frame []byte) error {
-	unit := frame[0]
+	out := s.appendRTUAnswer(nil, frame)
+	if len(out) == 0 {
+		return nil
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+// appendRTUAnswer serves one request frame (CRC already checked) and appends the answer frame to dst; nothing
+// when it gets none.
+func (s *Server) appendRTUAnswer(dst, frame []byte) []byte {
 	req, err := ParsePDU(frame[1 : len(frame)-2])
 	if err != nil {
 		s.debug("rtu: request dropped", "err", err)
-		return nil
+		return dst
 	}
-	resp, ok := s.Handler.ServeModbus(unit, req)
+	resp, ok := s.serialAnswer(frame[0], req)
 	if !ok {
-		s.debug("rtu: request for another unit ignored", "unit", unit)
-		return nil
+		return dst
 	}
-	if unit == 0 {
-		return nil
+	n := len(dst)
+	dst = append(append(dst, frame[0]), resp.Bytes()...)
+	return binary.LittleEndian.AppendUint16(dst, CRC16(dst[n:]))
+}
+
+// serialAnswer serves a request of a serial framing (RTU, ASCII): ok false when it gets no answer, as it is for
+// a unit the Handler does not serve or a broadcast (unit 0).
+func (s *Server) serialAnswer(unit uint8, req PDU) (resp PDU, ok bool) {
+	resp, ok = s.Handler.ServeModbus(unit, req)
+	if !ok {
+		s.debug("modbus server: request for another unit ignored", "unit", unit)
+		return PDU{}, false
 	}
-	out := append([]byte{unit}, resp.Bytes()...)
-	out = binary.LittleEndian.AppendUint16(out, CRC16(out))
-	_, err = w.Write(out)
-	return err
+	return resp, unit != 0
 }

@@ -26,7 +26,7 @@ const (
 	writeTimeout       = 10 * time.Second
 )
 
-// Server serves a Handler over Modbus TCP, TLS, UDP (MBAP framing) and serial RTU. The zero value plus a
+// Server serves a Handler over Modbus TCP, TLS and UDP (MBAP or RTU framing) and serial lines (RTU or ASCII). The zero value plus a
 // Handler is ready to use. Every goroutine it starts ends before its Serve method returns.
 type Server struct {
 	Handler Handler
@@ -56,6 +56,12 @@ func isTimeout(err error) bool {
 // connection are answered in order. A frame with a protocol id other than 0 is skipped; a frame whose length
 // field is out of range closes its connection.
 func (s *Server) ServeStream(ctx context.Context, ln net.Listener) error {
+	return s.serveStream(ctx, ln, s.serveConn)
+}
+
+// serveStream accepts connections on ln and serves each with serve in its own goroutine, at most MaxClients at
+// once, until ctx is done or Accept fails.
+func (s *Server) serveStream(ctx context.Context, ln net.Listener, serve func(ctx context.Context, conn net.Conn)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -93,18 +99,15 @@ func (s *Server) ServeStream(ctx context.Context, ln net.Listener) error {
 			defer stop()
 			defer conn.Close()
 			defer func() { <-slots }() // before the close: a client that saw it may connect again at once
-			s.serveConn(conn)
+			serve(ctx, conn)
 		})
 	}
 }
 
 // serveConn answers the requests of one stream connection until it fails, idles or sends a frame it cannot
 // recover from.
-func (s *Server) serveConn(conn net.Conn) {
-	idle := s.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
+func (s *Server) serveConn(_ context.Context, conn net.Conn) {
+	idle := s.idleTimeout()
 	buf := make([]byte, MaxMBAPFrame)
 	out := make([]byte, 0, MaxMBAPFrame)
 	for {
@@ -127,6 +130,13 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 }
 
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout <= 0 {
+		return DefaultIdleTimeout
+	}
+	return s.IdleTimeout
+}
+
 // answer returns the response PDU to an MBAP request.
 func (s *Server) answer(f MBAPFrame) PDU {
 	resp, ok := s.Handler.ServeModbus(f.Unit, f.PDU)
@@ -139,6 +149,18 @@ func (s *Server) answer(f MBAPFrame) PDU {
 // ServePacket serves MBAP frames carried one per datagram on pc (UDP) until ctx is done (then it closes pc and
 // returns nil) or reading fails. Malformed datagrams are dropped with a debug line; answers go to the sender.
 func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
+	return s.servePacket(ctx, pc, func(dst, b []byte) ([]byte, error) {
+		f, err := ParseMBAP(b)
+		if err != nil {
+			return dst, err
+		}
+		return AppendMBAP(dst, f.Transaction, f.Unit, s.answer(f)), nil
+	})
+}
+
+// servePacket reads datagrams on pc and sends the sender the answer frame returns for each, when it appends one
+// to dst; a datagram it fails on is dropped with a debug line.
+func (s *Server) servePacket(ctx context.Context, pc net.PacketConn, frame func(dst, b []byte) ([]byte, error)) error {
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer stop()
 	buf := make([]byte, 64*1024) // a whole datagram, so an oversized one is seen as such, not cut
@@ -154,12 +176,14 @@ func (s *Server) ServePacket(ctx context.Context, pc net.PacketConn) error {
 			}
 			return err
 		}
-		f, err := ParseMBAP(buf[:n])
+		out, err = frame(out[:0], buf[:n])
 		if err != nil {
 			s.debug("modbus server: datagram dropped", "remote", from.String(), "bytes", n, "err", err)
 			continue
 		}
-		out = AppendMBAP(out[:0], f.Transaction, f.Unit, s.answer(f))
+		if len(out) == 0 {
+			continue
+		}
 		if _, err := pc.WriteTo(out, from); err != nil {
 			s.debug("modbus server: answer not sent", "remote", from.String(), "err", err)
 		}

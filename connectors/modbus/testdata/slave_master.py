@@ -1,7 +1,7 @@
 """A Modbus master (pymodbus 3.0.0 client) driven from a test: one JSON command per stdin line, one JSON
 answer per stdout line. It prints READY once connected.
 
-Usage: slave_master.py tcp|udp|tls HOST:PORT [CAFILE]  |  slave_master.py rtu PTY
+Usage: slave_master.py tcp|udp|rtu-tcp|rtu-udp|tls HOST:PORT [CAFILE]  |  slave_master.py rtu|ascii PTY
 Commands: {"op": "hr"|"ir"|"co"|"di", "addr": a, "count": n, "unit": u} -> {"values": [...]} or {"error": "..."}
           {"op": "id", "code": 1-4, "obj": o, "unit": u} -> {"more": b, "next": n, "objects": [[id, "value"], ...]}
 """
@@ -11,6 +11,7 @@ import ssl
 import sys
 
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient, ModbusTlsClient, ModbusUdpClient
+from pymodbus.framer.ascii_framer import ModbusAsciiFramer
 from pymodbus.framer.rtu_framer import ModbusRtuFramer
 from pymodbus.framer.socket_framer import ModbusSocketFramer
 from pymodbus.mei_message import ReadDeviceInformationRequest
@@ -38,11 +39,17 @@ class TlsClient(ModbusTlsClient):
 
 
 def client(kind, where, cafile):
-    if kind == "rtu":
-        return ModbusSerialClient(port=where, framer=ModbusRtuFramer, baudrate=19200, timeout=2)
+    if kind in ("rtu", "ascii"):
+        # 8N1 whatever the gateway's end runs: pyserial cannot set 7 data bits or a parity on a pty
+        framer = ModbusAsciiFramer if kind == "ascii" else ModbusRtuFramer
+        return ModbusSerialClient(port=where, framer=framer, baudrate=19200, timeout=2)
     host, port = where.rsplit(":", 1)
     if kind == "udp":
         return ModbusUdpClient(host, port=int(port), timeout=2)
+    if kind == "rtu-udp":
+        return ModbusUdpClient(host, port=int(port), framer=ModbusRtuFramer, timeout=2)
+    if kind == "rtu-tcp":
+        return ModbusTcpClient(host, port=int(port), framer=ModbusRtuFramer, timeout=2)
     if kind == "tls":
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
         ctx.check_hostname = False
