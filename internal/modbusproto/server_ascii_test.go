@@ -9,11 +9,12 @@ import (
 )
 
 // TestServeASCII serves Modbus ASCII on a line: noise, a frame with a wrong LRC, one cut short by a new ':', a
-// write to another unit and a broadcast write get no answer; the first answer the master reads is the one to its
+// write to another unit and a broadcast write (served, register 5) get no answer; the first answer the master reads is the one to its
 // read request (sent in lower-case hex), in upper-case hex, and it shows none of the writes. A request split
 // across reads is answered too.
 func TestServeASCII(t *testing.T) {
 	srv, m := newTestServer(t, 1)
+	m.broadcast = true
 	m.SetRegisters(1, HoldingRegisters, 0, []uint16{0x1234, 0})
 	line, master := net.Pipe()
 	run(t, func(ctx context.Context) error { return srv.ServeASCII(ctx, pipeLine{line}) },
@@ -23,8 +24,8 @@ func TestServeASCII(t *testing.T) {
 	badLRC[len(badLRC)-3] ^= 1
 	cut := EncodeASCII(1, pdu(6, 0, 0, 0xBB, 0xBB))
 	var in []byte
-	for _, f := range [][]byte{[]byte("noise\r\n"), badLRC, cut[:9], EncodeASCII(2, pdu(6, 0, 0, 0xCC, 0xCC)),
-		EncodeASCII(0, pdu(6, 0, 0, 0xDD, 0xDD)), bytes.ToLower(EncodeASCII(1, pdu(3, 0, 0, 0, 1)))} {
+	for _, f := range [][]byte{[]byte("noise\r\n"), badLRC, EncodeASCII(2, pdu(6, 0, 0, 0xCC, 0xCC)),
+		EncodeASCII(0, pdu(6, 0, 5, 0xDD, 0xDD)), cut[:9], bytes.ToLower(EncodeASCII(1, pdu(3, 0, 0, 0, 1)))} {
 		in = append(in, f...)
 	}
 	if _, err := master.Write(in); err != nil {
@@ -42,6 +43,9 @@ func TestServeASCII(t *testing.T) {
 	}
 	if want := EncodeASCII(1, pdu(3, 2, 0, 0)); !bytes.Equal(readRTU(t, master, want), want) {
 		t.Errorf("a request in two parts not answered")
+	}
+	if got := m.Registers(0, HoldingRegisters, 5, 1); got[0] != 0xDDDD {
+		t.Errorf("broadcast write not served: register 5 holds %#x", got[0])
 	}
 }
 

@@ -19,11 +19,13 @@ const hangGuard = 10 * time.Second
 type memModel struct {
 	mu   sync.Mutex
 	unit uint8
+	// broadcast serves unit 0 (the broadcast address) as well, on the same tables; set before serving
+	broadcast bool
 	bits [2][65536]bool
 	regs [2][65536]uint16
 }
 
-func (m *memModel) Serves(u uint8) bool { return u == m.unit }
+func (m *memModel) Serves(u uint8) bool { return u == m.unit || (u == 0 && m.broadcast) }
 
 func (m *memModel) Bits(_ uint8, t Table, addr uint16, n int) []bool {
 	m.mu.Lock()
@@ -98,16 +100,7 @@ func exchangeMBAP(t *testing.T, c net.Conn, txn uint16, unit uint8, req PDU) MBA
 // exception for an address past the end, and "gateway target failed to respond" for a unit not served.
 func TestServeStreamRequests(t *testing.T) {
 	srv, m := newTestServer(t, 7)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, func(ctx context.Context) error { return srv.ServeStream(ctx, ln) })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := serveTCP(t, srv.ServeStream)
 	m.SetRegisters(7, InputRegisters, 9, []uint16{0xBEEF})
 	m.SetBits(7, DiscreteInputs, 3, []bool{true})
 	cases := []struct {
@@ -185,17 +178,7 @@ func TestServeStreamBounds(t *testing.T) {
 func TestServePacket(t *testing.T) {
 	srv, m := newTestServer(t, 1)
 	m.SetRegisters(1, HoldingRegisters, 0, []uint16{42})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, func(ctx context.Context) error { return srv.ServePacket(ctx, pc) })
-	c, err := net.Dial("udp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(hangGuard))
+	c := serveUDP(t, srv.ServePacket)
 	other := AppendMBAP(nil, 1, 1, pdu(3, 0, 0, 0, 1))
 	other[3] = 1 // protocol id 1
 	for _, dgram := range [][]byte{{0xde, 0xad}, other, AppendMBAP(nil, 2, 1, pdu(3, 0, 0, 0, 1))} {
