@@ -21,8 +21,8 @@ type memModel struct {
 	unit uint8
 	// broadcast serves unit 0 (the broadcast address) as well, on the same tables; set before serving
 	broadcast bool
-	bits [2][65536]bool
-	regs [2][65536]uint16
+	bits      [2][65536]bool
+	regs      [2][65536]uint16
 }
 
 func (m *memModel) Serves(u uint8) bool { return u == m.unit || (u == 0 && m.broadcast) }
