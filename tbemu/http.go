@@ -177,8 +177,13 @@ func (s *Server) httpAttributes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) httpSetAttributes(w http.ResponseWriter, r *http.Request) {
-	var values map[string]any
-	if err := readBody(r, &values); err != nil {
+	var raw map[string]json.RawMessage
+	if err := readBody(r, &raw); err != nil {
+		httpError(w, err)
+		return
+	}
+	values, err := attributeValues(raw)
+	if err != nil {
 		httpError(w, err)
 		return
 	}
@@ -187,6 +192,26 @@ func (s *Server) httpSetAttributes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// attributeValues decodes the values of an attribute write; objects and arrays keep their text (key order
+// included), as ThingsBoard stores and pushes a JSON attribute as written.
+func attributeValues(raw map[string]json.RawMessage) (map[string]any, error) {
+	values := make(map[string]any, len(raw))
+	for k, b := range raw {
+		if b = bytes.TrimSpace(b); len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+			values[k] = json.RawMessage(b)
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("request body: attribute %q: %w", k, err)
+		}
+		values[k] = v
+	}
+	return values, nil
 }
 
 func (s *Server) httpDeleteShared(w http.ResponseWriter, r *http.Request) {
