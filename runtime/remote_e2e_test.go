@@ -232,16 +232,22 @@ func TestRemoteConnectorUpdateReachesApplier(t *testing.T) {
 		t.Errorf("refusal logged %d times, want once", n)
 	}
 
-	// After a reconnect the same shared values are requested again and change nothing.
+	// After a reconnect the same shared values are requested again and change nothing: Early is not applied
+	// again and Second's refusal is not logged again (keys are handled in order, Second last).
 	e.emu.DropConnections()
 	gw.WaitEvent(e.ctx, uplink.EventConnected)
-	if err := e.emu.SetSharedAttributes(gwName, map[string]any{"Third": map[string]any{
-		"name": "Third", "type": "e2etest", "logLevel": "INFO", "configurationJson": map[string]any{}, "ts": start + 9000,
-	}}); err != nil {
-		t.Fatal(err)
+	handled := make(chan error, 1)
+	go func() { handled <- gw.Log.Wait(e.ctx, "already handled", "key=Second") }()
+	select {
+	case got := <-a.applied:
+		t.Fatalf("after a reconnect %q was applied again", got.c.Name)
+	case err := <-handled:
+		if err != nil {
+			t.Fatalf("the shared attributes requested after the reconnect were not handled: %v", err)
+		}
 	}
-	if got := a.next(t, e.ctx); got.c.Name != "Third" {
-		t.Errorf("after a reconnect %q was applied again; want only the new Third", got.c.Name)
+	if len(a.applied) > 0 {
+		t.Errorf("after a reconnect %q was applied again", (<-a.applied).c.Name)
 	}
 	if n := gw.Log.Count("change refused", "bad key x"); n != 1 {
 		t.Errorf("refusal logged %d times after a reconnect, want once", n)
