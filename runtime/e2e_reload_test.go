@@ -375,3 +375,27 @@ func TestE2EReloadSIGHUP(t *testing.T) {
 		t.Errorf("stopping the gateway process: %v", err)
 	}
 }
+
+// TestE2EReloadFixedFileStartsFailedConnector: a connector whose file was invalid at start (reported failed, never
+// run) starts once its file is fixed and the files are checked again.
+func TestE2EReloadFixedFileStartsFailedConnector(t *testing.T) {
+	e := newE2E(t)
+	bad := versionConf("fixed-dev", 1)
+	bad["devices"].([]any)[0].(map[string]any)["periodMs"] = -5
+	g := e.startLogged(setup{connectors: []connSpec{{Type: "simulator", Name: "fixed", Conf: bad}},
+		tb: map[string]any{"checkConnectorsConfigurationInSeconds": 0}})
+	if st := g.GW.Stats().Connectors["fixed"]; st.State != runtime.StateFailed {
+		t.Fatalf("the connector with an invalid file: %+v, want it failed", st)
+	}
+	e.WriteFile("fixed.json", versionConf("fixed-dev", 1))
+	if err := g.GW.Reload(e.ctx); err != nil {
+		t.Fatalf("Reload of the fixed file: %v", err)
+	}
+	if c := connectorInfo(t, g.GW, "fixed"); c.Error != "" || !c.Active {
+		t.Fatalf("after the fix Connectors() shows %+v, want it active without error", c)
+	}
+	e.waitFor("the fixed connector's data", func() bool { return len(e.values("fixed-dev", "version")) > 0 })
+	if st := g.GW.Stats().Connectors["fixed"]; st.State != runtime.StateRunning || st.Error != "" {
+		t.Errorf("the fixed connector: %+v, want it running", st)
+	}
+}
