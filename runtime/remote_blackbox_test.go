@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
+	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
 )
 
 // modbusBlackbox is the Modbus connector's copy of the Python gateway's blackbox corpus (see its NOTICE).
@@ -59,6 +62,9 @@ func TestRemotePythonBlackboxModbusUplink(t *testing.T) {
 			var want map[string]any
 			readJSON(t, filepath.Join(modbusBlackbox, "test_values", "uplink", tc.values+"_"+order+".json"), &want)
 			e.waitFor(name+": the corpus values at ThingsBoard", func() bool {
+				if gw.Log.Contains("change refused") { // written back to the emulator, so this is re-checked
+					return true
+				}
 				latest := e.emu.Latest(device)
 				for k, w := range want {
 					if v, ok := latest[k]; !ok || !corpusSame(w, v.Value) {
@@ -67,10 +73,16 @@ func TestRemotePythonBlackboxModbusUplink(t *testing.T) {
 				}
 				return true
 			})
+			failIfRefused(t, gw)
 		}
 	}
+}
+
+// failIfRefused fails the test when the gateway refused a pushed configuration.
+func failIfRefused(t *testing.T, gw *gwtest.Gateway) {
+	t.Helper()
 	if gw.Log.Contains("change refused") {
-		t.Errorf("a blackbox config was refused:\n%v", gw.Log.Lines())
+		t.Fatalf("a blackbox config was refused:\n%s", strings.Join(gw.Log.Lines(), "\n"))
 	}
 }
 
@@ -114,4 +126,71 @@ func corpusValue(v any) any {
 		return v
 	}
 	return out
+}
+
+// opcuaBlackbox is the OPC-UA connector's copy of the Python gateway's blackbox corpus (see its NOTICE).
+const opcuaBlackbox = "../connectors/opcua/testdata/corpus"
+
+// TestRemotePythonBlackboxOPCUAUplink runs the Python blackbox OPC-UA uplink cases by pushing their configs as
+// shared attributes to a running gateway (type "OPCUA", as their suite sends it), against the node-opcua peer
+// holding the corpus nodes. The corpus' Basic128Rsa15 policy is not offered by the peer: the cases run with
+// policy None, as the connector's own corpus tests do. Each case reads into its own device.
+func TestRemotePythonBlackboxOPCUAUplink(t *testing.T) {
+	if !opcuapeer.Installed() {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v", opcuapeer.ErrMissing)
+		}
+		t.Skip("node-opcua test peer missing: install with make test-deps")
+	}
+	e := newE2E(t)
+	nodemap, err := filepath.Abs("../connectors/opcua/testdata/nodemap.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opcuapeer.Start(e.ctx, opcuapeer.Options{NodeMap: nodemap, PKIDir: t.TempDir(), Stderr: os.Stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	cases := []struct{ config, values string }{
+		{"opcua_uplink_converter_absolute_path.json", "different_paths_finding_methods_values.json"},
+		{"opcua_uplink_converter_relative_path.json", "different_paths_finding_methods_values.json"},
+		{"opcua_uplink_converter_identifier.json", "different_identifier_finding_methods_values.json"},
+		{"opcua_uplink_converter_different_types.json", "different_types_finding_methods_values.json"},
+	}
+	gw := e.startLogged(setup{connectors: []connSpec{newProbe(t, "Probe").conn()}, tb: map[string]any{"remoteConfiguration": true}})
+	ts := time.Now().UnixMilli()
+	for i, tc := range cases {
+		var push map[string]map[string]any
+		readJSON(t, filepath.Join(opcuaBlackbox, "configs", "uplink_configs", tc.config), &push)
+		for name, attr := range push {
+			conf := attr["configurationJson"].(map[string]any)
+			server := conf["server"].(map[string]any)
+			server["url"], server["security"] = p.URL, "None"
+			device := fmt.Sprintf("Temp Sensor %d", i)
+			for _, m := range conf["mapping"].([]any) {
+				m.(map[string]any)["deviceInfo"].(map[string]any)["deviceNameExpression"] = device
+			}
+			ts++
+			attr["ts"] = ts
+			if err := e.emu.SetSharedAttributes(gwName, map[string]any{name: attr}); err != nil {
+				t.Fatal(err)
+			}
+			var want map[string]any
+			readJSON(t, filepath.Join(opcuaBlackbox, "test_values", "uplink", tc.values), &want)
+			e.waitFor(tc.config+": the corpus values at ThingsBoard", func() bool {
+				if gw.Log.Contains("change refused") { // written back to the emulator, so this is re-checked
+					return true
+				}
+				latest := e.emu.Latest(device)
+				for k, w := range want {
+					if v, ok := latest[k]; !ok || !corpusSame(w, v.Value) {
+						return false
+					}
+				}
+				return true
+			})
+			failIfRefused(t, gw)
+		}
+	}
 }

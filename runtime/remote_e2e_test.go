@@ -404,7 +404,7 @@ func TestRemotePythonBlackboxConfigsReachApplier(t *testing.T) {
 				t.Errorf("%s: applied %s, want configurationJson with logLevel and name", f, got.raw)
 			}
 			if got.c.Name != name || got.c.Type != strings.ToLower(attr["type"].(string)) || got.c.Configuration != attr["configuration"] || !reflect.DeepEqual([]byte(got.c.Raw), got.raw) {
-				t.Errorf("%s: applied connector %+v", f, got.c)
+				t.Errorf("%s: applied connector name %q type %q configuration %q, raw passed apart: %v", f, got.c.Name, got.c.Type, got.c.Configuration, !reflect.DeepEqual([]byte(got.c.Raw), got.raw))
 			}
 			ct, ok := tbgateway.LookupConnector(got.c.Type)
 			if !ok {
