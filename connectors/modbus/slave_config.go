@@ -85,6 +85,11 @@ func decodeSlave(o *confjson.Object) *SlaveConfig {
 	}
 	cfg.TLS = slaveSecurity(o, transport, method)
 	dev.UnitID = uint8(o.IntAs("unitId", 0, 0, 255, "a unit id 0-255"))
+	if dev.UnitID == 0 && (dev.Method == "rtu" || dev.Method == "ascii") {
+		// pymodbus answers unit 0 like any other; on RTU and ASCII lines it is the broadcast address, which a
+		// slave carries out and never answers, so a master polling unit 0 gets silence here.
+		d.Warn(o.Key("unitId"), "unit 0 is the broadcast address with "+dev.Method+" framing: writes to it are carried out but never answered; give the slave a unit id of 1-247")
+	}
 	dev.Name = o.String("deviceName", defaultSlaveDeviceName)
 	dev.Type = o.String("deviceType", "default")
 	dev.PollPeriod = positiveMillis(o, "pollPeriod", DefaultSlavePollPeriod)

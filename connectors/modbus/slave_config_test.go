@@ -56,3 +56,23 @@ func TestSlaveConfigDecode(t *testing.T) {
 		t.Errorf("a 245-byte vendorName: %v; want an error naming slave.identity.vendorName", err)
 	}
 }
+
+// TestSlaveBroadcastUnitWarned: unit 0 with RTU or ASCII framing is the broadcast address, never answered: a
+// warning names slave.unitId; over socket framing unit 0 is an ordinary unit.
+func TestSlaveBroadcastUnitWarned(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"slave": {"type": "serial", "port": "/dev/ttyS0", "unitId": 0}}`:                    true,
+		`{"slave": {"type": "tcp", "port": 0, "method": "rtu"}}`:                              true,
+		`{"slave": {"type": "serial", "port": "/dev/ttyS0", "method": "ascii", "unitId": 1}}`: false,
+		`{"slave": {"type": "tcp", "port": 0, "unitId": 0}}`:                                  false,
+	} {
+		_, warns, err := modbus.Decode([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		got := strings.Contains(strings.Join(warns, "\n"), "slave.unitId: unit 0 is the broadcast address")
+		if got != want {
+			t.Errorf("%s: warnings %q, want the broadcast warning %v", raw, warns, want)
+		}
+	}
+}
