@@ -39,7 +39,8 @@ type remoteState struct {
 	// reconnect) is not handled twice.
 	seen map[string]string
 
-	cancel context.CancelFunc // stops the previous connection's shared-attribute request
+	cancel  context.CancelFunc // stops the previous connection's shared-attribute request
+	offOnce sync.Once          // "remote configuration is off" is logged at the first connect only
 }
 
 // runningTS is the version (ms) of the connector that runs: the ts of the remote update that installed it or
@@ -104,6 +105,9 @@ func (g *Gateway) remoteOnConnect(ctx context.Context) {
 		var keys []string
 		if !g.cfg.Thingsboard.RemoteConfiguration {
 			keys = []string{attrRemoteLogLevel}
+			g.remote.offOnce.Do(func() {
+				g.log.Info("remote configuration is off (thingsboard.remoteConfiguration is false): configuration changes from ThingsBoard are ignored, RemoteLoggingLevel only is followed")
+			})
 		}
 		// No keys: ThingsBoard answers every attribute, so connectors created in its UI are found too.
 		_, shared, err := g.link.RequestOwnAttributes(reqCtx, nil, keys)

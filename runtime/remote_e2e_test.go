@@ -352,6 +352,9 @@ func TestRemoteConfigurationOffIgnoresConnectorUpdate(t *testing.T) {
 	if !gw.Log.Contains("RemoteLoggingLevel received") {
 		t.Error("RemoteLoggingLevel was not dispatched with remoteConfiguration false")
 	}
+	if n := gw.Log.Count("remote configuration is off", "changes from ThingsBoard are ignored"); n != 1 {
+		t.Errorf("the start log says %d times that remote configuration is off, want once", n)
+	}
 	if !gw.Log.Contains("remoteConfiguration is false", "Probe") {
 		t.Error("the log does not say why the connector update was ignored")
 	}
