@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/tbgateway/tbgateway/internal/confjson"
 )
@@ -56,6 +57,7 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 		str(o, "key", &c.Key)
 		boolean(o, "useGRPCForce", &c.UseGRPCForce)
 		o.Done()
+		c.Type = strings.ToLower(c.Type) // the Python gateway reads "OPCUA", "Modbus", ... as their lower-case types
 		cfg.Connectors = append(cfg.Connectors, c)
 	}
 	root.Done()
@@ -143,7 +145,7 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 		o.Decoder().Warn(o.Key("proxy_host"), "an HTTP proxy is not supported, ignored")
 	}
 	if t.RemoteConfiguration {
-		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration is not supported yet, ignored")
+		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration applies connector configurations and active_connectors from ThingsBoard; its general, storage, grpc and logs sections are not applied yet")
 	}
 	if t.LatencyDebugMode {
 		o.Decoder().Warn(o.Key("latencyDebugMode"), "latency debug mode is not supported yet, ignored")

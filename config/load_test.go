@@ -16,8 +16,8 @@ func TestLoadCorpusMainFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The sample turns remote configuration on, which is not built yet: that is the only warning.
-	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration is not supported yet, ignored") {
+	// The sample turns remote configuration on, which is only partly built: that is the only warning.
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations and active_connectors from ThingsBoard; its general, storage, grpc and logs sections are not applied yet") {
 		t.Errorf("warnings: %v", warns)
 	}
 	tb := cfg.Thingsboard
@@ -116,7 +116,7 @@ func TestYAMLLoadsLikeJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration is not supported yet, ignored") {
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations and active_connectors from ThingsBoard; its general, storage, grpc and logs sections are not applied yet") {
 		t.Errorf("warnings: %v", warns)
 	}
 	if fromYAML.File != filepath.Join("testdata", "yaml", "tb_gateway.yaml") {
@@ -300,5 +300,25 @@ func TestResolvePath(t *testing.T) {
 	}
 	if got := ResolvePath("", nil); got != "./config/" {
 		t.Errorf("default: %q", got)
+	}
+}
+
+// TestConnectorTypeLowerCased: "OPCUA" or "Modbus" in the main file name the opcua and modbus connectors, as in the
+// Python gateway.
+func TestConnectorTypeLowerCased(t *testing.T) {
+	dir := t.TempDir()
+	main := `{"thingsboard":{"host":"h","security":{"accessToken":"T"}},"connectors":[
+		{"type":"OPCUA","name":"O","configuration":"o.json"},{"type":"Modbus","name":"M","configuration":"m.json"}]}`
+	for name, content := range map[string]string{"tb_gateway.json": main, "o.json": "{}", "m.json": "{}"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, _, err := Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{cfg.Connectors[0].Type, cfg.Connectors[1].Type}; !slices.Equal(got, []string{"opcua", "modbus"}) {
+		t.Errorf("connector types %q, want opcua and modbus", got)
 	}
 }
