@@ -92,6 +92,11 @@ func (g *Gateway) applier() ConnectorApplier {
 // remoteOnConnect publishes the configuration attributes, then requests the gateway device's shared attributes
 // in the background and handles them as updates. It runs on every connect.
 func (g *Gateway) remoteOnConnect(ctx context.Context) {
+	if !g.cfg.Thingsboard.RemoteConfiguration {
+		g.remote.offOnce.Do(func() {
+			g.log.Info("remote configuration is off (thingsboard.remoteConfiguration is false): configuration changes from ThingsBoard are ignored, RemoteLoggingLevel only is followed")
+		})
+	}
 	g.publishRemoteConfig(ctx)
 	reqCtx, cancel := context.WithCancel(ctx)
 	g.remote.mu.Lock()
@@ -105,9 +110,6 @@ func (g *Gateway) remoteOnConnect(ctx context.Context) {
 		var keys []string
 		if !g.cfg.Thingsboard.RemoteConfiguration {
 			keys = []string{attrRemoteLogLevel}
-			g.remote.offOnce.Do(func() {
-				g.log.Info("remote configuration is off (thingsboard.remoteConfiguration is false): configuration changes from ThingsBoard are ignored, RemoteLoggingLevel only is followed")
-			})
 		}
 		// No keys: ThingsBoard answers every attribute, so connectors created in its UI are found too.
 		_, shared, err := g.link.RequestOwnAttributes(reqCtx, nil, keys)
