@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -34,7 +35,8 @@ type remoteState struct {
 	applyMu sync.Mutex // serialises remote changes: one update is handled at a time
 	mu      sync.Mutex // guards the fields below
 	// applied is the ts of the remote update each connector was last installed from.
-	applied map[string]int64
+	applied     map[string]int64
+	appliedJSON map[string]string // the canonical JSON of that update
 	// seen is the canonical JSON of the last value handled per shared key: the same value again (after a
 	// reconnect) is not handled twice.
 	seen map[string]string
@@ -55,14 +57,22 @@ func (r *remoteState) runningTS(name, file string) int64 {
 	return ts
 }
 
+// lastApplied returns the ts of the last update applied to a connector (0 when none was) and that update's
+// canonical JSON.
+func (r *remoteState) lastApplied(name string) (int64, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied[name], r.appliedJSON[name]
+}
+
 // markApplied records the ts a connector now runs with.
-func (r *remoteState) markApplied(name string, ts int64) {
+func (r *remoteState) markApplied(name string, ts int64, canonical string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.applied == nil {
-		r.applied = map[string]int64{}
+		r.applied, r.appliedJSON = map[string]int64{}, map[string]string{}
 	}
-	r.applied[name] = ts
+	r.applied[name], r.appliedJSON[name] = ts, canonical
 }
 
 // firstSight records value as handled for key and reports whether it was not handled before.
@@ -72,11 +82,28 @@ func (r *remoteState) firstSight(key string, value []byte) bool {
 	if r.seen == nil {
 		r.seen = map[string]string{}
 	}
-	if old, ok := r.seen[key]; ok && old == string(value) {
+	v := canonicalJSON(value)
+	if old, ok := r.seen[key]; ok && old == v {
 		return false
 	}
-	r.seen[key] = string(value)
+	r.seen[key] = v
 	return true
+}
+
+// canonicalJSON returns value re-encoded with sorted keys and no spaces, so that one value pushed and the same
+// value in an answer to a request compare equal whatever their formatting; value as is when it does not parse.
+func canonicalJSON(value []byte) string {
+	d := json.NewDecoder(bytes.NewReader(value))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return string(value)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return string(value)
+	}
+	return string(b)
 }
 
 // applier is where connector changes go: Options.RemoteApplier, else the gateway itself once it implements

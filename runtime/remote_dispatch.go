@@ -148,6 +148,14 @@ func (g *Gateway) remoteConnector(ctx context.Context, obj map[string]any, ts in
 			running = &ci
 		}
 	}
+	// An update older than one already applied is stale, and the very update applied last seen again is a
+	// repeat (an answer to the connect-time request overtaken by pushes): both are ignored whether or not the
+	// connector runs now.
+	canonical := canonicalJSON(rawOf(obj))
+	if last, lastJSON := g.remote.lastApplied(name); ts < last || (ts == last && canonical == lastJSON) {
+		g.log.Info("remote configuration: connector update older than one already applied; ignored", "connector", name, "ts", ts, "applied", last)
+		return nil
+	}
 	if running != nil && g.connectorByName(name) != nil {
 		if rts := g.remote.runningTS(name, running.File); ts <= rts {
 			g.log.Info("remote configuration: connector update not newer than what runs; ignored", "connector", name, "ts", ts, "running", rts)
@@ -180,7 +188,7 @@ func (g *Gateway) remoteConnector(ctx context.Context, obj map[string]any, ts in
 	if err := a.ApplyConnector(actx, c, raw); err != nil {
 		return fmt.Errorf("connector %q: %w", name, err)
 	}
-	g.remote.markApplied(name, ts)
+	g.remote.markApplied(name, ts, canonical)
 	g.log.Info("remote configuration: connector configuration applied from ThingsBoard", "connector", name, "type", typ, "ts", ts)
 	g.publishRemote(ctx, map[string]any{name: connectorAttr(c, ts), attrActiveConnectors: activeNames(g.Connectors())})
 	return nil

@@ -420,3 +420,31 @@ func TestRemotePythonBlackboxConfigsReachApplier(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteStaleConnectorUpdateIgnored: an update older than one already applied (an answer to the connect-time
+// request overtaken by a newer push) is never applied, even when the connector does not run.
+func TestRemoteStaleConnectorUpdateIgnored(t *testing.T) {
+	e := newE2E(t)
+	a := newRecordingApplier()
+	gw := e.startLogged(setup{connectors: []connSpec{newProbe(t, "Probe").conn()}, tb: map[string]any{"remoteConfiguration": true}, opts: runtime.Options{RemoteApplier: a}})
+	ts := time.Now().UnixMilli() + 60000
+	push := func(ts int64, v string) {
+		t.Helper()
+		if err := e.emu.SetSharedAttributes(gwName, map[string]any{"Later": map[string]any{
+			"name": "Later", "type": "e2etest", "logLevel": "INFO", "configurationJson": map[string]any{"v": v}, "ts": ts,
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(ts, "new")
+	if got := a.next(t, e.ctx); !strings.Contains(string(got.raw), `"v":"new"`) {
+		t.Fatalf("first update applied %s", got.raw)
+	}
+	push(ts-1000, "stale")
+	e.waitFor("the stale update ignored", func() bool { return gw.Log.Contains("older than one already applied", "Later") })
+	select {
+	case got := <-a.applied:
+		t.Errorf("a stale update was applied: %s\n%s", got.raw, strings.Join(gw.Log.Lines(), "\n"))
+	default:
+	}
+}
