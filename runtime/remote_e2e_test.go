@@ -352,7 +352,9 @@ func TestRemoteConfigurationOffIgnoresConnectorUpdate(t *testing.T) {
 	if !gw.Log.Contains("RemoteLoggingLevel received") {
 		t.Error("RemoteLoggingLevel was not dispatched with remoteConfiguration false")
 	}
-	e.waitFor("the start log line", func() bool { return gw.Log.Contains("remote configuration is off", "changes from ThingsBoard are ignored") })
+	e.waitFor("the start log line", func() bool {
+		return gw.Log.Contains("remote configuration is off", "changes from ThingsBoard are ignored")
+	})
 	if n := gw.Log.Count("remote configuration is off", "changes from ThingsBoard are ignored"); n != 1 {
 		t.Errorf("the start log says %d times that remote configuration is off, want once", n)
 	}
