@@ -254,11 +254,17 @@ func TestRemoteConnectorUpdateReachesApplier(t *testing.T) {
 	}
 }
 
+// TestRemoteActiveConnectorsStopsUnlisted: active_connectors stops the unlisted connector and disconnects its
+// devices at ThingsBoard; listing it again starts it, and its devices connect again with their next data.
 func TestRemoteActiveConnectorsStopsUnlisted(t *testing.T) {
 	e := newE2E(t)
 	pa, pb := newProbe(t, "A"), newProbe(t, "B")
 	gw := e.start(setup{connectors: []connSpec{pa.conn(), pb.conn()}, tb: map[string]any{"remoteConfiguration": true}})
-	pa.Sink(t, e.ctx)
+	pa.send(t, e.ctx, tbgateway.Record{Device: "A Dev", Telemetry: []tbgateway.Telemetry{{TS: 1000, Values: map[string]any{"v": int64(1)}}}})
+	pb.send(t, e.ctx, tbgateway.Record{Device: "B Dev", Telemetry: []tbgateway.Telemetry{{TS: 1000, Values: map[string]any{"v": int64(1)}}}})
+	e.WaitTelemetry("A Dev", "v", 1)
+	e.WaitTelemetry("B Dev", "v", 1)
+	oldSink := pa.Sink(t, e.ctx)
 	if err := e.emu.SetSharedAttributes(gwName, map[string]any{"active_connectors": []string{"B"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +277,28 @@ func TestRemoteActiveConnectorsStopsUnlisted(t *testing.T) {
 			t.Errorf("connector %s active %v after active_connectors [B]", ci.Name, ci.Active)
 		}
 	}
+	e.waitFor("A Dev disconnected at ThingsBoard", func() bool {
+		d, ok := e.emu.Device("A Dev")
+		return ok && !d.Connected
+	})
+	if d, _ := e.emu.Device("B Dev"); !d.Connected {
+		t.Error("B Dev, of the connector still listed, was disconnected")
+	}
+
+	if err := e.emu.SetSharedAttributes(gwName, map[string]any{"active_connectors": []string{"A", "B"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("A started again", func() bool {
+		pa.mu.Lock()
+		defer pa.mu.Unlock()
+		return pa.sink != oldSink
+	})
+	pa.send(t, e.ctx, tbgateway.Record{Device: "A Dev", Telemetry: []tbgateway.Telemetry{{TS: 2000, Values: map[string]any{"v": int64(2)}}}})
+	e.WaitTelemetry("A Dev", "v", 2)
+	e.waitFor("A Dev connected again", func() bool {
+		d, ok := e.emu.Device("A Dev")
+		return ok && d.Connected
+	})
 }
 
 // TestRemoteConnectorAppliedByTheGateway pushes connector configurations to a gateway applying them itself: a
