@@ -154,6 +154,7 @@ func (c *Client) fetch(l *link, what string, next func(context.Context, int) ([]
 			}
 			return
 		}
+		c.stats.pulled.Add(uint64(len(es)))
 		select {
 		case out <- es:
 		case <-l.ctx.Done():
@@ -327,6 +328,10 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 			l.ts.expect(nil)
 			l.cancel(fmt.Errorf("publish %s: %w", m.topic, err))
 			return false
+		}
+		c.stats.sentBytes.Add(uint64(len(m.payload)))
+		if m.topic == topicGwAttributes {
+			c.stats.attrDatapoints.Add(uint64(m.datapoints))
 		}
 	}
 	return true

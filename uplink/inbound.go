@@ -67,6 +67,8 @@ func (p *pendingRequests) answer(m *map[int64]chan json.RawMessage, id int64, ra
 // onPublish runs on paho's reader path: answers are matched at once, everything else goes to the worker pool.
 func (c *Client) onPublish(l *link, p *paho.Publish) {
 	topic, payload := p.Topic, json.RawMessage(p.Payload)
+	c.stats.received.Add(1)
+	c.stats.receivedBytes.Add(uint64(len(payload)))
 	switch {
 	case strings.HasPrefix(topic, topicMeRPCRespPfx):
 		c.answerByTopic(&c.pending.rpc, topic, topicMeRPCRespPfx, payload)

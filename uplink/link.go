@@ -281,6 +281,7 @@ func (c *Client) publishOn(ctx context.Context, l *link, topic string, payload [
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
 	c.stats.ownMessages.Add(1)
+	c.stats.sentBytes.Add(uint64(len(payload)))
 	return nil
 }
 

@@ -27,6 +27,13 @@ type Stats struct {
 	DownlinkDropped uint64
 	// Errors counts other failures (storage ack, reply publish).
 	Errors uint64
+	// Pulled counts records read from the storage for sending (records read again after a reconnect count again).
+	Pulled uint64
+	// AttrDatapoints is the part of Datapoints published as attributes; the rest went as telemetry.
+	AttrDatapoints uint64
+	// SentBytes counts the payload bytes published (gateway-API and own messages); Received and ReceivedBytes
+	// count the messages ThingsBoard sent to the gateway and their payload bytes.
+	SentBytes, Received, ReceivedBytes uint64
 }
 
 type counters struct {
@@ -34,6 +41,8 @@ type counters struct {
 	deadMessages, deadRecords, deadValues, redelivered atomic.Uint64
 	rateLimited, reconnects, connectFailures, rejected atomic.Uint64
 	ackTimeouts, downlinkDropped, errors, isolations   atomic.Uint64
+	pulled, attrDatapoints, sentBytes                  atomic.Uint64
+	received, receivedBytes                            atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -45,7 +54,8 @@ func (c *Client) Stats() Stats {
 		DeadValues: s.deadValues.Load(), Redelivered: s.redelivered.Load(), RateLimited: s.rateLimited.Load(),
 		Reconnects: s.reconnects.Load(), ConnectFailures: s.connectFailures.Load(), Rejected: s.rejected.Load(),
 		AckTimeouts: s.ackTimeouts.Load(), DownlinkDropped: s.downlinkDropped.Load(), Errors: s.errors.Load(),
-		Isolations: s.isolations.Load(),
+		Isolations: s.isolations.Load(), Pulled: s.pulled.Load(), AttrDatapoints: s.attrDatapoints.Load(),
+		SentBytes: s.sentBytes.Load(), Received: s.received.Load(), ReceivedBytes: s.receivedBytes.Load(),
 	}
 	if st.Reconnects > 0 {
 		st.Reconnects-- // the first connection is not a reconnect
