@@ -214,7 +214,7 @@ func (p *patcher) layoutOf(o *jnode, starts, ends []int) layout {
 		return l
 	}
 	l.open = string(p.doc[o.start:starts[0]])
-	l.close = string(p.doc[ends[len(ends)-1] : o.end])
+	l.close = string(p.doc[ends[len(ends)-1]:o.end])
 	for i := range starts {
 		if i+1 < len(starts) {
 			l.after = append(l.after, string(p.doc[ends[i]:starts[i+1]]))

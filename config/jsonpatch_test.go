@@ -45,9 +45,9 @@ func TestPatchJSON(t *testing.T) {
 		name, doc, want, golden string
 	}{
 		{
-			name: "same value keeps every byte",
-			doc:  userMain,
-			want: `{"connectors":[{"class":"x","configuration":"mqtt.json","name":"MQTT Broker Connector","type":"mqtt"},{"configuration":"modbus.json","name":"Modbus","type":"modbus"}],"storage":{"max_records_count":1e5,"type":"memory"},"thingsboard":{"host":"tb.example.com","myOwnKey":[1,2,3],"port":1883,"security":{"accessToken":"tok","type":"accessToken"},"statistics":{"enable":true,"statsSendPeriodInSeconds":60}}}`,
+			name:   "same value keeps every byte",
+			doc:    userMain,
+			want:   `{"connectors":[{"class":"x","configuration":"mqtt.json","name":"MQTT Broker Connector","type":"mqtt"},{"configuration":"modbus.json","name":"Modbus","type":"modbus"}],"storage":{"max_records_count":1e5,"type":"memory"},"thingsboard":{"host":"tb.example.com","myOwnKey":[1,2,3],"port":1883,"security":{"accessToken":"tok","type":"accessToken"},"statistics":{"enable":true,"statsSendPeriodInSeconds":60}}}`,
 			golden: userMain,
 		},
 		{
