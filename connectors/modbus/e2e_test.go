@@ -1,20 +1,15 @@
 package modbus_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/blackbox"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 )
 
@@ -93,23 +88,9 @@ func startCorpusServer(t *testing.T) (*modbus.Bank, *modbus.Server) {
 // every pollMs.
 func corpusConfig(t *testing.T, file, addr string, pollMs int, edit func(slave map[string]any)) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "blackbox", "configs", file))
+	doc, err := blackbox.ModbusConfig(filepath.Join("testdata", "blackbox", "configs", file), addr, pollMs, edit)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var doc map[string]map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	slaves := doc["Modbus"]["configurationJson"].(map[string]any)["master"].(map[string]any)["slaves"].([]any)
-	for _, s := range slaves {
-		sm := s.(map[string]any)
-		sm["host"], sm["port"], sm["pollPeriod"], sm["timeout"] = host, p, pollMs, 5
-		if edit != nil {
-			edit(sm)
-		}
 	}
 	out, _ := json.Marshal(doc)
 	return out
@@ -117,14 +98,8 @@ func corpusConfig(t *testing.T, file, addr string, pollMs int, edit func(slave m
 
 func readValues(t *testing.T, parts ...string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(append([]string{"testdata", "blackbox", "test_values"}, parts...)...))
+	m, err := blackbox.ReadValues(filepath.Join(append([]string{"testdata", "blackbox", "test_values"}, parts...)...))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -132,42 +107,7 @@ func readValues(t *testing.T, parts ...string) map[string]any {
 
 // same compares a corpus value (a string as ThingsBoard's REST API shows it, or typed JSON) with a value the
 // emulator holds or an RPC returned.
-func same(want, got any) bool {
-	norm := func(v any) any {
-		switch x := v.(type) {
-		case json.Number:
-			f, _ := x.Float64()
-			return f
-		case int64:
-			return float64(x)
-		case json.RawMessage:
-			var y any
-			if json.Unmarshal(x, &y) == nil {
-				return y
-			}
-		case interface{ MarshalJSON() ([]byte, error) }:
-			b, _ := x.MarshalJSON()
-			var y any
-			if json.Unmarshal(b, &y) == nil {
-				return y
-			}
-		}
-		return v
-	}
-	if s, ok := want.(string); ok {
-		var typed any
-		if err := json.Unmarshal([]byte(s), &typed); err == nil {
-			want = typed
-		}
-	}
-	w, g := norm(want), norm(got)
-	wf, wok := w.(float64)
-	gf, gok := g.(float64)
-	if wok && gok {
-		return wf == gf || math.Abs(wf-gf) <= 1e-9*math.Max(math.Abs(wf), math.Abs(gf))
-	}
-	return fmt.Sprint(w) == fmt.Sprint(g)
-}
+func same(want, got any) bool { return blackbox.Same(want, got) }
 
 const device = "Temp Sensor"
 
@@ -228,7 +168,7 @@ func TestCorpusRPC(t *testing.T) {
 						continue // the corpus lists keys its config has no method for
 					}
 					g.rpc(device, k, w)
-					if got := readBack(t, bank, it, order); !same(w, got) && !same(w, round6(got)) {
+					if got := readBack(t, bank, it, order); !blackbox.SameWritten(w, got) {
 						t.Errorf("write %s: device holds %v, want %v", k, got, w)
 					}
 				}
@@ -255,7 +195,7 @@ func TestCorpusAttributeUpdates(t *testing.T) {
 				shared := map[string]any{}
 				for k, w := range want {
 					if _, ok := items[k]; ok {
-						shared[k] = typed(w)
+						shared[k] = blackbox.Typed(w)
 					}
 				}
 				g.WaitFor("the device to be known", func() bool { _, ok := g.Emu.Device(device); return ok })
@@ -279,85 +219,26 @@ func TestCorpusAttributeUpdates(t *testing.T) {
 	}
 }
 
-// typed turns a corpus value written as a string ("-22137") into the JSON value ThingsBoard would hold.
-func typed(v any) any {
-	s, ok := v.(string)
-	if !ok {
-		return v
-	}
-	var x any
-	if json.Unmarshal([]byte(s), &x) == nil {
-		if _, isStr := x.(string); !isStr {
-			return x
-		}
-	}
-	return s
-}
-
-// rpcItem is the part of a corpus item a test needs to read a written value back.
-type rpcItem struct {
-	Tag          string `json:"tag"`
-	Type         string `json:"type"`
-	FunctionCode int    `json:"functionCode"`
-	ObjectsCount int    `json:"objectsCount"`
-	Address      int    `json:"address"`
-}
-
-func rpcItems(t *testing.T, file []byte, section string) map[string]rpcItem {
+// rpcItems returns the items of a config's first slave section, by tag.
+func rpcItems(t *testing.T, file []byte, section string) map[string]blackbox.Item {
 	t.Helper()
-	var doc struct {
-		Modbus struct {
-			ConfigurationJSON struct {
-				Master struct {
-					Slaves []map[string]json.RawMessage `json:"slaves"`
-				} `json:"master"`
-			} `json:"configurationJson"`
-		}
-	}
+	var doc map[string]map[string]any
 	if err := json.Unmarshal(file, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var items []rpcItem
-	if err := json.Unmarshal(doc.Modbus.ConfigurationJSON.Master.Slaves[0][section], &items); err != nil {
+	items, err := blackbox.Items(doc, section)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]rpcItem{}
-	for _, it := range items {
-		out[it.Tag] = it
-	}
-	return out
+	return items
 }
 
 // readBack decodes what a write item wrote, from the server's table.
-func readBack(t *testing.T, bank *modbus.Bank, it rpcItem, order string) any {
+func readBack(t *testing.T, bank *modbus.Bank, it blackbox.Item, order string) any {
 	t.Helper()
-	readFC := map[int]int{5: 1, 15: 1, 6: 3, 16: 3}[it.FunctionCode]
-	c, err := modbus.NewCodec(it.Type, it.ObjectsCount, readFC, order, order)
+	v, err := blackbox.ReadBack(bank, it, order)
 	if err != nil {
 		t.Fatal(err)
-	}
-	c.Round = -1 // compare the value as written, not as an uplink would round it
-	var v any
-	if readFC == 1 {
-		v, err = c.DecodeBits(bank.Bits(modbus.CorpusUnit, modbus.Coils, uint16(it.Address), c.Objects()))
-	} else {
-		v, err = c.DecodeRegisters(bank.Registers(modbus.CorpusUnit, modbus.HoldingRegisters, uint16(it.Address), c.Objects()))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if it.FunctionCode == 6 && c.Objects() > 1 {
-		return nil // function code 6 writes only the first register
 	}
 	return v
-}
-
-// round6 rounds a float to 6 decimal places, as the corpus' RPC files show written floats.
-func round6(v any) any {
-	f, ok := v.(float64)
-	if !ok {
-		return v
-	}
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 6, 64), 64)
-	return r
 }
