@@ -47,7 +47,8 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 	}
 	root.Sub("storage", func(o *confjson.Object) { decodeStorage(o, &cfg.Storage) })
 	root.Sub("grpc", func(o *confjson.Object) { decodeGRPC(o, &cfg.GRPC) })
-	root.Sub("gateway", func(o *confjson.Object) { str(o, "dataFolderPath", &cfg.Gateway.DataFolderPath) })
+	root.Sub("gateway", func(o *confjson.Object) { decodeGateway(o, &cfg.Gateway) })
+	cfg.StatisticsCommands = decodeInlineStatCommands(d, tree)
 	for _, o := range root.Objects("connectors") {
 		var c Connector
 		str(o, "type", &c.Type)
@@ -159,9 +160,6 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 	if t.Provisioning != nil {
 		o.Decoder().Warn(o.Key("provisioning"), "self-provisioning is not supported yet, ignored")
 	}
-	if t.Statistics.EnableCustom {
-		o.Decoder().Warn(o.Key("statistics")+".enableCustom", "custom command statistics are not supported, ignored")
-	}
 }
 
 func decodeSecurity(o *confjson.Object, s *Security) {
@@ -195,8 +193,13 @@ func decodeStatistics(o *confjson.Object, s *Statistics) {
 	boolean(o, "enable", &s.Enable)
 	integer(o, "statsSendPeriodInSeconds", &s.StatsSendPeriodInSeconds, expStatsPeriod)
 	integer(o, "customStatsSendPeriodInSeconds", &s.CustomStatsSendPeriodInSeconds, positiveIntDescription)
-	boolean(o, "enableCustom", &s.EnableCustom)
+	s.EnableCustom = s.Enable // absent, it follows enable (the Python gateway's reading)
+	if v := o.OptBool("enableCustom"); v != nil {
+		s.EnableCustom = *v
+	}
 	str(o, "configuration", &s.Configuration)
+	s.HasCommands = o.Has("commands")
+	o.Ignore("commands") // decoded with the whole tree: decodeInlineStatCommands
 	// The Python gateway never sends statistics more often than every 10 s; say so rather than refuse.
 	if s.StatsSendPeriodInSeconds > 0 && s.StatsSendPeriodInSeconds < minStatsPeriod {
 		o.Decoder().Warn(o.Key("statsSendPeriodInSeconds"),

@@ -76,6 +76,7 @@ func Load(path string, env func(string) string) (*Config, []Warning, error) {
 		return nil, warns, err
 	}
 	cfg.readConnectorFiles()
+	warns = append(warns, cfg.loadStatisticsCommands()...)
 	return cfg, warns, nil
 }
 
@@ -92,6 +93,9 @@ func Check(path string, env func(string) string, known func(typ string) bool) ([
 		return out, err
 	}
 	var errs []error
+	if cfg.StatisticsCommandsErr != nil {
+		errs = append(errs, cfg.StatisticsCommandsErr)
+	}
 	for _, c := range cfg.Connectors {
 		if c.Err != nil {
 			errs = append(errs, c.Err)

@@ -22,6 +22,12 @@ type Config struct {
 	Connectors []Connector
 	// Gateway is our own top-level "gateway" section (absent from Python configs).
 	Gateway Gateway
+	// StatisticsCommands are the custom statistics commands: those of the thingsboard.statistics.configuration
+	// file (read by Load), then those of the inline thingsboard.statistics.commands list.
+	StatisticsCommands []StatCommand
+	// StatisticsCommandsErr is why the statistics.configuration file cannot be used (missing, not a list of
+	// commands); the gateway then runs without its commands, and Check reports it as an error.
+	StatisticsCommandsErr error
 	// Raw holds every top-level section re-encoded as JSON (same values as the file, keys sorted; YAML
 	// converted), keyed by the section name, including sections this package does not know. Environment overrides are not applied
 	// to Raw; it is what remote configuration echoes and what a caller can re-decode for keys it owns.
@@ -144,11 +150,15 @@ type Provisioning struct {
 
 // Statistics is thingsboard.statistics.
 type Statistics struct {
-	Enable                         bool   // "enable", default true
-	StatsSendPeriodInSeconds       int    // "statsSendPeriodInSeconds", default 60, at least 10
-	CustomStatsSendPeriodInSeconds int    // "customStatsSendPeriodInSeconds", default 300 (Python code default)
-	EnableCustom                   bool   // "enableCustom": custom shell-command statistics; not supported
-	Configuration                  string // "configuration": file of custom commands
+	Enable                         bool // "enable", default true
+	StatsSendPeriodInSeconds       int  // "statsSendPeriodInSeconds", default 60, at least 10
+	CustomStatsSendPeriodInSeconds int  // "customStatsSendPeriodInSeconds", default 300 (Python code default)
+	// EnableCustom is "enableCustom": run the custom statistics commands (Config.StatisticsCommands) every
+	// CustomStatsSendPeriodInSeconds. Absent, it follows Enable, as in the Python gateway.
+	EnableCustom  bool
+	Configuration string // "configuration": file of custom commands, relative to the config folder
+	// HasCommands reports whether the section has an inline "commands" list (the remote configuration shape).
+	HasCommands bool
 }
 
 // DeviceFiltering is thingsboard.deviceFiltering.
@@ -262,6 +272,10 @@ type Gateway struct {
 	// main file's folder, as the Python gateway keeps its state files there; a relative path is resolved against
 	// that folder by Load.
 	DataFolderPath string
+	// RebootCommand is "rebootCommand": the command gateway_reboot runs (a list of program and arguments, or a
+	// string split into words; never run by a shell). Empty (the default): gateway_reboot answers that it is
+	// not enabled. Remote configuration cannot set it (it never replaces this section).
+	RebootCommand []string
 }
 
 // defaults returns a Config holding every code default; decoding overwrites the keys present.
