@@ -34,7 +34,7 @@ func (g *Gateway) OnConnect(ctx context.Context) {
 	if announced > 0 {
 		g.log.Info("devices re-announced to ThingsBoard", "devices", announced)
 	}
-	if !g.cfg.Thingsboard.SyncDevicesSharedAttributesOnConnect {
+	if !g.config().Thingsboard.SyncDevicesSharedAttributesOnConnect {
 		return
 	}
 	syncCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tbgateway/tbgateway"
@@ -53,7 +54,9 @@ type Options struct {
 
 // Gateway is a configured gateway, ready to Run once.
 type Gateway struct {
-	cfg     *config.Config
+	// cfg is the configuration that runs (config returns it): New stores the loaded one, and a change applied
+	// while the gateway runs (remote configuration) stores the new one under the reconfiguration lock.
+	cfg     atomic.Pointer[config.Config]
 	log     *slog.Logger
 	now     func() time.Time
 	store   tbgateway.Storage
@@ -106,8 +109,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
+	g := &Gateway{log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
 	g.reconf = make(chan struct{}, 1)
+	g.cfg.Store(cfg)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -247,15 +251,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	spawn("uplink", g.log, nil, backoff.Policy{}, g.link.Run)
 	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
-	if g.cfg.Thingsboard.Statistics.Enable {
+	if g.config().Thingsboard.Statistics.Enable {
 		spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	}
 	g.startConnectors(ctx)
-	if period := time.Duration(g.cfg.Thingsboard.CheckConnectorsConfigurationInSeconds) * time.Second; period > 0 {
+	if period := time.Duration(g.config().Thingsboard.CheckConnectorsConfigurationInSeconds) * time.Second; period > 0 {
 		wg.Go(func() { g.watchFiles(ctx, period) })
 	}
 	conns := g.connList()
-	g.log.Info("gateway started", "version", Version, "connectors", len(conns)-failedConnectors(conns), "failed", failedConnectors(conns), "thingsboard", fmt.Sprintf("%s:%d", g.cfg.Thingsboard.Host, g.cfg.Thingsboard.Port))
+	g.log.Info("gateway started", "version", Version, "connectors", len(conns)-failedConnectors(conns), "failed", failedConnectors(conns), "thingsboard", fmt.Sprintf("%s:%d", g.config().Thingsboard.Host, g.config().Thingsboard.Port))
 	var result error
 	select {
 	case <-ctx.Done():
@@ -281,6 +285,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway stopped")
 	return result
 }
+
+// config returns the configuration that runs: the one New was given, or the last change applied since (for
+// example a general_configuration pushed from ThingsBoard). It is never nil and never modified: a change stores
+// a new *config.Config. Read it once per use when several fields must agree.
+func (g *Gateway) config() *config.Config { return g.cfg.Load() }
+
+// Config returns the configuration that runs (see config); callers must not modify it.
+func (g *Gateway) Config() *config.Config { return g.config() }
 
 // failedConnectors counts the connectors that could not be built.
 func failedConnectors(conns []*runningConnector) int {

@@ -45,18 +45,18 @@ func (g *Gateway) Reload(ctx context.Context) error {
 	st := &g.reload
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	cfg, _, err := config.Load(g.cfg.File, g.opts.Env)
+	cfg, _, err := config.Load(g.config().File, g.opts.Env)
 	if err != nil {
 		err = fmt.Errorf("reloading the configuration: %w", err)
 		if msg := err.Error(); msg != st.mainErr {
 			st.mainErr = msg
-			g.log.Error("main configuration file refused; the running configuration stays", "file", g.cfg.File, "err", err)
+			g.log.Error("main configuration file refused; the running configuration stays", "file", g.config().File, "err", err)
 		}
 		return err
 	}
 	st.mainErr = ""
 	if st.hashes == nil {
-		st.hashes = g.fileHashes(g.cfg)
+		st.hashes = g.fileHashes(g.config())
 	}
 	var errs []error
 	listed := map[string]bool{}
@@ -81,7 +81,7 @@ func (g *Gateway) Reload(ctx context.Context) error {
 		}
 		delete(st.hashes, name)
 		if err := g.RemoveConnector(ctx, name, true); err != nil && !errors.Is(err, ErrUnknownConnector) {
-			g.log.Error("stopping a connector removed from the main file", "connector", name, "file", g.cfg.File, "err", err)
+			g.log.Error("stopping a connector removed from the main file", "connector", name, "file", g.config().File, "err", err)
 			errs = append(errs, err)
 		}
 	}

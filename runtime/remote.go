@@ -119,7 +119,7 @@ func (g *Gateway) applier() ConnectorApplier {
 // remoteOnConnect publishes the configuration attributes, then requests the gateway device's shared attributes
 // in the background and handles them as updates. It runs on every connect.
 func (g *Gateway) remoteOnConnect(ctx context.Context) {
-	if !g.cfg.Thingsboard.RemoteConfiguration {
+	if !g.config().Thingsboard.RemoteConfiguration {
 		g.remote.offOnce.Do(func() {
 			g.log.Info("remote configuration is off (thingsboard.remoteConfiguration is false): configuration changes from ThingsBoard are ignored, RemoteLoggingLevel only is followed")
 		})
@@ -135,7 +135,7 @@ func (g *Gateway) remoteOnConnect(ctx context.Context) {
 	g.syncs.Go(func() {
 		defer cancel()
 		var keys []string
-		if !g.cfg.Thingsboard.RemoteConfiguration {
+		if !g.config().Thingsboard.RemoteConfiguration {
 			keys = []string{attrRemoteLogLevel}
 		}
 		// No keys: ThingsBoard answers every attribute, so connectors created in its UI are found too.
@@ -158,10 +158,10 @@ func (g *Gateway) publishRemoteConfig(ctx context.Context) {
 	ts := g.now().UnixMilli()
 	infos := g.Connectors()
 	general := map[string]any{
-		attrGeneral:          generalAttr(g.cfg, ts),
-		attrStorage:          sectionAttr(g.cfg.Raw["storage"], ts),
-		attrGRPC:             sectionAttr(g.cfg.Raw["grpc"], ts),
-		attrLogs:             logsAttr(g.cfg.Dir, ts),
+		attrGeneral:          generalAttr(g.config(), ts),
+		attrStorage:          sectionAttr(g.config().Raw["storage"], ts),
+		attrGRPC:             sectionAttr(g.config().Raw["grpc"], ts),
+		attrLogs:             logsAttr(g.config().Dir, ts),
 		attrActiveConnectors: activeNames(infos),
 		"Version":            Version,
 	}
@@ -193,7 +193,7 @@ func activeNames(infos []ConnectorInfo) []string {
 
 // relConfigPath is a connector file's name as the main file's "configuration" writes it.
 func (g *Gateway) relConfigPath(file string) string {
-	if rel, err := filepath.Rel(g.cfg.Dir, file); err == nil && !strings.HasPrefix(rel, "..") {
+	if rel, err := filepath.Rel(g.config().Dir, file); err == nil && !strings.HasPrefix(rel, "..") {
 		return filepath.ToSlash(rel)
 	}
 	return filepath.Base(file)

@@ -54,7 +54,7 @@ func (g *Gateway) remoteKey(ctx context.Context, key string, v any) {
 	case !slices.Contains(remoteSharedKeys, key) && !isConnector:
 		g.log.Debug("remote configuration: shared attribute of the gateway device is not a connector configuration; ignored", "key", key)
 		return
-	case !g.cfg.Thingsboard.RemoteConfiguration:
+	case !g.config().Thingsboard.RemoteConfiguration:
 		g.refuseRemote(ctx, key, ts, errRemoteOff)
 		return
 	}
@@ -178,7 +178,7 @@ func (g *Gateway) remoteConnector(ctx context.Context, obj map[string]any, ts in
 	}
 	// The Python gateway lower-cases connector types; ThingsBoard's UI and the blackbox suite send "OPCUA".
 	typ = strings.ToLower(typ)
-	c := config.Connector{Type: typ, Name: name, Configuration: file, File: filepath.Join(g.cfg.Dir, file), Raw: raw}
+	c := config.Connector{Type: typ, Name: name, Configuration: file, File: filepath.Join(g.config().Dir, file), Raw: raw}
 	a := g.applier()
 	if a == nil {
 		return fmt.Errorf("connector %q: this gateway cannot replace connectors while it runs yet", name)

@@ -83,10 +83,11 @@ func sinkGatewayClock(t *testing.T, strategy report.Strategy, now time.Time) (*c
 		t.Fatal(err)
 	}
 	g := &Gateway{
-		cfg: &config.Config{}, log: slog.New(slog.DiscardHandler), now: func() time.Time { return clock },
+		log: slog.New(slog.DiscardHandler), now: func() time.Time { return clock },
 		store: store, devices: devices, stamper: NewStamper(),
 		filter: report.New(&report.Resolver{Rules: map[report.Scope]report.Strategy{{Connector: "c"}: strategy}}, nil, nil),
 	}
+	g.cfg.Store(&config.Config{})
 	c := &runningConnector{name: "c", typ: "test", log: g.log, stats: &connectorCounters{}}
 	return &connectorSink{g: g, c: c}, store, &clock
 }

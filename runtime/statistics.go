@@ -28,7 +28,7 @@ func (g *Gateway) statisticsPeriod() time.Duration {
 	if g.opts.StatisticsPeriod > 0 {
 		return g.opts.StatisticsPeriod
 	}
-	return time.Duration(g.cfg.Thingsboard.Statistics.StatsSendPeriodInSeconds) * time.Second
+	return time.Duration(g.config().Thingsboard.Statistics.StatsSendPeriodInSeconds) * time.Second
 }
 
 // runStatistics sends the gateway device's statistics telemetry every period while the link is up, until ctx

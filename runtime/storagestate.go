@@ -44,20 +44,20 @@ func (g *Gateway) put(ctx context.Context, recs []tbgateway.Record) error {
 		w.state.Full = true
 		w.state.FullEpisodes++
 		g.log.Warn("storage is full: new records are refused and their connectors get an error until ThingsBoard takes the backlog",
-			"type", g.cfg.Storage.Type, "policy", g.cfg.Storage.FullPolicy, "stored", st.Count, "refused", st.Refused, "err", err)
+			"type", g.config().Storage.Type, "policy", g.config().Storage.FullPolicy, "stored", st.Count, "refused", st.Refused, "err", err)
 	case !full && w.state.Full:
 		w.state.Full = false
-		g.log.Info("storage accepts new records again", "type", g.cfg.Storage.Type, "stored", st.Count, "refused", st.Refused)
+		g.log.Info("storage accepts new records again", "type", g.config().Storage.Type, "stored", st.Count, "refused", st.Refused)
 	}
 	switch grew := dropped > w.lastDropped; {
 	case grew && !w.state.Dropping:
 		w.state.Dropping = true
 		w.state.DropEpisodes++
 		g.log.Warn("storage is full: the oldest records are dropped to make room for new ones",
-			"type", g.cfg.Storage.Type, "policy", g.cfg.Storage.FullPolicy, "stored", st.Count, "dropped", dropped)
+			"type", g.config().Storage.Type, "policy", g.config().Storage.FullPolicy, "stored", st.Count, "dropped", dropped)
 	case !grew && w.state.Dropping && !full:
 		w.state.Dropping = false
-		g.log.Info("storage has room again: no more records are dropped", "type", g.cfg.Storage.Type, "stored", st.Count, "dropped", dropped)
+		g.log.Info("storage has room again: no more records are dropped", "type", g.config().Storage.Type, "stored", st.Count, "dropped", dropped)
 	}
 	w.lastDropped = max(w.lastDropped, dropped)
 	return err
