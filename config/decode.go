@@ -142,9 +142,6 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 	if t.ManagerEnabled {
 		o.Decoder().Warn(o.Key("managerEnabled"), "the local manager is not supported, ignored")
 	}
-	if t.ProxyHost != "" {
-		o.Decoder().Warn(o.Key("proxy_host"), "an HTTP proxy is not supported, ignored")
-	}
 	if t.RemoteConfiguration {
 		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration applies connector configurations and active_connectors from ThingsBoard; its general, storage, grpc and logs sections are not applied yet")
 	}

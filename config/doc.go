@@ -12,7 +12,7 @@
 //     the file, line and (for JSON) column. JSON and YAML get the same messages: both are decoded into one
 //     generic tree that is then walked with key paths. Decoding never panics (fuzzed).
 //   - Unknown keys are warnings "FILE: KEY: unknown key, ignored"; a known key whose value asks for something
-//     not supported (remoteShell, grpc.enabled, managerEnabled, proxy_host, statistics.enableCustom) is a
+//     not supported (remoteShell, grpc.enabled, managerEnabled, statistics.enableCustom) is a
 //     warning saying it is ignored. Warnings never stop loading.
 //   - Environment overrides (bare host, port, type, accessToken, ... and TB_GW_*), read through a caller-given
 //     function, are applied after the file and before validation; their errors name the variable.

@@ -52,9 +52,6 @@ func applyEnv(c *Config, env func(string) string) ([]Warning, error) {
 	setPort(&t.Port, "port", "TB_GW_PORT")
 	setStr(&t.ProxyHost, "proxy_host", "TB_GW_PROXY_HOST")
 	setPort(&t.ProxyPort, "proxy_port", "TB_GW_PROXY_PORT")
-	if v, from := get("proxy_host", "TB_GW_PROXY_HOST"); v != "" {
-		warns = append(warns, Warning{File: envFile, Path: from, Msg: "an HTTP proxy is not supported, ignored"})
-	}
 	s := &t.Security
 	setStr(&s.Type, "type", "TB_GW_SECURITY_TYPE")
 	setStr(&s.AccessToken, "accessToken", "TB_GW_ACCESS_TOKEN")

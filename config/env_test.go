@@ -111,16 +111,18 @@ func TestEnvErrorsAndWarnings(t *testing.T) {
 			t.Errorf("env %v: got %v, want %q", tc.env, err, tc.want)
 		}
 	}
-	_, warns, err := Load(dir, envOf(map[string]string{"TB_GW_DEV_MODE": "true", "proxy_host": "p"}))
+	cfg, warns, err := Load(dir, envOf(map[string]string{"TB_GW_DEV_MODE": "true", "proxy_host": "p", "TB_GW_PROXY_PORT": "3128"}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Thingsboard.ProxyHost != "p" || cfg.Thingsboard.ProxyPort != 3128 {
+		t.Errorf("proxy from the environment: %q:%d, want p:3128", cfg.Thingsboard.ProxyHost, cfg.Thingsboard.ProxyPort)
 	}
 	var got []string
 	for _, w := range warns {
 		got = append(got, w.String())
 	}
-	want := []string{"environment: proxy_host: an HTTP proxy is not supported, ignored",
-		"environment: TB_GW_DEV_MODE: development hot reload is not supported, ignored"}
+	want := []string{"environment: TB_GW_DEV_MODE: development hot reload is not supported, ignored"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings = %q, want %q", got, want)
 	}

@@ -71,8 +71,8 @@ type Thingsboard struct {
 
 	SyncDevicesSharedAttributesOnConnect bool   // "syncDevicesSharedAttributesOnConnect", default true
 	ManagerEnabled                       bool   // "managerEnabled", default false; true is not supported (warning)
-	ProxyHost                            string // "proxy_host"; an HTTP proxy is not supported (warning)
-	ProxyPort                            int    // "proxy_port"
+	ProxyHost                            string // "proxy_host": HTTP CONNECT proxy for the MQTT link; "" = direct
+	ProxyPort                            int    // "proxy_port", 0 = 8080 (PySocks' default)
 	KeepAlive                            int    // "keep_alive" seconds, 0-65535, default 120
 	// ReportStrategyDataCacheCleanupInterval is "reportStrategyDataCacheCleanupInterval" seconds, default 3600.
 	ReportStrategyDataCacheCleanupInterval int

@@ -209,6 +209,8 @@ func uplinkConfig(cfg *config.Config) uplink.Config {
 			CACert: resolve(sec.CACert), Cert: resolve(sec.Cert), PrivateKey: resolve(sec.PrivateKey),
 			TLS: sec.TLS != nil && *sec.TLS, Insecure: sec.Insecure,
 		},
+		ProxyHost:                tb.ProxyHost,
+		ProxyPort:                tb.ProxyPort,
 		KeepAlive:                time.Duration(tb.KeepAlive) * time.Second,
 		ReconnectMin:             tb.ReconnectMinDelay(),
 		ReconnectMax:             tb.ReconnectMaxDelay(),

@@ -47,6 +47,10 @@ type Config struct {
 	Host     string
 	Port     int
 	Security Security
+	// ProxyHost and ProxyPort, when ProxyHost is set, route the connection through that HTTP proxy with CONNECT
+	// (thingsboard.proxy_host / proxy_port); ProxyPort 0 means 8080. TLS, when on, runs inside the tunnel.
+	ProxyHost string
+	ProxyPort int
 	// KeepAlive is the MQTT keepalive; default 120s.
 	KeepAlive time.Duration
 	// ReconnectMin and ReconnectMax bound the reconnect backoff (see reconnectPolicy); defaults 1s and 120s.
@@ -106,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("uplink: thingsboard port %d out of range", c.Port)
+	}
+	if c.ProxyPort < 0 || c.ProxyPort > 65535 {
+		return fmt.Errorf("uplink: proxy port %d out of range", c.ProxyPort)
 	}
 	s := &c.Security
 	switch s.Type {

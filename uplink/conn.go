@@ -26,7 +26,8 @@ func (c *Config) UsesTLS() bool {
 	return s.TLS || s.CACert != "" || c.Port == 8883 || s.Type == SecurityTLSAccessToken || s.Type == SecurityTLSPrivateKey
 }
 
-// dial opens the connection to ThingsBoard: TLS if useTLS, else TCP. There is never a plaintext fallback.
+// dial opens the connection to ThingsBoard: TLS if useTLS, else TCP; through the HTTP proxy when one is
+// configured (see dialTCP). There is never a plaintext fallback.
 func dial(ctx context.Context, cfg *Config, useTLS bool) (net.Conn, error) {
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -36,15 +37,18 @@ func dial(ctx context.Context, cfg *Config, useTLS bool) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		d := tls.Dialer{Config: tc}
-		conn, err := d.DialContext(ctx, "tcp", addr)
+		raw, err := dialTCP(ctx, cfg, addr)
 		if err != nil {
+			return nil, fmt.Errorf("tls dial %s: %w", addr, err)
+		}
+		conn := tls.Client(raw, tc)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
 			return nil, fmt.Errorf("tls dial %s: %w", addr, err)
 		}
 		return conn, nil
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := dialTCP(ctx, cfg, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
