@@ -34,6 +34,18 @@ func (s *Server) Device(name string) (DeviceState, bool) {
 	return d.state(), true
 }
 
+// DeviceCredentials returns the credentials a device authenticates with (token, MQTT basic credentials or
+// certificate PEM), as created, updated or provisioned.
+func (s *Server) DeviceCredentials(name string) (DeviceSpec, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[name]
+	if d == nil {
+		return DeviceSpec{}, false
+	}
+	return d.spec, true
+}
+
 // Telemetry returns the stored values of device's key, ascending by ts.
 func (s *Server) Telemetry(device, key string) []TSValue {
 	s.mu.Lock()

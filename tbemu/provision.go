@@ -2,7 +2,11 @@ package tbemu
 
 import (
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"strings"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -83,23 +87,38 @@ func (s *Server) provision(key, secret, name *string, credType string, spec Devi
 		}
 		value = map[string]string{"clientId": d.spec.ClientID, "userName": d.spec.Username, "password": d.spec.Password}
 	case "X509_CERTIFICATE":
+		// As ThingsBoard: "hash" carries the device's certificate (PEM, or its base64 body); the credentials
+		// id is derived from it and the value returned is the base64 body.
 		d.spec.Token, d.spec.ClientID, d.spec.Username, d.spec.Password = "", "", "", ""
-		if hash == "" {
+		certPEM, body, ok := provisionedCert(hash)
+		if !ok {
 			return provisionFailure
 		}
-		value = hash
+		d.spec.CertPEM = certPEM
+		value = body
 	default:
 		return provisionFailure
 	}
 	if err := s.indexCredentials(d); err != nil {
 		return provisionFailure
 	}
-	if credType == "X509_CERTIFICATE" {
-		s.certs[hash] = d
-		d.certHash = hash
-	}
 	d.created = time.Now()
 	s.devices[d.spec.Name] = d
 	s.log.Info("device provisioned", "device", d.spec.Name, "credentials", credType)
 	return map[string]any{"credentialsType": credType, "credentialsValue": value, "status": "SUCCESS"}
+}
+
+// provisionedCert reads the certificate of an X509_CERTIFICATE provisioning request: PEM, or the base64 body of
+// one. It returns the PEM and the base64 body.
+func provisionedCert(hash string) (string, string, bool) {
+	der := []byte(nil)
+	if blk, _ := pem.Decode([]byte(hash)); blk != nil && blk.Type == "CERTIFICATE" {
+		der = blk.Bytes
+	} else if b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(hash), "")); err == nil {
+		der = b
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return "", "", false
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), base64.StdEncoding.EncodeToString(der), true
 }
