@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"log/slog"
 
 	"github.com/tbgateway/tbgateway/config"
@@ -25,5 +26,7 @@ func CheckConfig(path string, env func(string) string) ([]string, error) {
 		return warnings, err
 	}
 	cw, err := p.report()
-	return append(warnings, cw...), err
+	warnings = append(warnings, cw...)
+	_, fw, ferr := loadDeviceFilter(cfg)
+	return append(warnings, fw...), errors.Join(err, ferr)
 }

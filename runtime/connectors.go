@@ -20,6 +20,7 @@ type connectorCounters struct {
 	datapoints      atomic.Uint64 // datapoints put into storage
 	invalid         atomic.Uint64 // records refused by validation
 	storeErrors     atomic.Uint64 // Send calls that failed in storage (full, closed)
+	filtered        atomic.Uint64 // records dropped by device filtering (deviceFiltering)
 	supervisor      SupervisorStats
 }
 
@@ -106,9 +107,10 @@ func (g *Gateway) announceConfiguredDevices(c *runningConnector) {
 	}
 	tx := g.devices.Begin()
 	var recs []tbgateway.Record
+	now := g.now().UnixMilli()
 	for _, d := range lister.Devices() {
 		if rec, ok := g.connectRecord(tx, c, d.Name, d.Type); ok {
-			recs = append(recs, rec)
+			recs = append(recs, rec, deviceDetails(c, rec, now))
 		}
 	}
 	if len(recs) == 0 {
@@ -162,9 +164,13 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 		g.stamper.unstamp(stamps)
 		return err
 	}
-	out := make([]tbgateway.Record, 0, len(recs)+1)
+	out := make([]tbgateway.Record, 0, len(recs)+2)
+	details := 0 // connector-details records in out, not counted in the statistics
 	for i := range recs {
 		rec := recs[i]
+		if g.filterDrops(c, rec.Device) {
+			continue
+		}
 		rec.Connector = c.name
 		if rec.DeviceType == "" {
 			rec.DeviceType = tbgateway.DefaultDeviceType
@@ -183,8 +189,10 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 			c.stats.invalid.Add(1)
 			return fail(fmt.Errorf("record %d of %d: %w", i+1, len(recs), err))
 		}
-		if conn, ok := g.connectRecord(devices, c, rec.Device, rec.DeviceType); ok && rec.Kind != tbgateway.KindConnect {
-			out = append(out, conn)
+		conn, isNew := g.connectRecord(devices, c, rec.Device, rec.DeviceType)
+		if isNew && rec.Kind != tbgateway.KindConnect {
+			out = append(out, conn, deviceDetails(c, conn, rec.ReceivedTS))
+			details++
 		}
 		switch rec.Kind {
 		case tbgateway.KindDisconnect:
@@ -195,6 +203,10 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 		rec.Device = g.devices.OutboundName(rec.Device)
 		if kept, ok := filter.Apply(now, rec); ok {
 			out = append(out, kept)
+			if isNew && rec.Kind == tbgateway.KindConnect {
+				out = append(out, deviceDetails(c, rec, rec.ReceivedTS))
+				details++
+			}
 		}
 	}
 	if len(out) > 0 {
@@ -207,11 +219,11 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 	}
 	g.commitDevices(c, devices)
 	filter.Commit()
-	n := 0
+	n := -2 * details
 	for i := range out {
 		n += out[i].Datapoints()
 	}
-	c.stats.recordsStored.Add(uint64(len(out)))
+	c.stats.recordsStored.Add(uint64(len(out) - details))
 	c.stats.datapoints.Add(uint64(n))
 	return nil
 }

@@ -70,6 +70,7 @@ type Gateway struct {
 	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
 
 	storageWatch storageWatch
+	devFilter    filterState // thingsboard.deviceFiltering (devicefilter.go)
 	remote       remoteState // remote configuration (remote*.go)
 
 	restartOnce sync.Once
@@ -117,6 +118,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	p, err := makePlan(cfg, log)
 	if err != nil {
+		return nil, err
+	}
+	if g.devFilter.filter, err = g.loadDeviceFilter(); err != nil {
 		return nil, err
 	}
 	store, err := openStorage(cfg, log.With("component", "storage"))

@@ -129,6 +129,8 @@ func TestSendRetryAfterFullStoresOnChangeReading(t *testing.T) {
 	want := []tbgateway.Record{
 		{Kind: tbgateway.KindConnect, Device: "boiler", DeviceType: "thermometer", Connector: "c"},
 		{Device: "boiler", DeviceType: "thermometer", Connector: "c", ReceivedTS: now.UnixMilli(),
+			Attributes: map[string]any{"connectorType": "test", "connectorName": "c"}},
+		{Device: "boiler", DeviceType: "thermometer", Connector: "c", ReceivedTS: now.UnixMilli(),
 			Telemetry: []tbgateway.Telemetry{{TS: now.UnixMilli(), Values: map[string]any{"temperature": 21.5}}}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -216,8 +218,8 @@ func TestSendInvalidRecordChangesNothing(t *testing.T) {
 	if err := sink.Send(context.Background(), reading("boiler", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.stored(t); len(got) != 2 || got[0].Kind != tbgateway.KindConnect {
-		t.Errorf("stored %+v, want the connect and the reading", got)
+	if got := store.stored(t); len(got) != 3 || got[0].Kind != tbgateway.KindConnect {
+		t.Errorf("stored %+v, want the connect, the connector details and the reading", got)
 	}
 }
 

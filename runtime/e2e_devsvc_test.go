@@ -1,0 +1,111 @@
+package runtime_test
+
+// End-to-end tests of the gateway's device services: connector details as client attributes, device
+// filtering, device activity checks, RPC to a device not yet known, and latency metadata.
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/gwtest"
+	"github.com/tbgateway/tbgateway/tbemu"
+)
+
+// detailsMessages returns the gateway attribute messages that carry connector details for device, in order.
+func detailsMessages(t *testing.T, emu *tbemu.Server, device string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, m := range emu.Messages() {
+		if m.Topic != "v1/gateway/attributes" {
+			continue
+		}
+		var body map[string]map[string]any
+		if err := json.Unmarshal(m.Payload, &body); err != nil {
+			t.Fatalf("attributes message %s: %v", m.Payload, err)
+		}
+		if a, ok := body[device]; ok {
+			if _, ok := a["connectorType"]; ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// TestE2EDeviceDetailsOnConnect: when a device connects, ThingsBoard receives the client attributes
+// connectorType and connectorName right after the connect message, once, as the Python gateway sends them.
+func TestE2EDeviceDetailsOnConnect(t *testing.T) {
+	e := newE2E(t)
+	p := newProbe(t, "Probe Connector")
+	e.start(setup{connectors: []connSpec{p.conn()}})
+
+	p.send(t, e.ctx, tbgateway.Record{Device: "dev-a", Attributes: map[string]any{"fw": "first"}})
+	e.WaitAttribute("dev-a", tbemu.ScopeClient, "connectorName")
+	got := e.emu.Attributes("dev-a", tbemu.ScopeClient)
+	if got["connectorType"] != probeType || got["connectorName"] != "Probe Connector" {
+		t.Fatalf("client attributes of dev-a = %v, want connectorType %q and connectorName %q", got, probeType, "Probe Connector")
+	}
+	// The details follow the connect: the first message naming dev-a after its connect carries them.
+	connectAt, detailsAt := -1, -1
+	for i, m := range e.emu.Messages() {
+		if !strings.Contains(string(m.Payload), `"dev-a"`) {
+			continue
+		}
+		if m.Topic == "v1/gateway/connect" && connectAt < 0 {
+			connectAt = i
+		}
+		if m.Topic == "v1/gateway/attributes" && strings.Contains(string(m.Payload), "connectorType") && detailsAt < 0 {
+			detailsAt = i
+		}
+	}
+	if connectAt < 0 || detailsAt < connectAt {
+		t.Fatalf("connect at message %d, details at %d: want the details after the connect", connectAt, detailsAt)
+	}
+
+	// More data of a known device sends no details again.
+	p.send(t, e.ctx, tbgateway.Record{Device: "dev-a", Attributes: map[string]any{"fw": "second"}})
+	e.waitFor("fw second", func() bool { return e.emu.Attributes("dev-a", tbemu.ScopeClient)["fw"] == "second" })
+	if n := len(detailsMessages(t, e.emu, "dev-a")); n != 1 {
+		t.Fatalf("connector details sent %d times, want once", n)
+	}
+}
+
+// TestE2EDeviceFiltering: with deviceFiltering on, ThingsBoard never hears of a denied device, nor of a device
+// outside its connector's allow list; the others' data arrives. Dropped records are counted, and each filtered
+// device is logged once.
+func TestE2EDeviceFiltering(t *testing.T) {
+	e := newE2E(t)
+	mq, mb := newProbe(t, "MQTT Broker Connector"), newProbe(t, "Modbus Connector")
+	e.WriteFile("filters/list.json", map[string]any{
+		"deny":  map[string]any{"MQTT Broker Connector": []string{"Temperature Device", "shared-.*"}, "Modbus Connector": []string{"My Modbus Device"}},
+		"allow": map[string]any{"MQTT Broker Connector": []string{"My Temperature Sensor", "shared-.*"}},
+	})
+	e.writeConfig(setup{connectors: []connSpec{mq.conn(), mb.conn()},
+		tb: map[string]any{"deviceFiltering": map[string]any{"enable": true, "filterFile": "filters/list.json"}}})
+	g := e.Start(gwtest.StartOptions{})
+
+	data := func(device string, v int64) tbgateway.Record {
+		return tbgateway.Record{Device: device, Telemetry: []tbgateway.Telemetry{{TS: 1_700_000_000_000 + v, Values: map[string]any{"v": v}}}}
+	}
+	for i := range int64(2) {
+		mq.send(t, e.ctx, data("Temperature Device", i), data("shared-1", i), data("Unlisted Sensor", i))
+		mb.send(t, e.ctx, data("My Modbus Device", i))
+	}
+	mq.send(t, e.ctx, data("My Temperature Sensor", 7))
+	mb.send(t, e.ctx, data("Other Modbus Device", 8))
+	e.WaitTelemetry("My Temperature Sensor", "v", 1)
+	e.WaitTelemetry("Other Modbus Device", "v", 1)
+	for _, d := range []string{"Temperature Device", "shared-1", "Unlisted Sensor", "My Modbus Device"} {
+		if _, ok := e.emu.Device(d); ok {
+			t.Errorf("filtered device %q reached ThingsBoard", d)
+		}
+		if n := g.Log.Count("device filtered", d); n != 1 {
+			t.Errorf("device %q logged as filtered %d times, want once", d, n)
+		}
+	}
+	if n := g.GW.FilteredRecords(); n != 8 {
+		t.Errorf("FilteredRecords = %d, want 8", n)
+	}
+}
