@@ -108,7 +108,7 @@ const maxFilteredLogged = 10000
 
 // filterState is the gateway's device filter with its counter and the devices already logged.
 type filterState struct {
-	filter   *DeviceFilter
+	filter   atomic.Pointer[DeviceFilter] // nil: filtering off; replaced whole when the configuration changes
 	filtered atomic.Uint64 // records dropped by the device filter, all connectors
 
 	mu     sync.Mutex
@@ -119,7 +119,7 @@ type filterState struct {
 // of each device is logged.
 func (g *Gateway) filterDrops(c *runningConnector, device string) bool {
 	fs := &g.devFilter
-	if fs.filter.Allows(c.name, device) {
+	if fs.filter.Load().Allows(c.name, device) {
 		return false
 	}
 	fs.filtered.Add(1)
@@ -143,14 +143,19 @@ func (g *Gateway) filterDrops(c *runningConnector, device string) bool {
 // FilteredRecords returns how many records the device filter dropped since the start, all connectors.
 func (g *Gateway) FilteredRecords() uint64 { return g.devFilter.filtered.Load() }
 
-// loadDeviceFilter loads the gateway's device filter (nil when filtering is off) and logs the file's warnings.
-func (g *Gateway) loadDeviceFilter() (*DeviceFilter, error) {
-	f, warns, err := loadDeviceFilter(g.cfg)
+// applyDeviceFilter loads the device filter that cfg configures and puts it in place (none when filtering is
+// off), logging the file's warnings. On error the filter in place is kept and the error names the file and key.
+func (g *Gateway) applyDeviceFilter(cfg *config.Config) error {
+	f, warns, err := loadDeviceFilter(cfg)
 	for _, w := range warns {
 		g.log.Warn("config", "warning", w)
 	}
-	if f != nil {
-		g.log.Info("device filtering on", "file", resolvePath(g.cfg.Dir, g.cfg.Thingsboard.DeviceFiltering.FilterFile))
+	if err != nil {
+		return err
 	}
-	return f, err
+	g.devFilter.filter.Store(f)
+	if f != nil {
+		g.log.Info("device filtering on", "file", resolvePath(cfg.Dir, cfg.Thingsboard.DeviceFiltering.FilterFile))
+	}
+	return nil
 }

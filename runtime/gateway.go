@@ -120,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.devFilter.filter, err = g.loadDeviceFilter(); err != nil {
+	if err := g.applyDeviceFilter(cfg); err != nil {
 		return nil, err
 	}
 	store, err := openStorage(cfg, log.With("component", "storage"))
