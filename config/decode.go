@@ -148,9 +148,6 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 	if t.LatencyDebugMode {
 		o.Decoder().Warn(o.Key("latencyDebugMode"), "latency debug mode is not supported yet, ignored")
 	}
-	if t.CheckingDeviceActivity.CheckDeviceInactivity {
-		o.Decoder().Warn(o.Key("checkingDeviceActivity")+".checkDeviceInactivity", "device inactivity checks are not supported yet, ignored")
-	}
 	if t.Provisioning != nil {
 		o.Decoder().Warn(o.Key("provisioning"), "self-provisioning is not supported yet, ignored")
 	}

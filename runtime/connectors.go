@@ -199,6 +199,7 @@ func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) erro
 			devices.SetDisconnected(rec.Device, true)
 		case tbgateway.KindData:
 			devices.SetDisconnected(rec.Device, false)
+			g.touchDevice(rec.Device, now)
 		}
 		rec.Device = g.devices.OutboundName(rec.Device)
 		if kept, ok := filter.Apply(now, rec); ok {

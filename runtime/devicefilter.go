@@ -109,7 +109,7 @@ const maxFilteredLogged = 10000
 // filterState is the gateway's device filter with its counter and the devices already logged.
 type filterState struct {
 	filter   atomic.Pointer[DeviceFilter] // nil: filtering off; replaced whole when the configuration changes
-	filtered atomic.Uint64 // records dropped by the device filter, all connectors
+	filtered atomic.Uint64                // records dropped by the device filter, all connectors
 
 	mu     sync.Mutex
 	logged map[string]bool // connector + "\x00" + device

@@ -109,3 +109,39 @@ func TestE2EDeviceFiltering(t *testing.T) {
 		t.Errorf("FilteredRecords = %d, want 8", n)
 	}
 }
+
+// countTopic counts the emulator's messages on topic whose payload names device.
+func countTopic(emu *tbemu.Server, topic, device string) int {
+	n := 0
+	for _, m := range emu.Messages() {
+		if m.Topic == topic && strings.Contains(string(m.Payload), `"`+device+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestE2EDeviceInactivityDisconnects: with checkingDeviceActivity on, a device silent longer than its timeout is
+// disconnected at ThingsBoard; its next data connects it again (with its connector details) and arrives.
+func TestE2EDeviceInactivityDisconnects(t *testing.T) {
+	e := newE2E(t)
+	p := newProbe(t, "probe")
+	e.start(setup{connectors: []connSpec{p.conn()}, tb: map[string]any{"checkingDeviceActivity": map[string]any{
+		"checkDeviceInactivity": true, "inactivityTimeoutSeconds": 1, "inactivityCheckPeriodSeconds": 1}}})
+
+	p.send(t, e.ctx, tbgateway.Record{Device: "quiet", Telemetry: []tbgateway.Telemetry{{TS: 1_700_000_000_000, Values: map[string]any{"v": int64(1)}}}})
+	e.WaitTelemetry("quiet", "v", 1)
+	e.waitFor("quiet disconnected at ThingsBoard", func() bool {
+		st, ok := e.emu.Device("quiet")
+		return ok && !st.Connected && countTopic(e.emu, "v1/gateway/disconnect", "quiet") == 1
+	})
+
+	p.send(t, e.ctx, tbgateway.Record{Device: "quiet", Telemetry: []tbgateway.Telemetry{{TS: 1_700_000_000_001, Values: map[string]any{"v": int64(2)}}}})
+	e.WaitTelemetry("quiet", "v", 2)
+	if n := countTopic(e.emu, "v1/gateway/connect", "quiet"); n != 2 {
+		t.Fatalf("quiet connected %d times, want 2 (first data, data after the inactivity disconnect)", n)
+	}
+	if n := len(detailsMessages(t, e.emu, "quiet")); n != 2 {
+		t.Fatalf("connector details sent %d times, want 2 (with each connect)", n)
+	}
+}

@@ -70,8 +70,9 @@ type Gateway struct {
 	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
 
 	storageWatch storageWatch
-	devFilter    filterState // thingsboard.deviceFiltering (devicefilter.go)
-	remote       remoteState // remote configuration (remote*.go)
+	devFilter    filterState   // thingsboard.deviceFiltering (devicefilter.go)
+	activity     activityState // thingsboard.checkingDeviceActivity (activity.go)
+	remote       remoteState   // remote configuration (remote*.go)
 
 	restartOnce sync.Once
 	restart     chan struct{}
@@ -257,6 +258,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	spawn("uplink", g.log, nil, backoff.Policy{}, g.link.Run)
 	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
+	if g.config().Thingsboard.CheckingDeviceActivity.CheckDeviceInactivity {
+		spawn("device-activity", g.log, nil, backoff.Policy{}, g.runActivityChecks)
+	}
 	if g.config().Thingsboard.Statistics.Enable {
 		spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	}
