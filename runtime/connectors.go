@@ -21,6 +21,7 @@ type connectorCounters struct {
 	invalid         atomic.Uint64 // records refused by validation
 	storeErrors     atomic.Uint64 // Send calls that failed in storage (full, closed)
 	filtered        atomic.Uint64 // records dropped by device filtering (deviceFiltering)
+	received        receivedCounters
 	supervisor      SupervisorStats
 }
 
@@ -157,6 +158,7 @@ type connectorSink struct {
 func (s *connectorSink) Send(ctx context.Context, recs ...tbgateway.Record) error {
 	g, c := s.g, s.c
 	c.stats.recordsReceived.Add(uint64(len(recs)))
+	c.stats.received.count(recs)
 	now := g.now()
 	devices, filter := g.devices.Begin(), g.filter.Begin()
 	var stamps []stamp

@@ -66,8 +66,7 @@ type Gateway struct {
 	stamper *Stamper
 	started time.Time
 	opts    Options
-	statsMu sync.Mutex
-	lastSnd statsSnapshot // counters at the previous statistics telemetry, for the per-period deltas
+	stats   statisticsState // statistics.go
 
 	storageWatch storageWatch
 	devFilter    filterState   // thingsboard.deviceFiltering (devicefilter.go)
@@ -114,6 +113,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
 	g.reconf = make(chan struct{}, 1)
 	g.cfg.Store(cfg)
+	g.stats.init(cfg)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -261,9 +261,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.config().Thingsboard.CheckingDeviceActivity.CheckDeviceInactivity {
 		spawn("device-activity", g.log, nil, backoff.Policy{}, g.runActivityChecks)
 	}
-	if g.config().Thingsboard.Statistics.Enable {
-		spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
-	}
+	spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	g.startConnectors(ctx)
 	if period := time.Duration(g.config().Thingsboard.CheckConnectorsConfigurationInSeconds) * time.Second; period > 0 {
 		wg.Go(func() { g.watchFiles(ctx, period) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -78,7 +79,14 @@ func (g *Gateway) ownRPC(ctx context.Context, method string, req tbgateway.RPCRe
 	case "ping":
 		return rpcReply("pong")
 	case "version":
-		return rpcReply(map[string]string{"current_version": Version})
+		// This gateway does not look for new versions: the latest it knows is its own.
+		return rpcReply(map[string]string{"current_version": Version, "latest_version": Version})
+	case "update":
+		b, _ := json.Marshal(map[string]any{"code": 501, "current_version": Version,
+			"error": "gateway_update is not supported: this gateway is a single binary; replace it and restart to update (current version " + Version + ")"})
+		return b
+	case "reboot":
+		return g.rebootRPC(req)
 	case "devices":
 		out := map[string]string{}
 		for _, d := range g.devices.List() {
@@ -86,7 +94,7 @@ func (g *Gateway) ownRPC(ctx context.Context, method string, req tbgateway.RPCRe
 		}
 		return rpcReply(out)
 	case "stats":
-		return rpcReply(g.Stats())
+		return g.statsReply()
 	case "restart":
 		delay, err := restartDelay(req.Params)
 		if err != nil {
@@ -112,6 +120,66 @@ func (g *Gateway) ownRPC(ctx context.Context, method string, req tbgateway.RPCRe
 		return rpcReply("deleted")
 	}
 	return rpcError(404, fmt.Sprintf("method %q not found", "gateway_"+method))
+}
+
+// statsReply is gateway_stats: the Python gateway's keys (eventsProduced and eventsSent in all and per
+// connector, as "<name without spaces>EventsProduced" and "...EventsSent": records the connector handed to the
+// gateway and those of them the gateway accepted, since the start), with our counters as
+// {"code":200,"resp":Stats} beside them.
+func (g *Gateway) statsReply() json.RawMessage {
+	st := g.Stats()
+	out := map[string]any{"code": 200, "resp": st}
+	var produced, sent uint64
+	for name, c := range st.Connectors {
+		key := strings.ReplaceAll(name, " ", "")
+		out[key+"EventsProduced"] = c.RecordsReceived
+		out[key+"EventsSent"] = c.RecordsReceived - c.Invalid
+		produced += c.RecordsReceived
+		sent += c.RecordsReceived - c.Invalid
+	}
+	out["eventsProduced"], out["eventsSent"] = produced, sent
+	b, err := json.Marshal(out)
+	if err != nil {
+		return rpcError(500, fmt.Sprintf("encoding reply: %v", err))
+	}
+	return b
+}
+
+// rebootTimeout bounds the run of gateway.rebootCommand.
+const rebootTimeout = time.Minute
+
+// rebootRPC is gateway_reboot: after the delay in params (seconds, at least 1, as gateway_restart) it runs the
+// local configuration's gateway.rebootCommand without a shell, and logs how it ended. Without such a command
+// it answers that rebooting is not enabled; nothing ThingsBoard sends can set the command.
+func (g *Gateway) rebootRPC(req tbgateway.RPCRequest) json.RawMessage {
+	argv := g.config().Gateway.RebootCommand
+	if len(argv) == 0 {
+		return rpcError(501, "gateway_reboot is not enabled: set gateway.rebootCommand in the gateway's local configuration file to the command that reboots this machine")
+	}
+	delay, err := restartDelay(req.Params)
+	if err != nil {
+		return rpcError(400, strings.Replace(err.Error(), "gateway_restart", "gateway_reboot", 1))
+	}
+	log := g.log.With("command", argv)
+	log.Warn("gateway_reboot received: running the reboot command", "in", delay)
+	time.AfterFunc(delay, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), rebootTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = g.config().Dir
+		out := &cappedBuffer{max: customOutputLimit}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.WaitDelay = customWaitDelay
+		killProcessGroup(cmd)
+		if err := cmd.Run(); err != nil {
+			log.Error("the reboot command failed", "err", err, "output", strings.TrimSpace(out.String()))
+			return
+		}
+		log.Info("the reboot command finished", "output", strings.TrimSpace(out.String()))
+	})
+	b, _ := json.Marshal(map[string]any{"success": true, "code": 200,
+		"resp": fmt.Sprintf("running %q in %s", strings.Join(argv, " "), delay)})
+	return b
 }
 
 // restartDelay reads gateway_restart's params: a delay in seconds (number or numeric string), at least 1 s.

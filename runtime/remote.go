@@ -158,7 +158,7 @@ func (g *Gateway) publishRemoteConfig(ctx context.Context) {
 	ts := g.now().UnixMilli()
 	infos := g.Connectors()
 	general := map[string]any{
-		attrGeneral:          generalAttr(g.config(), ts),
+		attrGeneral:          generalAttr(g.config(), g.commandsAttr(), ts),
 		attrStorage:          sectionAttr(g.config().Raw["storage"], ts),
 		attrGRPC:             sectionAttr(g.config().Raw["grpc"], ts),
 		attrLogs:             logsAttr(g.config().Dir, ts),

@@ -127,8 +127,9 @@ func sectionAttr(raw json.RawMessage, ts int64) map[string]any {
 	return m
 }
 
-// generalAttr is general_configuration: the thingsboard section with statistics in the Python remote shape.
-func generalAttr(cfg *config.Config, ts int64) map[string]any {
+// generalAttr is general_configuration: the thingsboard section with statistics in the Python remote shape,
+// commands being the custom statistics commands in force.
+func generalAttr(cfg *config.Config, commands []any, ts int64) map[string]any {
 	m := sectionAttr(cfg.Raw["thingsboard"], ts)
 	st := cfg.Thingsboard.Statistics
 	conf := st.Configuration
@@ -141,7 +142,7 @@ func generalAttr(cfg *config.Config, ts int64) map[string]any {
 		"statsSendPeriodInSeconds":       st.StatsSendPeriodInSeconds,
 		"customStatsSendPeriodInSeconds": st.CustomStatsSendPeriodInSeconds,
 		"configuration":                  conf,
-		"commands":                       []any{}, // custom statistics commands are not supported
+		"commands":                       commands,
 	}
 	return m
 }

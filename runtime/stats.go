@@ -42,6 +42,11 @@ type ConnectorStats struct {
 	Invalid         uint64 `json:"invalidRecords"`
 	StorageErrors   uint64 `json:"storageErrors"`
 	Restarts        uint64 `json:"restarts"`
+	// BytesReceived, AttrReceived and TsReceived are the size (estimated, see valuesSize) and the attribute
+	// and telemetry values of the records the connector handed to the gateway, valid or not.
+	BytesReceived uint64 `json:"bytesReceived"`
+	AttrReceived  uint64 `json:"attributesReceived"`
+	TsReceived    uint64 `json:"telemetryReceived"`
 	// Faults (deviceFaults) and Active (deviceFaultsActive) come from a connector implementing
 	// tbgateway.DeviceFaultReporter: faults counted since the connector was built, and devices, addresses, nodes
 	// or topics failing now.
@@ -78,6 +83,9 @@ func (g *Gateway) Stats() Stats {
 			Invalid:         c.stats.invalid.Load(),
 			StorageErrors:   c.stats.storeErrors.Load(),
 			Restarts:        c.stats.supervisor.Restarts(),
+			BytesReceived:   c.stats.received.bytes.Load(),
+			AttrReceived:    c.stats.received.attrs.Load(),
+			TsReceived:      c.stats.received.ts.Load(),
 		}
 		if r, ok := c.impl.(tbgateway.DeviceFaultReporter); ok {
 			cs := s.Connectors[c.name]

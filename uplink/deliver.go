@@ -330,6 +330,7 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 			return false
 		}
 		c.stats.sentBytes.Add(uint64(len(m.payload)))
+		c.stats.records.Add(uint64(len(m.seqs)))
 		if m.topic == topicGwAttributes {
 			c.stats.attrDatapoints.Add(uint64(m.datapoints))
 		}

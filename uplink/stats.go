@@ -29,6 +29,8 @@ type Stats struct {
 	Errors uint64
 	// Pulled counts records read from the storage for sending (records read again after a reconnect count again).
 	Pulled uint64
+	// Records counts the records with a part in the gateway-API messages published.
+	Records uint64
 	// AttrDatapoints is the part of Datapoints published as attributes; the rest went as telemetry.
 	AttrDatapoints uint64
 	// SentBytes counts the payload bytes published (gateway-API and own messages); Received and ReceivedBytes
@@ -41,7 +43,7 @@ type counters struct {
 	deadMessages, deadRecords, deadValues, redelivered atomic.Uint64
 	rateLimited, reconnects, connectFailures, rejected atomic.Uint64
 	ackTimeouts, downlinkDropped, errors, isolations   atomic.Uint64
-	pulled, attrDatapoints, sentBytes                  atomic.Uint64
+	pulled, records, attrDatapoints, sentBytes         atomic.Uint64
 	received, receivedBytes                            atomic.Uint64
 }
 
@@ -54,7 +56,7 @@ func (c *Client) Stats() Stats {
 		DeadValues: s.deadValues.Load(), Redelivered: s.redelivered.Load(), RateLimited: s.rateLimited.Load(),
 		Reconnects: s.reconnects.Load(), ConnectFailures: s.connectFailures.Load(), Rejected: s.rejected.Load(),
 		AckTimeouts: s.ackTimeouts.Load(), DownlinkDropped: s.downlinkDropped.Load(), Errors: s.errors.Load(),
-		Isolations: s.isolations.Load(), Pulled: s.pulled.Load(), AttrDatapoints: s.attrDatapoints.Load(),
+		Isolations: s.isolations.Load(), Pulled: s.pulled.Load(), Records: s.records.Load(), AttrDatapoints: s.attrDatapoints.Load(),
 		SentBytes: s.sentBytes.Load(), Received: s.received.Load(), ReceivedBytes: s.receivedBytes.Load(),
 	}
 	if st.Reconnects > 0 {
