@@ -152,7 +152,7 @@ const rebootTimeout = time.Minute
 // local configuration's gateway.rebootCommand without a shell, and logs how it ended. Without such a command
 // it answers that rebooting is not enabled; nothing ThingsBoard sends can set the command.
 func (g *Gateway) rebootRPC(req tbgateway.RPCRequest) json.RawMessage {
-	argv := g.config().Gateway.RebootCommand
+	argv := g.stats.reboot
 	if len(argv) == 0 {
 		return rpcError(501, "gateway_reboot is not enabled: set gateway.rebootCommand in the gateway's local configuration file to the command that reboots this machine")
 	}

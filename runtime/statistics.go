@@ -28,6 +28,8 @@ type statisticsState struct {
 	// pushed from ThingsBoard never changes them (see statisticsCommandsChanged).
 	cmds []config.StatCommand
 	conf string // the local thingsboard.statistics.configuration
+	// reboot is the local gateway.rebootCommand, fixed at New as the commands are.
+	reboot []string
 	// kick wakes both schedules: the link came up, or the settings changed.
 	kick struct{ main, custom chan struct{} }
 
@@ -40,6 +42,7 @@ type statisticsState struct {
 // init sets the state up for cfg, the local configuration.
 func (s *statisticsState) init(cfg *config.Config) {
 	s.cmds, s.conf, s.failing = cfg.StatisticsCommands, cfg.Thingsboard.Statistics.Configuration, map[string]bool{}
+	s.reboot = cfg.Gateway.RebootCommand
 	s.kick.main, s.kick.custom = make(chan struct{}, 1), make(chan struct{}, 1)
 }
 
