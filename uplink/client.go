@@ -91,7 +91,10 @@ type Client struct {
 	reqID   atomic.Int64
 	pending pendingRequests
 	jobs    chan func(context.Context)
-	dead    deadLetterFile
+	// attrJobs are the shared-attribute updates of devices, run one at a time in the order ThingsBoard sent
+	// them (so a device ends up with the last value set), apart from the jobs the pool runs.
+	attrJobs chan func(context.Context)
+	dead     deadLetterFile
 
 	// suspects are records of a message ThingsBoard rejected as malformed together with other records: until
 	// each is settled, it is packed alone, so the rejection lands on the bad record only. Guarded by mu.
@@ -130,6 +133,7 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 		seen:           map[string]struct{}{},
 		suspects:       map[uint64]struct{}{},
 		jobs:           make(chan func(context.Context), downlinkQueue),
+		attrJobs:       make(chan func(context.Context), downlinkQueue),
 	}
 	c.dead.path = cfg.DeadLetterPath
 	c.pending.init()
@@ -173,8 +177,9 @@ func (c *Client) Run(ctx context.Context) error {
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers() // before wg.Wait: Run may also return with ctx still live
 	for range c.cfg.DownlinkWorkers {
-		wg.Go(func() { c.worker(workCtx) })
+		wg.Go(func() { c.worker(workCtx, c.jobs) })
 	}
+	wg.Go(func() { c.worker(workCtx, c.attrJobs) })
 	defer func() {
 		if err := c.dead.close(); err != nil {
 			c.log.Warn("closing the dead-letter file failed", "error", err)

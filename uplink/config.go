@@ -82,7 +82,8 @@ type Config struct {
 	AckTimeout time.Duration
 	// RequestTimeout bounds attribute requests; default 20s (as the Python gateway).
 	RequestTimeout time.Duration
-	// DownlinkWorkers is the number of goroutines that run Downlink calls; default 16.
+	// DownlinkWorkers is the number of goroutines that run Downlink calls; default 16. The shared-attribute
+	// updates of devices run apart, one at a time in the order received.
 	DownlinkWorkers int
 }
 

@@ -92,7 +92,7 @@ func (c *Client) onPublish(l *link, p *paho.Publish) {
 			c.slowDown(n.Device)
 		}
 	case topic == topicGwAttributes:
-		c.enqueue(topic, func(ctx context.Context) { c.gatewayAttributes(ctx, payload) })
+		c.enqueueOn(c.attrJobs, topic, func(ctx context.Context) { c.gatewayAttributes(ctx, payload) })
 	case topic == topicGwRPC:
 		c.enqueue(topic, func(ctx context.Context) { c.gatewayRPC(ctx, payload) })
 	case topic == topicMeAttributes:
@@ -123,9 +123,11 @@ func (c *Client) answerByTopic(m *map[int64]chan json.RawMessage, topic, prefix 
 	}
 }
 
-func (c *Client) enqueue(topic string, job func(context.Context)) {
+func (c *Client) enqueue(topic string, job func(context.Context)) { c.enqueueOn(c.jobs, topic, job) }
+
+func (c *Client) enqueueOn(jobs chan<- func(context.Context), topic string, job func(context.Context)) {
 	select {
-	case c.jobs <- job:
+	case jobs <- job:
 	default:
 		c.stats.downlinkDropped.Add(1)
 		c.log.Warn("downlink queue full; dropping a message from thingsboard", "topic", topic)
@@ -137,12 +139,12 @@ func (c *Client) dropped(why, topic string, payload []byte) {
 	c.log.Warn("dropping a message from thingsboard: "+why, "topic", topic, "payload", string(payload))
 }
 
-func (c *Client) worker(ctx context.Context) {
+func (c *Client) worker(ctx context.Context, jobs <-chan func(context.Context)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case job := <-c.jobs:
+		case job := <-jobs:
 			job(ctx)
 		}
 	}
