@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os/exec"
 	"strconv"
@@ -102,13 +103,8 @@ var errCommandTimeout = errors.New("killed at its timeout")
 func runStatCommand(ctx context.Context, c config.StatCommand, dir string) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
-	cmd.Dir = dir
 	stdout, stderr := &cappedBuffer{max: customOutputLimit}, &cappedBuffer{max: customOutputLimit}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = customWaitDelay
-	killProcessGroup(cmd)
-	err := cmd.Run()
+	err := newCommand(ctx, c.Argv, dir, stdout, stderr).Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return nil, fmt.Errorf("%w of %s", errCommandTimeout, c.Timeout)
 	}
@@ -119,6 +115,18 @@ func runStatCommand(ctx context.Context, c config.StatCommand, dir string) (any,
 		return nil, nil
 	}
 	return parseStatOutput(stdout.String()), nil
+}
+
+// newCommand prepares argv to run without a shell in dir: argv[0] is looked up in PATH and gets argv[1:] as its
+// arguments. When ctx ends, the command and every process it started are killed, and the wait for its output
+// is bounded.
+func newCommand(ctx context.Context, argv []string, dir string, stdout, stderr io.Writer) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = customWaitDelay
+	killProcessGroup(cmd)
+	return cmd
 }
 
 // parseStatOutput is the Python gateway's float(output) with the text itself as the fallback. A number is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -165,13 +164,8 @@ func (g *Gateway) rebootRPC(req tbgateway.RPCRequest) json.RawMessage {
 	time.AfterFunc(delay, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), rebootTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Dir = g.config().Dir
 		out := &cappedBuffer{max: customOutputLimit}
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.WaitDelay = customWaitDelay
-		killProcessGroup(cmd)
-		if err := cmd.Run(); err != nil {
+		if err := newCommand(ctx, argv, g.config().Dir, out, out).Run(); err != nil {
 			log.Error("the reboot command failed", "err", err, "output", strings.TrimSpace(out.String()))
 			return
 		}
