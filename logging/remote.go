@@ -42,7 +42,7 @@ type remote struct {
 	lastTS int64
 	wake   chan struct{}
 
-	sent, dropped atomic.Uint64
+	lines, sent, dropped atomic.Uint64
 
 	errMu   sync.Mutex
 	errs    map[string]int64
@@ -92,34 +92,40 @@ func (r *remote) enqueue(key string, logs bool, line string) {
 	r.q[(r.head+r.n)%len(r.q)] = entry{ts: ts, key: key, logs: logs, line: line}
 	r.n++
 	r.mu.Unlock()
+	r.lines.Add(1)
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-// peek copies up to max queued lines, oldest first, without removing them.
-func (r *remote) peek(max int) []entry {
+// take removes and returns up to max queued lines, oldest first.
+func (r *remote) take(max int) []entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]entry, min(max, r.n))
 	for i := range out {
-		out[i] = r.q[(r.head+i)%len(r.q)]
+		out[i] = r.q[r.head]
+		r.q[r.head] = entry{}
+		r.head = (r.head + 1) % len(r.q)
+		r.n--
 	}
 	return out
 }
 
-// pop removes the oldest lines that are still the ones peeked (lines dropped meanwhile are not removed twice).
-func (r *remote) pop(peeked []entry) {
+// putBack returns taken lines to the front of the queue; those that no longer fit (the oldest) are dropped and
+// counted.
+func (r *remote) putBack(batch []entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range peeked {
-		if r.n == 0 || r.q[r.head].ts != e.ts || r.q[r.head].key != e.key {
-			continue
+	for i := len(batch) - 1; i >= 0; i-- {
+		if r.n == len(r.q) {
+			r.dropped.Add(uint64(i + 1))
+			return
 		}
-		r.q[r.head] = entry{}
-		r.head = (r.head + 1) % len(r.q)
-		r.n--
+		r.head = (r.head - 1 + len(r.q)) % len(r.q)
+		r.q[r.head] = batch[i]
+		r.n++
 	}
 }
 
@@ -145,7 +151,8 @@ func (r *remote) countError(key string) {
 	r.errMu.Unlock()
 }
 
-// SetRemoteLevel applies RemoteLoggingLevel: LevelNone stops remote logging (and empties its queue), any other
+// SetRemoteLevel applies RemoteLoggingLevel: LevelNone stops remote logging (and empties its queue: those lines
+// are neither sent nor counted as dropped), any other
 // level streams the service, tb_connection, storage and extension loggers at that level.
 func (l *Logs) SetRemoteLevel(lv slog.Level) {
 	r := l.remote
@@ -160,6 +167,7 @@ func (l *Logs) SetRemoteLevel(lv slog.Level) {
 
 // RemoteStats are remote logging's counters.
 type RemoteStats struct {
+	Lines   uint64 // lines queued since the start
 	Queued  int    // lines waiting now
 	Sent    uint64 // lines ThingsBoard acknowledged
 	Dropped uint64 // lines dropped: the queue was full, or ThingsBoard refused their message
@@ -167,7 +175,7 @@ type RemoteStats struct {
 
 // RemoteStats returns remote logging's counters.
 func (l *Logs) RemoteStats() RemoteStats {
-	return RemoteStats{Queued: l.remote.pending(), Sent: l.remote.sent.Load(), Dropped: l.remote.dropped.Load()}
+	return RemoteStats{Lines: l.remote.lines.Load(), Queued: l.remote.pending(), Sent: l.remote.sent.Load(), Dropped: l.remote.dropped.Load()}
 }
 
 // cutUTF8 cuts s to at most n bytes without splitting a character.

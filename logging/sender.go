@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tbgateway/tbgateway"
-	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // ErrBusy is what a RemoteOptions.Publish returns when it cannot send now without taking from data (no spare
@@ -55,7 +54,7 @@ func (o RemoteOptions) withDefaults() RemoteOptions {
 
 // RunRemote sends the queued remote lines and the error counters until ctx ends, then returns nil. Lines go as
 // arrays of {"ts","values":{key: line}} entries, at most BatchLines and MaxPayloadBytes per message and
-// MessagesPerSecond messages per second. The error counters (<logger>_ERRORS_COUNT and ALL_ERRORS_COUNT) go every
+// MessagesPerSecond messages per second (the error counters come on top). The error counters (<logger>_ERRORS_COUNT and ALL_ERRORS_COUNT) go every
 // 5 s while RemoteLoggingLevel names a level and they changed, and are reset every minute.
 func (l *Logs) RunRemote(ctx context.Context, o RemoteOptions) error {
 	o = o.withDefaults()
@@ -63,20 +62,24 @@ func (l *Logs) RunRemote(ctx context.Context, o RemoteOptions) error {
 	s := &sender{r: r, o: o, gap: time.Duration(float64(time.Second) / o.MessagesPerSecond), lastReset: r.now()}
 	tick := time.NewTicker(errorsSendPeriod)
 	defer tick.Stop()
+	// One select serves the lines, the counters' period and the end; sends are at least s.gap apart.
+	var wait time.Duration
+	var due <-chan time.Time
 	for {
+		if due == nil && r.pending() > 0 {
+			due = time.After(wait)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
 		case <-tick.C:
 			s.sendErrors(ctx)
+		case <-due:
+			due = nil
+			wait = s.sendBatch(ctx)
+			s.noteDrops()
 		}
-		for r.pending() > 0 {
-			if err := backoff.Sleep(ctx, s.sendBatch(ctx)); err != nil {
-				return nil
-			}
-		}
-		s.noteDrops()
 	}
 }
 
@@ -93,19 +96,19 @@ type sender struct {
 
 // sendBatch sends the oldest lines as one message and returns how long to wait before the next.
 func (s *sender) sendBatch(ctx context.Context) time.Duration {
-	batch := s.r.peek(s.o.BatchLines)
+	batch := s.r.take(s.o.BatchLines)
 	body, n, dps := encodeEntries(batch, s.o.MaxPayloadBytes)
+	s.r.putBack(batch[n:])
 	batch = batch[:n]
 	err := s.o.Publish(ctx, body, dps)
 	switch {
 	case err == nil:
-		s.r.pop(batch)
 		s.r.sent.Add(uint64(len(batch)))
 		return s.gap
 	case errors.Is(err, ErrBusy), errors.Is(err, tbgateway.ErrNotConnected), ctx.Err() != nil:
+		s.r.putBack(batch)
 		return retryDelay
 	}
-	s.r.pop(batch)
 	s.r.dropped.Add(uint64(len(batch)))
 	return retryDelay
 }

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/logging"
 )
 
 // connectorCounters are one connector's statistics.
@@ -47,55 +47,29 @@ func (g *Gateway) addConnectors(p *plan) {
 	}
 }
 
-// connectorLogger returns a logger named after the connector, at the connector file's "logLevel" when set.
+// connectorLogger returns a logger named after the connector. The connector file's "logLevel" (when set) is its
+// level and "enableRemoteLogging" sends its lines to ThingsBoard, as in the Python gateway (see package logging);
+// both take effect on a logger of the gateway's logging only.
 func connectorLogger(base *slog.Logger, cc config.Connector) *slog.Logger {
 	var top struct {
-		LogLevel string `json:"logLevel"`
+		LogLevel            string `json:"logLevel"`
+		EnableRemoteLogging bool   `json:"enableRemoteLogging"`
 	}
 	log := base.With("connector", cc.Name, "type", cc.Type)
-	if err := json.Unmarshal(cc.Raw, &top); err != nil || top.LogLevel == "" {
-		return log
+	_ = json.Unmarshal(cc.Raw, &top) // a connector file that is not an object is reported by its validation
+	var level *slog.Level
+	if top.LogLevel != "" {
+		lv, err := logging.ParseLevel(top.LogLevel)
+		if err != nil {
+			log.Warn("logLevel in connector file: the gateway's level is used", "file", cc.File, "err", err)
+		} else {
+			level = &lv
+		}
 	}
-	level, ok := pythonLogLevel(top.LogLevel)
-	if !ok {
-		log.Warn("unknown logLevel in connector file, using the gateway's", "file", cc.File, "logLevel", top.LogLevel)
-		return log
+	if logs := logging.Of(base.Handler()); logs != nil {
+		logs.SetConnector(cc.Name, level, top.EnableRemoteLogging)
 	}
-	return slog.New(&levelHandler{min: level, next: log.Handler()})
-}
-
-// pythonLogLevel maps the Python gateway's level names to slog levels.
-func pythonLogLevel(s string) (slog.Level, bool) {
-	switch strings.ToUpper(s) {
-	case "TRACE", "DEBUG":
-		return slog.LevelDebug, true
-	case "INFO":
-		return slog.LevelInfo, true
-	case "WARN", "WARNING":
-		return slog.LevelWarn, true
-	case "ERROR", "CRITICAL", "FATAL":
-		return slog.LevelError, true
-	case "NONE":
-		return slog.LevelError + 100, true
-	}
-	return 0, false
-}
-
-// levelHandler raises a handler's minimum level for one connector.
-type levelHandler struct {
-	min  slog.Level
-	next slog.Handler
-}
-
-func (h *levelHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.next.Enabled(ctx, l)
-}
-func (h *levelHandler) Handle(ctx context.Context, r slog.Record) error { return h.next.Handle(ctx, r) }
-func (h *levelHandler) WithAttrs(a []slog.Attr) slog.Handler {
-	return &levelHandler{min: h.min, next: h.next.WithAttrs(a)}
-}
-func (h *levelHandler) WithGroup(n string) slog.Handler {
-	return &levelHandler{min: h.min, next: h.next.WithGroup(n)}
+	return log
 }
 
 // announceConfiguredDevices registers the devices a connector knows from its config, so downlink calls reach

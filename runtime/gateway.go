@@ -20,6 +20,7 @@ import (
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/ratelimit"
+	"github.com/tbgateway/tbgateway/logging"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/storage/memory"
@@ -58,6 +59,7 @@ type Gateway struct {
 	// while the gateway runs (remote configuration) stores the new one under the reconfiguration lock.
 	cfg     atomic.Pointer[config.Config]
 	log     *slog.Logger
+	logs    *logging.Logs // the loggers' levels and remote logging (remotelog.go)
 	now     func() time.Time
 	store   tbgateway.Storage
 	link    *uplink.Client
@@ -110,7 +112,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{log: log, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
+	logs := logging.Of(log.Handler())
+	if logs == nil {
+		logs = logging.Wrap(log.Handler())
+		log = logs.Logger()
+	}
+	g := &Gateway{log: log, logs: logs, now: opts.Now, stamper: NewStamper(), restart: make(chan struct{}), opts: opts}
 	g.reconf = make(chan struct{}, 1)
 	g.cfg.Store(cfg)
 	g.stats.init(cfg)
@@ -258,6 +265,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	spawn("uplink", g.log, nil, backoff.Policy{}, g.link.Run)
 	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
+	spawn("remote-logging", g.log, nil, backoff.Policy{}, g.runRemoteLogging)
 	if g.config().Thingsboard.CheckingDeviceActivity.CheckDeviceInactivity {
 		spawn("device-activity", g.log, nil, backoff.Policy{}, g.runActivityChecks)
 	}

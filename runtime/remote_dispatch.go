@@ -49,7 +49,9 @@ func (g *Gateway) remoteKey(ctx context.Context, key string, v any) {
 	isConnector := obj["configurationJson"] != nil || (obj["name"] != nil && obj["type"] != nil)
 	switch {
 	case key == attrRemoteLogLevel:
-		g.log.Warn("remote configuration: RemoteLoggingLevel received; remote logging is not supported yet, the log level is unchanged", "level", v)
+		if err := g.remoteLogLevel(ctx, v); err != nil {
+			g.refuseRemote(ctx, key, ts, err)
+		}
 		return
 	case !slices.Contains(remoteSharedKeys, key) && !isConnector:
 		g.log.Debug("remote configuration: shared attribute of the gateway device is not a connector configuration; ignored", "key", key)
@@ -60,7 +62,9 @@ func (g *Gateway) remoteKey(ctx context.Context, key string, v any) {
 	}
 	var err error
 	switch key {
-	case attrGeneral, attrStorage, attrGRPC, attrLogs:
+	case attrLogs:
+		err = g.remoteLogs(ctx, raw)
+	case attrGeneral, attrStorage, attrGRPC:
 		err = fmt.Errorf("applying %s from ThingsBoard is not supported yet; what runs is unchanged (edit the files and restart)", key)
 	case attrActiveConnectors:
 		err = g.remoteActive(ctx, raw)
