@@ -158,3 +158,12 @@ func (f levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
 func (f levelFloor) WithGroup(g string) slog.Handler {
 	return levelFloor{min: f.min, next: f.next.WithGroup(g)}
 }
+
+// Categories returns every category.
+func Categories() []Category {
+	out := make([]Category, numCategories)
+	for i := range out {
+		out[i] = Category(i)
+	}
+	return out
+}

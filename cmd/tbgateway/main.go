@@ -17,9 +17,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/logging"
 	"github.com/tbgateway/tbgateway/runtime"
 )
 
@@ -49,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tbgateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "main config file (tb_gateway.json or .yaml) or the folder holding it; default $TB_GW_CONFIG_DIR, then ./config/")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error; with a logs.json in the config folder, given explicitly it overrides the levels of every logger")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
@@ -58,12 +60,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tbgateway: unexpected argument %q (commands: check-config, demo, version)\n", fs.Arg(0))
 		return exitConfig
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	path := config.ResolvePath(*cfgPath, os.Getenv)
+	levelSet := false
+	fs.Visit(func(f *flag.Flag) { levelSet = levelSet || f.Name == "log-level" })
+	logs, warns, err := openLogs(configDir(path), *logLevel, levelSet, *logFormat, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway: %v\n", err)
 		return exitConfig
 	}
-	path := config.ResolvePath(*cfgPath, os.Getenv)
+	defer logs.Close()
+	log := logs.Logger()
+	for _, w := range warns {
+		log.Warn("logging configuration", "warning", w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -152,17 +161,50 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// configDir is the config folder of a --config path (the main file or its folder).
+func configDir(path string) string {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() {
+		return filepath.Dir(path)
+	}
+	return path
+}
+
+// openLogs sets up the gateway's logging: the config folder's logs.json when there is one (levels per logger,
+// console and rotating files; with levelSet, level overrides every logger's level), else the console (stderr) at
+// level. The warnings name what logs.json holds outside the supported subset.
+func openLogs(dir, level string, levelSet bool, format string, stdout, stderr io.Writer) (*logging.Logs, []string, error) {
+	if _, err := newLogger(io.Discard, level, format); err != nil {
+		return nil, nil, err
+	}
+	lv, _ := logging.ParseLevel(level)
+	o := logging.OpenOptions{Dir: dir, Stdout: stdout, Stderr: stderr, JSON: format == "json"}
+	fc, warns, err := logging.ReadFile(dir)
+	if err != nil {
+		return nil, warns, err
+	}
+	if fc == nil {
+		return logging.Console(lv, o), nil, nil
+	}
+	logs, err := logging.Open(fc, o)
+	if err != nil {
+		return nil, warns, err
+	}
+	if levelSet {
+		for _, c := range logging.Categories() {
+			logs.SetLevel(c, lv)
+		}
+	}
+	return logs, warns, nil
+}
+
+// newLogger returns a console logger on w (the demo's).
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: expected debug, info, warn or error, found %q", level)
+	lv, err := logging.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	if format != "text" && format != "json" {
+		return nil, fmt.Errorf("--log-format: expected text or json, found %q", format)
 	}
-	return nil, fmt.Errorf("--log-format: expected text or json, found %q", format)
+	return logging.Console(lv, logging.OpenOptions{Stderr: w, JSON: format == "json"}).Logger(), nil
 }
