@@ -3,87 +3,155 @@ package runtime_test
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/blackbox"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
-	opcuapeer "github.com/tbgateway/tbgateway/testpeers/opcua"
 )
 
-// modbusBlackbox is the Modbus connector's copy of the Python gateway's blackbox corpus (see its NOTICE).
-const modbusBlackbox = "../connectors/modbus/testdata/blackbox"
+// The Python gateway's blackbox suite drives its Modbus and OPC-UA cases through ThingsBoard only: each case's
+// connector config is saved as a shared attribute of the gateway device ({"<name>": {name, type, logLevel,
+// configuration, configurationJson, ts}}), the case's action is a shared attribute of the device or an RPC to
+// it, and the result is read back from ThingsBoard. These tests do the same against tbemu, one running gateway
+// per case family; each case reads into its own device, so no case can pass on the values of the one before.
 
-// TestRemotePythonBlackboxModbusUplink runs the Python blackbox Modbus uplink cases the way their suite does:
-// each connector config is pushed as a shared attribute of the gateway device (with a ts), the running gateway
-// replaces its Modbus connector with it, and ThingsBoard ends up with the corpus values. The slaves point at a
-// local server holding the corpus register map; each case reads into its own device, so no case can pass on
-// the values of the one before.
-func TestRemotePythonBlackboxModbusUplink(t *testing.T) {
-	cases := []struct{ config, values string }{
-		{"coils_reading", "discrete_and_coils_registers_values"},
-		{"discrete_input_reading", "discrete_and_coils_registers_values"},
-		{"holding_registers_reading", "holding_registers_values"},
-		{"input_registers_reading", "input_registers_values"},
-	}
-	srv, err := modbus.ServeTCP("127.0.0.1:0", modbus.CorpusBank())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	host, portText, _ := net.SplitHostPort(srv.Addr())
-	port, _ := strconv.Atoi(portText)
+// blackboxTimeout bounds one family of cases run in sequence on one gateway: a failure bound, never a pacing.
+const blackboxTimeout = 5 * time.Minute
 
-	e := newE2E(t)
+// blackboxRun is a running gateway (with remoteConfiguration on and a probe connector) the cases of one family
+// push their connector configs to.
+type blackboxRun struct {
+	*e2e
+	gw *gwtest.Gateway
+	ts int64
+}
+
+// startBlackbox starts the emulator and a gateway for one family of blackbox cases.
+func startBlackbox(t *testing.T) *blackboxRun {
+	t.Helper()
+	e := newE2ETimeout(t, blackboxTimeout)
 	gw := e.startLogged(setup{connectors: []connSpec{newProbe(t, "Probe").conn()}, tb: map[string]any{"remoteConfiguration": true}})
-	ts := time.Now().UnixMilli()
-	for _, tc := range cases {
-		for _, order := range []string{"big", "little"} {
-			name := tc.config + "_" + order
-			var push map[string]map[string]any
-			readJSON(t, filepath.Join(modbusBlackbox, "configs", "uplink_configs", "modbus_uplink_converter_"+name+".json"), &push)
-			attr := push["Modbus"]
-			device := "Temp Sensor " + name
-			for _, s := range attr["configurationJson"].(map[string]any)["master"].(map[string]any)["slaves"].([]any) {
-				sm := s.(map[string]any)
-				sm["host"], sm["port"], sm["pollPeriod"], sm["timeout"], sm["deviceName"] = host, port, 50, 5, device
-			}
-			ts++
-			attr["ts"] = ts
-			if err := e.emu.SetSharedAttributes(gwName, map[string]any{"Modbus": attr}); err != nil {
-				t.Fatal(err)
-			}
-			var want map[string]any
-			readJSON(t, filepath.Join(modbusBlackbox, "test_values", "uplink", tc.values+"_"+order+".json"), &want)
-			e.waitFor(name+": the corpus values at ThingsBoard", func() bool {
-				if gw.Log.Contains("change refused") { // written back to the emulator, so this is re-checked
-					return true
-				}
-				latest := e.emu.Latest(device)
-				for k, w := range want {
-					if v, ok := latest[k]; !ok || !corpusSame(w, v.Value) {
-						return false
-					}
-				}
-				return true
-			})
-			failIfRefused(t, gw)
-		}
+	return &blackboxRun{e2e: e, gw: gw, ts: time.Now().UnixMilli()}
+}
+
+// push saves the connector config attr as the shared attribute name of the gateway device, with a ts newer than
+// the last push, as the Python suite does.
+func (b *blackboxRun) push(name string, attr map[string]any) {
+	b.t.Helper()
+	b.ts++
+	attr["ts"] = b.ts
+	if err := b.emu.SetSharedAttributes(gwName, map[string]any{name: attr}); err != nil {
+		b.t.Fatal(err)
 	}
 }
 
-// failIfRefused fails the test when the gateway refused a pushed configuration.
-func failIfRefused(t *testing.T, gw *gwtest.Gateway) {
-	t.Helper()
-	if gw.Log.Contains("change refused") {
-		t.Fatalf("a blackbox config was refused:\n%s", strings.Join(gw.Log.Lines(), "\n"))
+// waitDevice waits until the device pushed with a config is connected at the emulator; it fails at once when
+// the gateway refused a pushed config.
+func (b *blackboxRun) waitDevice(device string) {
+	b.t.Helper()
+	b.waitFor("device "+device+" connected", func() bool {
+		st, ok := b.emu.Device(device)
+		return b.refused() || ok && st.Connected
+	})
+	b.failIfRefused()
+}
+
+// waitKeys waits until the emulator holds a value of every key of want for the device (any value): the
+// connector reads its source, so an action on the device now finds it connected.
+func (b *blackboxRun) waitKeys(what, device string, want map[string]any) {
+	b.t.Helper()
+	b.waitFor(what, func() bool {
+		latest := b.emu.Latest(device)
+		for k := range want {
+			if _, ok := latest[k]; !ok {
+				return b.refused()
+			}
+		}
+		return true
+	})
+	b.failIfRefused()
+}
+
+// waitValues waits until the device's latest values at the emulator are the corpus values want (floats as an
+// uplink rounds them); it fails at
+// once when the gateway refused a pushed config.
+func (b *blackboxRun) waitValues(what, device string, want map[string]any) {
+	b.t.Helper()
+	err := b.emu.WaitFor(b.ctx, func() bool { return b.refused() || b.hasValues(device, want) })
+	b.failIfRefused()
+	if err != nil {
+		latest := b.emu.Latest(device)
+		var diff []string
+		for k, w := range want {
+			if v, ok := latest[k]; !ok || !blackbox.SameUplinked(w, v.Value) {
+				diff = append(diff, fmt.Sprintf("%s = %v (present %v), want %v", k, v.Value, ok, w))
+			}
+		}
+		b.t.Fatalf("waiting for %s: %v: %s", what, err, strings.Join(diff, "; "))
 	}
+}
+
+// hasValues says whether the device's latest values at the emulator are the corpus values want.
+func (b *blackboxRun) hasValues(device string, want map[string]any) bool {
+	latest := b.emu.Latest(device)
+	for k, w := range want {
+		if v, ok := latest[k]; !ok || !blackbox.SameUplinked(w, v.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// refused says whether the gateway refused a pushed config (written back to the emulator too, so a wait on it
+// re-checks this).
+func (b *blackboxRun) refused() bool { return b.gw.Log.Contains("change refused") }
+
+// failIfRefused fails the test when the gateway refused a pushed configuration.
+func (b *blackboxRun) failIfRefused() {
+	b.t.Helper()
+	if b.refused() {
+		b.t.Fatalf("a blackbox config was refused:\n%s", strings.Join(b.gw.Log.Lines(), "\n"))
+	}
+}
+
+// rpcResult makes a two-way RPC to device through the emulator and returns the reply's result object; a reply
+// without one, or with result.error, fails the test.
+func (b *blackboxRun) rpcResult(device, method string, params any) map[string]any {
+	b.t.Helper()
+	reply := b.rpc(device, method, params)
+	res, ok := reply["result"].(map[string]any)
+	if !ok || res["error"] != nil {
+		b.t.Fatalf("rpc %s %v to %q: reply %v", method, params, device, reply)
+	}
+	return res
+}
+
+// readConfig reads a corpus config in the remote-configuration shape: one connector name and its attribute.
+func readConfig(t *testing.T, file string) (string, map[string]any) {
+	t.Helper()
+	var push map[string]map[string]any
+	readJSON(t, file, &push)
+	if len(push) != 1 {
+		t.Fatalf("%s: %d connectors, want 1", file, len(push))
+	}
+	for name, attr := range push {
+		return name, attr
+	}
+	return "", nil
+}
+
+// readValues reads a corpus values file.
+func readValues(t *testing.T, file string) map[string]any {
+	t.Helper()
+	m, err := blackbox.ReadValues(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func readJSON(t *testing.T, file string, v any) {
@@ -97,100 +165,10 @@ func readJSON(t *testing.T, file string, v any) {
 	}
 }
 
-// corpusSame compares a corpus value (text as ThingsBoard's REST API shows it) with a value the emulator holds:
-// numbers within 1e-9 relative, anything else by its JSON value.
-func corpusSame(want, got any) bool {
-	w, g := corpusValue(want), corpusValue(got)
-	wf, wok := w.(float64)
-	gf, gok := g.(float64)
-	if wok && gok {
-		return wf == gf || math.Abs(wf-gf) <= 1e-9*math.Max(math.Abs(wf), math.Abs(gf))
-	}
-	return fmt.Sprint(w) == fmt.Sprint(g)
-}
+// caseDevice names the device of one case: the corpus name with the case appended.
+func caseDevice(name string) string { return fmt.Sprintf("Temp Sensor %s", name) }
 
-func corpusValue(v any) any {
-	var text []byte
-	switch x := v.(type) {
-	case string:
-		text = []byte(x)
-	case json.RawMessage:
-		text = x
-	case int64:
-		return float64(x)
-	default:
-		return v
-	}
-	var out any
-	if json.Unmarshal(text, &out) != nil {
-		return v
-	}
-	return out
-}
-
-// opcuaBlackbox is the OPC-UA connector's copy of the Python gateway's blackbox corpus (see its NOTICE).
-const opcuaBlackbox = "../connectors/opcua/testdata/corpus"
-
-// TestRemotePythonBlackboxOPCUAUplink runs the Python blackbox OPC-UA uplink cases by pushing their configs as
-// shared attributes to a running gateway (type "OPCUA", as their suite sends it), against the node-opcua peer
-// holding the corpus nodes. The corpus' Basic128Rsa15 policy is not offered by the peer: the cases run with
-// policy None, as the connector's own corpus tests do. Each case reads into its own device.
-func TestRemotePythonBlackboxOPCUAUplink(t *testing.T) {
-	if !opcuapeer.Installed() {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v", opcuapeer.ErrMissing)
-		}
-		t.Skip("node-opcua test peer missing: install with make test-deps")
-	}
-	e := newE2E(t)
-	nodemap, err := filepath.Abs("../connectors/opcua/testdata/nodemap.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opcuapeer.Start(e.ctx, opcuapeer.Options{NodeMap: nodemap, PKIDir: t.TempDir(), Stderr: os.Stderr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Stop)
-	cases := []struct{ config, values string }{
-		{"opcua_uplink_converter_absolute_path.json", "different_paths_finding_methods_values.json"},
-		{"opcua_uplink_converter_relative_path.json", "different_paths_finding_methods_values.json"},
-		{"opcua_uplink_converter_identifier.json", "different_identifier_finding_methods_values.json"},
-		{"opcua_uplink_converter_different_types.json", "different_types_finding_methods_values.json"},
-	}
-	gw := e.startLogged(setup{connectors: []connSpec{newProbe(t, "Probe").conn()}, tb: map[string]any{"remoteConfiguration": true}})
-	ts := time.Now().UnixMilli()
-	for i, tc := range cases {
-		var push map[string]map[string]any
-		readJSON(t, filepath.Join(opcuaBlackbox, "configs", "uplink_configs", tc.config), &push)
-		for name, attr := range push {
-			conf := attr["configurationJson"].(map[string]any)
-			server := conf["server"].(map[string]any)
-			server["url"], server["security"] = p.URL, "None"
-			device := fmt.Sprintf("Temp Sensor %d", i)
-			for _, m := range conf["mapping"].([]any) {
-				m.(map[string]any)["deviceInfo"].(map[string]any)["deviceNameExpression"] = device
-			}
-			ts++
-			attr["ts"] = ts
-			if err := e.emu.SetSharedAttributes(gwName, map[string]any{name: attr}); err != nil {
-				t.Fatal(err)
-			}
-			var want map[string]any
-			readJSON(t, filepath.Join(opcuaBlackbox, "test_values", "uplink", tc.values), &want)
-			e.waitFor(tc.config+": the corpus values at ThingsBoard", func() bool {
-				if gw.Log.Contains("change refused") { // written back to the emulator, so this is re-checked
-					return true
-				}
-				latest := e.emu.Latest(device)
-				for k, w := range want {
-					if v, ok := latest[k]; !ok || !corpusSame(w, v.Value) {
-						return false
-					}
-				}
-				return true
-			})
-			failIfRefused(t, gw)
-		}
-	}
+// corpusFile joins a corpus folder and the parts of a file under it.
+func corpusFile(dir string, parts ...string) string {
+	return filepath.Join(append([]string{dir}, parts...)...)
 }

@@ -72,18 +72,6 @@ func (g *gateway) hasValues(want map[string]any) bool {
 	return true
 }
 
-// startCorpusServer serves the rebuilt corpus register map on a free loopback port.
-func startCorpusServer(t *testing.T) (*modbus.Bank, *modbus.Server) {
-	t.Helper()
-	bank := modbus.CorpusBank()
-	srv, err := modbus.ServeTCP("127.0.0.1:0", bank)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return bank, srv
-}
-
 // corpusConfig reads a corpus config (remote-configuration shape) and points its slaves at addr, polling
 // every pollMs.
 func corpusConfig(t *testing.T, file, addr string, pollMs int, edit func(slave map[string]any)) []byte {
@@ -111,23 +99,16 @@ func same(want, got any) bool { return blackbox.Same(want, got) }
 
 const device = "Temp Sensor"
 
-var orders = []string{"big", "little"}
-
 // TestCorpusUplink runs the corpus' uplink cases: the values ThingsBoard ends up with for coils, discrete
 // inputs, holding and input registers, read BIG and LITTLE.
 func TestCorpusUplink(t *testing.T) {
-	cases := []struct{ config, values string }{
-		{"coils_reading", "discrete_and_coils_registers_values"},
-		{"discrete_input_reading", "discrete_and_coils_registers_values"},
-		{"holding_registers_reading", "holding_registers_values"},
-		{"input_registers_reading", "input_registers_values"},
-	}
+	cases := blackbox.ModbusUplinkCases
 	for _, tc := range cases {
-		for _, order := range orders {
-			t.Run(tc.config+"_"+order, func(t *testing.T) {
-				_, srv := startCorpusServer(t)
-				g := startGateway(t, corpusConfig(t, "uplink_configs/modbus_uplink_converter_"+tc.config+"_"+order+".json", srv.Addr(), 50, nil))
-				want := readValues(t, "uplink", tc.values+"_"+order+".json")
+		for _, order := range blackbox.Orders {
+			t.Run(tc.Config+"_"+order, func(t *testing.T) {
+				_, srv := blackbox.StartCorpusServer(t)
+				g := startGateway(t, corpusConfig(t, "uplink_configs/modbus_uplink_converter_"+tc.Config+"_"+order+".json", srv.Addr(), 50, nil))
+				want := readValues(t, "uplink", tc.Values+"_"+order+".json")
 				g.waitValues("the corpus values", want)
 			})
 		}
@@ -137,18 +118,15 @@ func TestCorpusUplink(t *testing.T) {
 // TestCorpusRPC runs the corpus' RPC cases: reads compare the reply's result.value with the corpus; writes send
 // the corpus value and check that the device then holds it (read back through the same item).
 func TestCorpusRPC(t *testing.T) {
-	cases := []struct{ config, values string }{
-		{"coils", "discrete_and_coils_registers_values"}, {"discrete_inputs", "discrete_and_coils_registers_values"},
-		{"holding_registers", "holding_registers_values"}, {"input_registers", "input_registers_values"},
-	}
+	cases := blackbox.ModbusRPCCases
 	for _, tc := range cases {
-		for _, order := range orders {
-			t.Run(tc.config+"_"+order, func(t *testing.T) {
-				_, srv := startCorpusServer(t)
-				read := corpusConfig(t, "rpc_configs/"+tc.config+"_reading_rpc_"+order+".json", srv.Addr(), 1000, nil)
+		for _, order := range blackbox.Orders {
+			t.Run(tc.Config+"_"+order, func(t *testing.T) {
+				_, srv := blackbox.StartCorpusServer(t)
+				read := corpusConfig(t, "rpc_configs/"+tc.Config+"_reading_rpc_"+order+".json", srv.Addr(), 1000, nil)
 				g := startGateway(t, read)
 				items := rpcItems(t, read, "rpc")
-				for k, w := range readValues(t, "rpc", tc.values+"_reading_"+order+".json") {
+				for k, w := range readValues(t, "rpc", tc.Values+"_reading_"+order+".json") {
 					if _, err := modbus.NewCodec(items[k].Type, items[k].ObjectsCount, 3, "BIG", "BIG"); err != nil {
 						continue // the corpus' input_registers_reading_rpc_big.json has an item of type "4bits"
 					}
@@ -157,18 +135,18 @@ func TestCorpusRPC(t *testing.T) {
 					}
 				}
 			})
-			t.Run(tc.config+"_writing_"+order, func(t *testing.T) {
-				bank, srv := startCorpusServer(t)
-				cfgFile := corpusConfig(t, "rpc_configs/"+tc.config+"_writing_rpc_"+order+".json", srv.Addr(), 1000, nil)
+			t.Run(tc.Config+"_writing_"+order, func(t *testing.T) {
+				bank, srv := blackbox.StartCorpusServer(t)
+				cfgFile := corpusConfig(t, "rpc_configs/"+tc.Config+"_writing_rpc_"+order+".json", srv.Addr(), 1000, nil)
 				g := startGateway(t, cfgFile)
 				items := rpcItems(t, cfgFile, "rpc")
-				for k, w := range readValues(t, "rpc", tc.values+"_writing_"+order+".json") {
+				for k, w := range readValues(t, "rpc", tc.Values+"_writing_"+order+".json") {
 					it, ok := items[k]
 					if !ok {
 						continue // the corpus lists keys its config has no method for
 					}
 					g.rpc(device, k, w)
-					if got := readBack(t, bank, it, order); !blackbox.SameWritten(w, got) {
+					if got := blackbox.ReadBack(t, bank, it, order); !blackbox.SameWritten(w, got) {
 						t.Errorf("write %s: device holds %v, want %v", k, got, w)
 					}
 				}
@@ -180,18 +158,15 @@ func TestCorpusRPC(t *testing.T) {
 // TestCorpusAttributeUpdates runs the corpus' attribute-update cases: shared attributes set at ThingsBoard end up
 // in the device.
 func TestCorpusAttributeUpdates(t *testing.T) {
-	cases := []struct{ config, values string }{
-		{"coils_registers", "discrete_and_coils_registers_values"}, {"discrete_input", "discrete_and_coils_registers_values"},
-		{"holding_registers", "holding_registers_values"}, {"input_registers", "input_registers_values"},
-	}
+	cases := blackbox.ModbusAttributeUpdateCases
 	for _, tc := range cases {
-		for _, order := range orders {
-			t.Run(tc.config+"_"+order, func(t *testing.T) {
-				bank, srv := startCorpusServer(t)
-				cfgFile := corpusConfig(t, "attrs_update_configs/attrs_update_"+tc.config+"_"+order+".json", srv.Addr(), 1000, nil)
+		for _, order := range blackbox.Orders {
+			t.Run(tc.Config+"_"+order, func(t *testing.T) {
+				bank, srv := blackbox.StartCorpusServer(t)
+				cfgFile := corpusConfig(t, "attrs_update_configs/attrs_update_"+tc.Config+"_"+order+".json", srv.Addr(), 1000, nil)
 				g := startGateway(t, cfgFile)
 				items := rpcItems(t, cfgFile, "attributeUpdates")
-				want := readValues(t, "attrs_update", tc.values+"_"+order+".json")
+				want := readValues(t, "attrs_update", tc.Values+"_"+order+".json")
 				shared := map[string]any{}
 				for k, w := range want {
 					if _, ok := items[k]; ok {
@@ -205,11 +180,11 @@ func TestCorpusAttributeUpdates(t *testing.T) {
 				for k, w := range shared {
 					it := items[k]
 					deadline := time.NewTicker(5 * time.Millisecond)
-					for !same(w, readBack(t, bank, it, order)) {
+					for !same(w, blackbox.ReadBack(t, bank, it, order)) {
 						select {
 						case <-deadline.C:
 						case <-g.Ctx.Done():
-							t.Fatalf("attribute %s: device holds %v, want %v", k, readBack(t, bank, it, order), w)
+							t.Fatalf("attribute %s: device holds %v, want %v", k, blackbox.ReadBack(t, bank, it, order), w)
 						}
 					}
 					deadline.Stop()
@@ -226,19 +201,5 @@ func rpcItems(t *testing.T, file []byte, section string) map[string]blackbox.Ite
 	if err := json.Unmarshal(file, &doc); err != nil {
 		t.Fatal(err)
 	}
-	items, err := blackbox.Items(doc, section)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return items
-}
-
-// readBack decodes what a write item wrote, from the server's table.
-func readBack(t *testing.T, bank *modbus.Bank, it blackbox.Item, order string) any {
-	t.Helper()
-	v, err := blackbox.ReadBack(bank, it, order)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return blackbox.Items(t, doc, section)
 }

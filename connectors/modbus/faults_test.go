@@ -11,6 +11,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/blackbox"
 )
 
 // probeType is a connector type that builds an ordinary Modbus connector and records it in probes under its
@@ -142,8 +143,8 @@ func waitStats(t *testing.T, ctx context.Context, c *modbus.Connector, what stri
 // while two healthy devices on other lines go on completing their polls without a failure; its disconnect
 // reaches ThingsBoard; when it answers again it resumes by itself and its connect reaches ThingsBoard.
 func TestDeadDeviceIsolatedAndResumes(t *testing.T) {
-	_, srvA := startCorpusServer(t)
-	_, srvB := startCorpusServer(t)
+	_, srvA := blackbox.StartCorpusServer(t)
+	_, srvB := blackbox.StartCorpusServer(t)
 	proxy := startSilencer(t, srvA.Addr())
 	slave := func(name, addr string, timeoutSec float64) map[string]any {
 		host, port, _ := net.SplitHostPort(addr)

@@ -16,7 +16,7 @@ func runReportCases(t *testing.T, prefix string) {
 			continue
 		}
 		t.Run(sub, func(t *testing.T) {
-			bank, srv := startCorpusServer(t)
+			bank, srv := blackbox.StartCorpusServer(t)
 			blackbox.SetWatched(bank, blackbox.ReportBefore)
 			g := startGateway(t, corpusConfig(t, c.File, srv.Addr(), blackbox.ReportPollMs, c.Edit))
 			c.Check(blackbox.ReportRun{T: t, Env: g.Env, Device: device, Bank: bank})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/blackbox"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/runtime"
 )
@@ -16,7 +17,7 @@ import (
 // key at fault, and the working connector's values reach ThingsBoard; its unknown key is logged at start as a
 // warning naming its file and key path.
 func TestUnsupportedFilesDoNotStopOthers(t *testing.T) {
-	_, srv := startCorpusServer(t)
+	_, srv := blackbox.StartCorpusServer(t)
 	host, port, _ := net.SplitHostPort(srv.Addr())
 	slave := func(extra map[string]any) map[string]any {
 		s := map[string]any{"deviceName": "good", "host": host, "port": json.Number(port), "unitId": modbus.CorpusUnit,

@@ -4,35 +4,56 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"strconv"
 )
 
 // Same compares a corpus value (text as ThingsBoard's REST API shows it, or typed JSON as an RPC file holds it)
-// with a value the emulator holds or an RPC returned: numbers within 1e-9 relative, anything else by its JSON
-// value.
+// with a value the emulator holds or an RPC returned: two integers exactly, an integer and a float as float64
+// exactly, two floats within 1e-9 relative, anything else by its JSON value.
 func Same(want, got any) bool {
 	w, g := normalize(want), normalize(got)
-	wf, wok := w.(float64)
-	gf, gok := g.(float64)
+	wn, wok := w.(json.Number)
+	gn, gok := g.(json.Number)
 	if wok && gok {
+		wi, wInt := new(big.Int).SetString(string(wn), 10)
+		gi, gInt := new(big.Int).SetString(string(gn), 10)
+		if wInt && gInt {
+			return wi.Cmp(gi) == 0
+		}
+		wf, err1 := wn.Float64()
+		gf, err2 := gn.Float64()
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if wInt || gInt { // an integer against a float: no tolerance, or 64-bit integers 1e-9 apart pass
+			return wf == gf
+		}
 		return wf == gf || math.Abs(wf-gf) <= 1e-9*math.Max(math.Abs(wf), math.Abs(gf))
 	}
 	return fmt.Sprint(w) == fmt.Sprint(g)
 }
 
-// normalize turns a value into what encoding/json decodes its JSON into; text that is JSON is parsed.
+// normalize turns a value into what a json.Decoder with UseNumber decodes its JSON into; text that is JSON is
+// parsed, Go numbers become json.Number.
 func normalize(v any) any {
 	var text []byte
 	switch x := v.(type) {
 	case string:
 		text = []byte(x)
 	case json.Number:
-		text = []byte(x)
+		return x
 	case json.RawMessage:
 		text = x
 	case int64:
-		return float64(x)
+		return json.Number(strconv.FormatInt(x, 10))
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case uint64:
+		return json.Number(strconv.FormatUint(x, 10))
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'g', -1, 64))
 	case interface{ MarshalJSON() ([]byte, error) }:
 		b, err := x.MarshalJSON()
 		if err != nil {
@@ -43,7 +64,7 @@ func normalize(v any) any {
 		return v
 	}
 	var out any
-	if json.Unmarshal(text, &out) != nil {
+	if decodeNumbers(text, &out) != nil {
 		return v
 	}
 	return out
@@ -63,6 +84,23 @@ func Typed(v any) any {
 		}
 	}
 	return s
+}
+
+// SameUplinked says whether got is the corpus value want as an uplink shows it: Same, or a float rounded to 6
+// decimal places (an item's default "round"; the corpus' attribute-update values are written unrounded).
+func SameUplinked(want, got any) bool {
+	if Same(want, got) {
+		return true
+	}
+	n, ok := normalize(want).(json.Number)
+	if !ok {
+		return false
+	}
+	if _, isInt := new(big.Int).SetString(string(n), 10); isInt {
+		return false
+	}
+	f, err := n.Float64()
+	return err == nil && Same(Round6(f), got)
 }
 
 // Round6 rounds a float to 6 decimal places, as the corpus' RPC files show written floats; anything else is
