@@ -281,3 +281,35 @@ func TestE2EGatewayServiceRPCs(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ECustomStatisticsFileMissing: a custom statistics file that is missing is logged once, naming the file
+// and the key, and the gateway runs without its commands: the statistics and the data still reach ThingsBoard.
+func TestE2ECustomStatisticsFileMissing(t *testing.T) {
+	e := newE2E(t)
+	a := newProbe(t, "alpha")
+	logs, log := newLogBuffer()
+	e.start(setup{
+		connectors: []connSpec{a.conn()},
+		tb: map[string]any{"statistics": map[string]any{"enable": true, "enableCustom": true,
+			"configuration": "missing.json"}},
+		opts: runtime.Options{Logger: log, StatisticsPeriod: 20 * time.Millisecond},
+	})
+	a.send(t, e.ctx, dataRec("dev-a", 1))
+	e.waitFor("the data and the statistics", func() bool {
+		_, ok := e.valueAt("dev-a", "v", 1)
+		return ok && e.emu.Latest(gwName)["machineStats"].Value != nil
+	})
+	n := 0
+	for _, line := range logs.lines(t) {
+		if line["msg"] == "custom statistics commands not loaded; the gateway runs without them" {
+			n++
+			if err, _ := line["err"].(string); !strings.Contains(err, "thingsboard.statistics.configuration") ||
+				!strings.Contains(err, filepath.Join(e.dir, "missing.json")) {
+				t.Errorf("logged %q, want the key and the file", err)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("the missing file was logged %d times, want once", n)
+	}
+}

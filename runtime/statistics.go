@@ -30,6 +30,9 @@ type statisticsState struct {
 	conf string // the local thingsboard.statistics.configuration
 	// reboot is the local gateway.rebootCommand, fixed at New as the commands are.
 	reboot []string
+	// loadErr is why the local commands file could not be used; logged once (loadLogged).
+	loadErr    error
+	loadLogged sync.Once
 	// kick wakes both schedules: the link came up, or the settings changed.
 	kick struct{ main, custom chan struct{} }
 
@@ -42,7 +45,7 @@ type statisticsState struct {
 // init sets the state up for cfg, the local configuration.
 func (s *statisticsState) init(cfg *config.Config) {
 	s.cmds, s.conf, s.failing = cfg.StatisticsCommands, cfg.Thingsboard.Statistics.Configuration, map[string]bool{}
-	s.reboot = cfg.Gateway.RebootCommand
+	s.reboot, s.loadErr = cfg.Gateway.RebootCommand, cfg.StatisticsCommandsErr
 	s.kick.main, s.kick.custom = make(chan struct{}, 1), make(chan struct{}, 1)
 }
 
@@ -117,6 +120,11 @@ func (g *Gateway) statSettings() statSettings {
 // enabled, until ctx ends. Each is sent first when the link is up after the start, as the Python gateway
 // sends them when its statistics start.
 func (g *Gateway) runStatistics(ctx context.Context) error {
+	if err := g.stats.loadErr; err != nil {
+		g.stats.loadLogged.Do(func() {
+			g.log.Error("custom statistics commands not loaded; the gateway runs without them", "err", err)
+		})
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		periodic(ctx, func() (time.Duration, bool) { s := g.statSettings(); return s.period, s.enable },
