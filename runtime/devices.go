@@ -62,6 +62,7 @@ type DeviceTable struct {
 	devices map[string]*Device
 	byTB    map[string]string        // ThingsBoard name of a renamed device -> connector-side name
 	pending map[string]*stagedDevice // registered by a DeviceTx whose records are being stored (DeviceTx.Stage)
+	changed chan struct{}            // closed when a device is registered or staged (see Changes); nil if unasked
 	saves   int                      // completed writes, for tests
 }
 
@@ -128,6 +129,25 @@ func (t *DeviceTable) Owner(name string) (Device, bool) {
 		return sd.Device, true
 	}
 	return Device{}, false
+}
+
+// Changes returns a channel closed at the next registration of a device (Commit of a DeviceTx that registered
+// one, or Stage): read it before a Lookup, then wait on it to see a device appear without polling.
+func (t *DeviceTable) Changes() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.changed == nil {
+		t.changed = make(chan struct{})
+	}
+	return t.changed
+}
+
+// signalLocked wakes the waiters of Changes; t.mu is held for writing.
+func (t *DeviceTable) signalLocked() {
+	if t.changed != nil {
+		close(t.changed)
+		t.changed = nil
+	}
 }
 
 // Lookup finds a device by the name ThingsBoard uses for it (its new name after a rename, else its own name).

@@ -88,6 +88,9 @@ func (tx *DeviceTx) Stage() {
 		sd.refs++
 		tx.staged = append(tx.staged, name)
 	}
+	if len(tx.staged) > 0 {
+		t.signalLocked()
+	}
 }
 
 // Abort drops the Tx: the table stays as it was and what Stage made visible disappears.
@@ -145,6 +148,7 @@ func (tx *DeviceTx) Commit() error {
 	}
 	if locked {
 		tx.unstageLocked() // a staged Tx registered something, so the lock is held
+		t.signalLocked()
 	}
 	tx.view, tx.order = nil, nil
 	if !dirty {

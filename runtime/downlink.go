@@ -120,7 +120,12 @@ func (g *Gateway) OnRPC(ctx context.Context, req tbgateway.RPCRequest) json.RawM
 	}
 	d, ok := g.devices.Lookup(req.Device)
 	if !ok {
-		return rpcError(404, fmt.Sprintf("device %q is not known to this gateway", req.Device))
+		wait := rpcDeviceWait(req.Params)
+		g.log.Info("RPC to a device not known yet: waiting for it to appear", "device", req.Device, "method", req.Method, "wait", wait.String())
+		if d, ok = g.waitForDevice(ctx, req.Device, wait); !ok {
+			g.log.Warn("RPC to a device that did not appear in time answered with a timeout", "device", req.Device, "method", req.Method, "wait", wait.String())
+			return rpcRequestTimeout()
+		}
 	}
 	c := g.connectorByName(d.ConnectorName)
 	if c == nil {

@@ -145,3 +145,52 @@ func TestE2EDeviceInactivityDisconnects(t *testing.T) {
 		t.Fatalf("connector details sent %d times, want 2 (with each connect)", n)
 	}
 }
+
+// TestE2ERPCWaitsForUnknownDevice: an RPC to a device the gateway does not know (yet) waits up to its "timeout"
+// parameter: delivered when the device appears meanwhile, else answered {"error":"Request timeout","code":408}.
+func TestE2ERPCWaitsForUnknownDevice(t *testing.T) {
+	e := newE2E(t)
+	p := newProbe(t, "probe")
+	e.writeConfig(setup{connectors: []connSpec{p.conn()}})
+	g := e.Start(gwtest.StartOptions{})
+
+	data := func(device string, v int64) tbgateway.Record {
+		return tbgateway.Record{Device: device, Telemetry: []tbgateway.Telemetry{{TS: 1_700_000_000_000 + v, Values: map[string]any{"v": v}}}}
+	}
+	// ThingsBoard routes both devices' RPCs through the gateway, which then forgets them (as after a lost table).
+	p.send(t, e.ctx, data("late", 1), data("absent", 1))
+	e.WaitTelemetry("late", "v", 1)
+	e.WaitTelemetry("absent", "v", 1)
+	for _, d := range []string{"late", "absent"} {
+		if known, err := g.GW.Devices().Delete(d); !known || err != nil {
+			t.Fatalf("deleting %s from the device table: %v %v", d, known, err)
+		}
+	}
+
+	reply := e.rpc("absent", "setValue", map[string]any{"timeout": 1})
+	if len(reply) != 2 || reply["error"] != "Request timeout" || reply["code"] != 408.0 {
+		t.Fatalf("rpc to a device that never appears replied %v, want {\"error\":\"Request timeout\",\"code\":408}", reply)
+	}
+
+	type result struct {
+		reply json.RawMessage
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := e.emu.RPC(e.ctx, "late", "setValue", json.RawMessage(`{"v":5,"timeout":60}`), false, rpcTimeout)
+		done <- result{r, err}
+	}()
+	g.WaitLog(e.ctx, "RPC to a device not known yet", "late")
+	p.send(t, e.ctx, data("late", 2))
+	var res result
+	select {
+	case res = <-done:
+	case <-e.ctx.Done():
+		t.Fatal("the RPC to the device that appeared never returned")
+	}
+	var got probeReply
+	if res.err != nil || json.Unmarshal(res.reply, &got) != nil || got.Device != "late" || got.Method != "setValue" {
+		t.Fatalf("rpc to a device that appeared while it waited: %s, %v; want the probe's echo", res.reply, res.err)
+	}
+}

@@ -97,9 +97,9 @@ func TestE2EDeviceRPC(t *testing.T) {
 	if known, err := r.gw.Devices().Delete("ghost"); !known || err != nil {
 		t.Fatalf("deleting ghost from the device table: %v %v", known, err)
 	}
-	reply = e.rpc("ghost", "setValue", nil)
-	if reply["error"] == nil || reply["code"] != 404.0 {
-		t.Errorf("rpc to a device the gateway does not know replied %v, want an error with code 404", reply)
+	reply = e.rpc("ghost", "setValue", map[string]any{"timeout": 1})
+	if reply["error"] != "Request timeout" || reply["code"] != 408.0 {
+		t.Errorf("rpc to a device the gateway does not know replied %v, want Request timeout, code 408", reply)
 	}
 
 	for _, m := range []string{"gateway_nosuch", "nounderscore", "nosuchtype_method"} {
