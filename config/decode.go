@@ -148,8 +148,8 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 	if t.LatencyDebugMode {
 		o.Decoder().Warn(o.Key("latencyDebugMode"), "latency debug mode is not supported yet, ignored")
 	}
-	if t.Provisioning != nil {
-		o.Decoder().Warn(o.Key("provisioning"), "self-provisioning is not supported yet, ignored")
+	if sc := t.Security; t.Provisioning != nil && (sc.AccessToken != "" || sc.Username != "" || sc.ClientID != "" || sc.Cert != "") {
+		o.Decoder().Warn(o.Key("provisioning"), "ignored: thingsboard.security holds credentials, which come first (as in the Python gateway)")
 	}
 }
 

@@ -128,11 +128,14 @@ func applyProvisioningEnv(t *Thingsboard, get func(...string) (string, string)) 
 	set(&p.Password, "PASSWORD")
 	set(&p.ClientID, "CLIENT_ID")
 	set(&p.CACert, "CA_CERT_FILENAME")
+	// The Python gateway's order: an access token, then MQTT basic credentials, then a CA certificate.
 	switch {
-	case p.CACert != "":
-		p.Type = "X509_CERTIFICATE"
+	case p.AccessToken != "":
+		p.Type = "ACCESS_TOKEN"
 	case p.Username != "" || p.Password != "" || p.ClientID != "":
 		p.Type = "MQTT_BASIC"
+	case p.CACert != "":
+		p.Type = "X509_CERTIFICATE"
 	default:
 		p.Type = "ACCESS_TOKEN"
 	}

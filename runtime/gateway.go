@@ -21,6 +21,7 @@ import (
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/ratelimit"
 	"github.com/tbgateway/tbgateway/logging"
+	"github.com/tbgateway/tbgateway/provision"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/storage/memory"
@@ -69,6 +70,9 @@ type Gateway struct {
 	started time.Time
 	opts    Options
 	stats   statisticsState // statistics.go
+
+	// credentials says where the link's credentials come from; a provisioning still to make runs first in Run.
+	credentials *provision.Plan
 
 	storageWatch storageWatch
 	devFilter    filterState   // thingsboard.deviceFiltering (devicefilter.go)
@@ -142,6 +146,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.resolver = p.resolver
+	g.credentials = p.credentials
 	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
 	g.addConnectors(p)
 	g.link, err = uplink.New(p.uplink, store, g, log.With("component", "uplink"))
@@ -253,6 +258,9 @@ func rateLimitOrEmpty(s string) string {
 // an error or panic restarts only the failing part, with exponential backoff.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.started = g.now()
+	if err := g.awaitCredentials(ctx); err != nil {
+		return g.stopBeforeStart(err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -110,6 +110,8 @@ func (g *Gateway) ownRPC(ctx context.Context, method string, req tbgateway.RPCRe
 			g.renameDevice(oldName, newName)
 		}
 		return rpcReply("renamed")
+	case "remove_provisioned_credentials":
+		return g.removeProvisionedCredentials()
 	case "device_deleted":
 		var name string
 		if err := json.Unmarshal(req.Params, &name); err != nil || name == "" {

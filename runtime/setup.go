@@ -7,6 +7,7 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/provision"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/uplink"
 )
@@ -15,9 +16,11 @@ import (
 // CheckConfig reports one, so that check-config and a start always agree: an error CheckConfig reports is either
 // one that stops New (err of makePlan) or one connector that New reports failed, and the warnings are the same.
 type plan struct {
-	resolver   *report.Resolver
-	uplink     uplink.Config
-	connectors []connectorPlan
+	resolver *report.Resolver
+	uplink   uplink.Config
+	// credentials says where the link's credentials come from (uplink holds stand-ins before a provisioning).
+	credentials *provision.Plan
+	connectors  []connectorPlan
 }
 
 // connectorPlan is one configured connector: the built connector, or why it cannot run.
@@ -37,7 +40,8 @@ type connectorPlan struct {
 	err error
 }
 
-// makePlan decodes and validates cfg with every connector, without I/O. The error is one that stops the whole
+// makePlan decodes and validates cfg with every connector, without network I/O (it reads the saved credentials
+// file, see provision.Resolve). The error is one that stops the whole
 // gateway (the main file's report strategy, the ThingsBoard link's settings); an invalid connector stops only
 // itself and is kept in its connectorPlan. logger names each connector's logger.
 func makePlan(cfg *config.Config, logger *slog.Logger) (*plan, error) {
@@ -49,13 +53,14 @@ func makePlan(cfg *config.Config, logger *slog.Logger) (*plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: thingsboard.reportStrategy.%w", cfg.File, err)
 	}
-	if cfg.Thingsboard.Security.Type == "" {
-		// The Python gateway falls back to saved (.credentials) or self-provisioned credentials; the runtime has
-		// neither yet, so a start and check-config both refuse here, naming the token.
-		return nil, &config.Error{File: cfg.File, Path: "thingsboard.security.accessToken", Found: "nothing",
-			Expected: "the gateway device's access token (or a username, clientId or cert): saved credentials and self-provisioning are not supported yet"}
+	// Credentials as the Python gateway finds them: thingsboard.security, the saved .credentials, or a
+	// provisioning at start (checked here with stand-in credentials of the type it brings).
+	creds, err := provision.Resolve(cfg)
+	if err != nil {
+		return nil, err
 	}
-	p := &plan{resolver: &report.Resolver{Global: global, Rules: map[report.Scope]report.Strategy{}}, uplink: uplinkConfig(cfg)}
+	p := &plan{resolver: &report.Resolver{Global: global, Rules: map[report.Scope]report.Strategy{}},
+		uplink: linkConfig(cfg, creds), credentials: creds}
 	if err := p.uplink.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)
 	}

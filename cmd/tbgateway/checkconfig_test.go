@@ -165,7 +165,8 @@ const (
 // TestCheckConfigAndStartAgree runs check-config and the gateway's start on a table of configurations and
 // requires the same verdict from both: check-config exits 2 exactly when the start refuses or reports a
 // connector failed, with the start's message; and the verdict is the one the table expects (the Python gateway's
-// rate-limit syntax is accepted, a provisioning-only config is refused naming the missing token).
+// rate-limit syntax is accepted, a provisioning-only config or saved credentials are accepted, a config without
+// any credentials is refused naming the missing token).
 func TestCheckConfigAndStartAgree(t *testing.T) {
 	const sim = `{"devices":[{"deviceName":"A","timeseries":[{"key":"t","type":"constant","value":1}]}]}`
 	main := func(tbExtra, connectors string) string {
@@ -195,10 +196,22 @@ func TestCheckConfigAndStartAgree(t *testing.T) {
 		{name: "env rate limits with ;", main: main(token, simConn), env: map[string]string{"TB_GW_DP_RATE_LIMITS": "10:1;300:60"}, verdict: verdictOK},
 		{name: "env rate limits bad", main: main(token, simConn), env: map[string]string{"TB_GW_DP_RATE_LIMITS": "abc"}, verdict: verdictRefused, message: "TB_GW_DP_RATE_LIMITS"},
 		{name: "provisioning only", main: main(`,"provisioning":{"provisionDeviceKey":"k","provisionDeviceSecret":"s"}`, simConn),
-			verdict: verdictRefused, message: "thingsboard.security.accessToken"},
+			verdict: verdictOK},
+		{name: "provisioning MQTT_BASIC", main: main(`,"provisioning":{"type":"MQTT_BASIC","provisionDeviceKey":"k","provisionDeviceSecret":"s"}`, simConn),
+			verdict: verdictOK},
+		{name: "provisioning X509_CERTIFICATE", main: main(`,"provisioning":{"type":"X509_CERTIFICATE","provisionDeviceKey":"k","provisionDeviceSecret":"s","caCert":"ca.pem"}`, simConn),
+			verdict: verdictOK},
+		{name: "provisioning without secret", main: main(`,"provisioning":{"provisionDeviceKey":"k"}`, simConn),
+			verdict: verdictRefused, message: "thingsboard.provisioning.provisionDeviceSecret"},
 		{name: "provisioning from the environment only", main: main("", simConn),
 			env:     map[string]string{"TB_GW_PROVISIONING_DEVICE_KEY": "k", "TB_GW_PROVISIONING_DEVICE_SECRET": "s"},
-			verdict: verdictRefused, message: "thingsboard.security.accessToken"},
+			verdict: verdictOK},
+		{name: "saved credentials only", main: main("", simConn),
+			files:   map[string]string{".credentials": `{"credentialsType": "ACCESS_TOKEN", "credentialsValue": "tok", "status": "SUCCESS"}`},
+			verdict: verdictOK},
+		{name: "saved credentials unusable", main: main(`,"provisioning":{"provisionDeviceKey":"k","provisionDeviceSecret":"s"}`, simConn),
+			files:   map[string]string{".credentials": `{"credentialsType": "ACCESS_TOKEN"}`},
+			verdict: verdictRefused, message: ".credentials: credentialsValue"},
 		{name: "no credentials", main: main("", simConn), verdict: verdictRefused, message: "thingsboard.security.accessToken"},
 		{name: "maxInflightMessages 0", main: main(token+`,"maxInflightMessages":0`, simConn), verdict: verdictRefused, message: "thingsboard.maxInflightMessages"},
 		{name: "report strategy", main: main(token+`,"reportStrategy":{"type":"SOMETIMES"}`, simConn), verdict: verdictRefused, message: "thingsboard.reportStrategy.type"},
