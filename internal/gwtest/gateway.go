@@ -37,6 +37,9 @@ type Gateway struct {
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
+	// exited is closed when Run has returned, with runErr its result.
+	exited chan struct{}
+	runErr error
 }
 
 type testingT interface {
@@ -58,7 +61,7 @@ func (e *Env) Start(opts StartOptions) *Gateway {
 	if err != nil {
 		e.T.Fatalf("config.Load: %v", err)
 	}
-	g := &Gateway{Config: cfg, Warnings: warns, t: e.T, done: make(chan error, 1)}
+	g := &Gateway{Config: cfg, Warnings: warns, t: e.T, done: make(chan error, 1), exited: make(chan struct{})}
 	ro := opts.Runtime
 	if ro.Env == nil {
 		ro.Env = env
@@ -78,7 +81,12 @@ func (e *Env) Start(opts StartOptions) *Gateway {
 	g.GW = gw
 	ctx, cancel := context.WithCancel(e.Ctx)
 	g.cancel = cancel
-	go func() { g.done <- gw.Run(ctx) }()
+	go func() {
+		err := gw.Run(ctx)
+		g.runErr = err
+		close(g.exited)
+		g.done <- err
+	}()
 	e.T.Cleanup(g.Stop)
 	if !opts.NoWait {
 		g.WaitEvent(e.Ctx, uplink.EventConnected)
@@ -96,7 +104,8 @@ func (g *Gateway) Stop() {
 	})
 }
 
-// WaitEvent reads the link's events until one of type typ and returns it; the test fails when ctx ends first.
+// WaitEvent reads the link's events until one of type typ and returns it; the test fails when ctx ends first, or
+// when the gateway's Run returns first (naming its error).
 func (g *Gateway) WaitEvent(ctx context.Context, typ uplink.EventType) uplink.Event {
 	g.t.Helper()
 	for {
@@ -105,6 +114,8 @@ func (g *Gateway) WaitEvent(ctx context.Context, typ uplink.EventType) uplink.Ev
 			if ev.Type == typ {
 				return ev
 			}
+		case <-g.exited:
+			g.t.Fatalf("the gateway stopped before a %s event from the link: Run returned %v", typ, g.runErr)
 		case <-ctx.Done():
 			g.t.Fatalf("no %s event from the link: %v", typ, ctx.Err())
 		}
