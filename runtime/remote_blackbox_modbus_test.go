@@ -118,7 +118,7 @@ func TestRemotePythonBlackboxModbusRPC(t *testing.T) {
 					}
 				}
 				if got := b.rpcResult(device, tag, params)["value"]; !blackbox.Same(want[tag], got) {
-					t.Errorf("%s: rpc %s: result.value %v, want %v", name, tag, got, want[tag])
+					t.Errorf("%s: rpc %s: result.value %s, want %s", name, tag, blackbox.Show(got), blackbox.Show(want[tag]))
 				}
 			}
 
@@ -140,7 +140,7 @@ func TestRemotePythonBlackboxModbusRPC(t *testing.T) {
 			for k, w := range written {
 				b.rpcResult(device, k, w)
 				if got := blackbox.ReadBack(t, bank, writes[k], order); !blackbox.SameWritten(w, got) {
-					t.Errorf("%s: rpc %s: the server holds %v, want %v", name, k, got, w)
+					t.Errorf("%s: rpc %s: the server holds %s, want %s", name, k, blackbox.Show(got), blackbox.Show(w))
 				}
 			}
 			b.waitValues(name+": the written values read back at ThingsBoard", device, readBackKeys(t, doc, writes, written))

@@ -88,7 +88,7 @@ func (b *blackboxRun) waitValues(what, device string, want map[string]any) {
 		var diff []string
 		for k, w := range want {
 			if v, ok := latest[k]; !ok || !blackbox.SameUplinked(w, v.Value) {
-				diff = append(diff, fmt.Sprintf("%s = %v (present %v), want %v", k, v.Value, ok, w))
+				diff = append(diff, fmt.Sprintf("%s = %s (present %v), want %s", k, blackbox.Show(v.Value), ok, blackbox.Show(w)))
 			}
 		}
 		b.t.Fatalf("waiting for %s: %v: %s", what, err, strings.Join(diff, "; "))

@@ -126,3 +126,17 @@ func ReadValues(file string) (map[string]any, error) {
 	}
 	return m, nil
 }
+
+// Show renders a value for a failure message: JSON values (raw JSON, Go values that marshal themselves) as
+// their text, anything else as fmt's %v.
+func Show(v any) string {
+	switch x := v.(type) {
+	case json.RawMessage:
+		return string(x)
+	case interface{ MarshalJSON() ([]byte, error) }:
+		if b, err := x.MarshalJSON(); err == nil {
+			return string(b)
+		}
+	}
+	return fmt.Sprint(v)
+}
