@@ -120,6 +120,7 @@ func TestE2EStatisticsPythonShape(t *testing.T) {
 	machine := jsonObject(t, "machineStats", latest["machineStats"].Value)
 	service := jsonObject(t, "serviceStats", latest["serviceStats"].Value)
 	conns := jsonObject(t, "connectorsStats", latest["connectorsStats"].Value)
+	t.Logf("machineStats %v\nserviceStats %v", machine, service)
 	for _, k := range pyMachineKeys {
 		if _, ok := machine[k]; !ok {
 			t.Errorf("machineStats lacks %s: %v", k, machine)
