@@ -172,6 +172,11 @@ func (c *Config) finish() {
 	} else if !filepath.IsAbs(c.Gateway.DataFolderPath) {
 		c.Gateway.DataFolderPath = filepath.Join(c.Dir, c.Gateway.DataFolderPath)
 	}
+	for i, f := range c.Gateway.AllowedRemoteFolders {
+		if !filepath.IsAbs(f) {
+			c.Gateway.AllowedRemoteFolders[i] = filepath.Join(c.Dir, f)
+		}
+	}
 	if dl := c.Thingsboard.DeadLetterFile; dl != "" && !filepath.IsAbs(dl) {
 		c.Thingsboard.DeadLetterFile = filepath.Join(c.Gateway.DataFolderPath, dl)
 	}

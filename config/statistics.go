@@ -246,6 +246,7 @@ func indexRune(rs []rune, from int, r rune) int {
 // decodeGateway reads our own "gateway" section.
 func decodeGateway(o *confjson.Object, g *Gateway) {
 	str(o, "dataFolderPath", &g.DataFolderPath)
+	g.AllowedRemoteFolders = o.Strings("allowedRemoteFolders")
 	if o.Has("rebootCommand") {
 		g.RebootCommand = commandArgv(o, "rebootCommand")
 	} else {

@@ -276,6 +276,11 @@ type Gateway struct {
 	// string split into words; never run by a shell). Empty (the default): gateway_reboot answers that it is
 	// not enabled. Remote configuration cannot set it (it never replaces this section).
 	RebootCommand []string
+	// AllowedRemoteFolders is "allowedRemoteFolders": folders, besides the config folder and DataFolderPath,
+	// where a change from ThingsBoard (remote configuration) may place files, such as a storage folder. Empty
+	// (the default): only those two. Relative paths are resolved against the main file's folder by Load. Remote
+	// configuration cannot set it (it never replaces this section).
+	AllowedRemoteFolders []string
 }
 
 // defaults returns a Config holding every code default; decoding overwrites the keys present.
