@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -109,7 +108,7 @@ func entryHash(cc config.Connector) [32]byte {
 }
 
 // runsConfig says whether the active connector of that name already runs exactly cc (same type, file and
-// configuration, compared as compact JSON).
+// configuration, compared as JSON values).
 func (g *Gateway) runsConfig(cc config.Connector) bool {
 	conns := g.connList()
 	i := indexOf(conns, cc.Name)
@@ -117,13 +116,6 @@ func (g *Gateway) runsConfig(cc config.Connector) bool {
 		return false
 	}
 	run := conns[i].cfg
-	return run.Type == cc.Type && run.File == cc.File && compactEqual(run.Raw, cc.Raw)
-}
-
-func compactEqual(a, b []byte) bool {
-	var ca, cb bytes.Buffer
-	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
-		return false
-	}
-	return bytes.Equal(ca.Bytes(), cb.Bytes())
+	// Compared as values: a file saved from a remote change keeps the user's key order (persist.go).
+	return run.Type == cc.Type && run.File == cc.File && canonicalJSON(run.Raw) == canonicalJSON(cc.Raw)
 }

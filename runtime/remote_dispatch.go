@@ -74,6 +74,10 @@ func (g *Gateway) remoteKey(ctx context.Context, key string, v any) {
 	if err != nil {
 		g.refuseRemote(ctx, key, ts, err)
 	}
+	// active_connectors applies every name it can even when one is refused: what runs changed either way.
+	if err == nil || key == attrActiveConnectors {
+		g.persistRemote(ctx, key, obj, ts)
+	}
 }
 
 // tsOf reads an update's "ts" (ms); 0 when absent or not a number.
@@ -145,6 +149,9 @@ func (g *Gateway) remoteConnector(ctx context.Context, obj map[string]any, ts in
 	file, _ := obj["configuration"].(string)
 	if file == "" {
 		file = strings.ToLower(strings.ReplaceAll(name, " ", "_")) + ".json"
+	}
+	if err := g.checkConnectorFileName(name, file); err != nil {
+		return fmt.Errorf("connector %q: %w", name, err)
 	}
 	var running *ConnectorInfo
 	for _, ci := range g.Connectors() {
