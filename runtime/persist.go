@@ -45,7 +45,9 @@ func (g *Gateway) persistRemote(ctx context.Context, key string, obj map[string]
 	case attrGRPC, attrLogs, attrRemoteLogLevel:
 		return
 	default:
-		if name, _ := obj["name"].(string); name == "" {
+		// Only an update applied now is saved: one ignored as stale must not overwrite a file edited since.
+		name, _ := obj["name"].(string)
+		if applied, _ := g.remote.lastApplied(name); name == "" || applied != ts {
 			return
 		}
 	}

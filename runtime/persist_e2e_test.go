@@ -336,3 +336,25 @@ func TestRemoteConnectorFileNameMustBeBare(t *testing.T) {
 		t.Error("a file was written outside the config folder")
 	}
 }
+
+// TestRemoteIgnoredUpdateWritesNothing: an update ignored as not newer than what runs saves nothing, so a file
+// edited on disk since (not reloaded yet) is not overwritten with what runs.
+func TestRemoteIgnoredUpdateWritesNothing(t *testing.T) {
+	e := newE2E(t)
+	p := newProbe(t, "Probe")
+	e.writeConfig(setup{connectors: []connSpec{p.conn()}, tb: map[string]any{"remoteConfiguration": true}})
+	gw := e.Start(gwtest.StartOptions{})
+	e.WriteFile("Probe.json", map[string]any{"probe": p.key, "local": 1})
+	edited := readFile(t, filepath.Join(e.dir, "Probe.json"))
+	pushConnector(e, "Probe", "Probe.json", map[string]any{"probe": p.key}, 1)
+	gw.WaitLog(e.ctx, "not newer than what runs", "Probe")
+	// Updates are handled one at a time: once the next one is saved, the ignored one is done with.
+	pushConnector(e, "Other", "other.json", map[string]any{"probe": p.key}, time.Now().UnixMilli()+60000)
+	saveStatus(e, "Other")
+	if b := readFile(t, filepath.Join(e.dir, "Probe.json")); !bytes.Equal(b, edited) {
+		t.Errorf("Probe.json overwritten by an ignored update:\n%s", b)
+	}
+	if n := gw.Log.Count("change saved", "key=Probe"); n != 0 {
+		t.Errorf("a save logged for an ignored update")
+	}
+}
