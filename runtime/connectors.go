@@ -213,8 +213,14 @@ func (s *connectorSink) RequestAttributes(ctx context.Context, device string, cl
 // Logger returns the connector's logger.
 func (s *connectorSink) Logger() *slog.Logger { return s.c.log }
 
-// putReported stores the periodic re-sends of the report-strategy filter.
+// putReported stores the periodic re-sends of the report-strategy filter, received (for latency metadata) now.
 func (g *Gateway) putReported(ctx context.Context, recs []tbgateway.Record) error {
+	now := g.now().UnixMilli()
+	for i := range recs {
+		if recs[i].ReceivedTS == 0 {
+			recs[i].ReceivedTS = now
+		}
+	}
 	err := g.put(ctx, recs)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("storing report-period re-sends: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
@@ -192,5 +193,53 @@ func TestE2ERPCWaitsForUnknownDevice(t *testing.T) {
 	var got probeReply
 	if res.err != nil || json.Unmarshal(res.reply, &got) != nil || got.Device != "late" || got.Method != "setValue" {
 		t.Fatalf("rpc to a device that appeared while it waited: %s, %v; want the probe's echo", res.reply, res.err)
+	}
+}
+
+// TestE2ELatencyDebugMode: with latencyDebugMode, the gateway's telemetry entries carry the metadata ThingsBoard
+// aggregates per connector into the gateway's gatewayMetrics; the device's own values are stored without it.
+func TestE2ELatencyDebugMode(t *testing.T) {
+	env := gwtest.New(t, gwtest.Options{Timeout: testTimeout, Emulator: tbemu.Options{GatewayMetricsInterval: 100 * time.Millisecond}})
+	e := &e2e{Env: env, t: t, ctx: env.Ctx, emu: env.Emu, dir: env.Dir}
+	p := newProbe(t, "Latency Probe")
+	e.start(setup{connectors: []connSpec{p.conn()}, tb: map[string]any{"latencyDebugMode": true}})
+
+	before := time.Now().UnixMilli()
+	p.send(t, e.ctx, tbgateway.Record{Device: "timed", Telemetry: []tbgateway.Telemetry{{TS: 1_700_000_000_000, Values: map[string]any{"v": int64(1)}}}})
+	e.WaitTelemetry("timed", "v", 1)
+	var meta struct {
+		Connector   string `json:"connector"`
+		ReceivedTs  int64  `json:"receivedTs"`
+		PublishedTs int64  `json:"publishedTs"`
+	}
+	for _, m := range e.emu.Messages() {
+		if m.Topic != "v1/gateway/telemetry" {
+			continue
+		}
+		var body map[string][]struct {
+			Metadata json.RawMessage `json:"metadata"`
+		}
+		if err := json.Unmarshal(m.Payload, &body); err != nil {
+			t.Fatalf("telemetry %s: %v", m.Payload, err)
+		}
+		if entries := body["timed"]; len(entries) == 1 {
+			if err := json.Unmarshal(entries[0].Metadata, &meta); err != nil {
+				t.Fatalf("telemetry entry of timed without metadata: %s", m.Payload)
+			}
+		}
+	}
+	if meta.Connector != "Latency Probe" || meta.ReceivedTs < before || meta.PublishedTs < meta.ReceivedTs {
+		t.Fatalf("metadata %+v: want connector %q, receivedTs >= %d, publishedTs >= receivedTs", meta, "Latency Probe", before)
+	}
+	if keys := e.emu.Keys("timed"); len(keys) != 1 || keys[0] != "v" {
+		t.Fatalf("timed's telemetry keys %v, want [v] (metadata stripped)", keys)
+	}
+	got := e.WaitTelemetry(gwName, "gatewayMetrics", 1)
+	var metrics map[string]map[string]int64
+	if err := json.Unmarshal(got[0].Value.(json.RawMessage), &metrics); err != nil {
+		t.Fatalf("gatewayMetrics %v: %v", got[0].Value, err)
+	}
+	if m, ok := metrics["Latency Probe"]; !ok || m["maxGwLatency"] < 0 {
+		t.Fatalf("gatewayMetrics %v: want an entry for the connector", metrics)
 	}
 }

@@ -242,6 +242,7 @@ func uplinkConfig(cfg *config.Config) uplink.Config {
 		DeadLetterPath:           tb.DeadLetterFile,
 		BatchMax:                 cfg.Storage.ReadRecordsCount,
 		LiveFirst:                cfg.Storage.LiveFirst,
+		LatencyMetadata:          tb.LatencyDebugMode,
 	}
 }
 

@@ -85,6 +85,11 @@ type Config struct {
 	// DownlinkWorkers is the number of goroutines that run Downlink calls; default 16. The shared-attribute
 	// updates of devices run apart, one at a time in the order received.
 	DownlinkWorkers int
+	// LatencyMetadata (thingsboard.latencyDebugMode) adds to each telemetry entry the metadata the Python gateway
+	// sends in its latency debug mode, {"connector", "receivedTs", "publishedTs"} (ms), which ThingsBoard strips
+	// and aggregates per connector into the gateway's gatewayMetrics telemetry. Only records that name their
+	// connector and reception time (Record.Connector, Record.ReceivedTS) carry it.
+	LatencyMetadata bool
 }
 
 // Default values applied by Validate.

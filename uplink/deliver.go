@@ -87,6 +87,9 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 	defer wg.Wait()
 
 	d := &dispatcher{c: c, l: l, pk: newPacker(l.packetLimit), queues: map[string]*devQueue{}}
+	if c.cfg.LatencyMetadata {
+		d.pk.publishedTS = func() int64 { return time.Now().UnixMilli() }
+	}
 	d.pk.onNewChunk = func(dev string, telemetry bool) {
 		tm := 0
 		if telemetry {

@@ -59,6 +59,9 @@ type packer struct {
 	onNewChunk func(device string, telemetry bool)
 	kv, prefix []byte
 	parts      int // parts of the record being added
+	// publishedTS, when set, returns the publish time in ms and turns on latency metadata (Config.LatencyMetadata).
+	publishedTS func() int64
+	meta        []byte // the metadata member of the record being added, or empty
 }
 
 func newPacker(packetLimit int) *packer {
@@ -112,6 +115,16 @@ func (p *packer) add(e *tbgateway.Entry) int {
 	for k, v := range r.Attributes {
 		p.addAttribute(e.Seq, r.Device, k, v)
 	}
+	p.meta = p.meta[:0]
+	if p.publishedTS != nil && r.Connector != "" && r.ReceivedTS > 0 && len(r.Telemetry) > 0 {
+		p.meta = append(p.meta, `"metadata":{"connector":`...)
+		p.meta = appendString(p.meta, r.Connector)
+		p.meta = append(p.meta, `,"receivedTs":`...)
+		p.meta = strconv.AppendInt(p.meta, r.ReceivedTS, 10)
+		p.meta = append(p.meta, `,"publishedTs":`...)
+		p.meta = strconv.AppendInt(p.meta, p.publishedTS(), 10)
+		p.meta = append(p.meta, `},`...)
+	}
 	for i := range r.Telemetry {
 		p.addTelemetry(e.Seq, r.Device, &r.Telemetry[i])
 	}
@@ -164,7 +177,9 @@ func (p *packer) addAttribute(seq uint64, dev, k string, v any) {
 func (p *packer) addTelemetry(seq uint64, dev string, t *tbgateway.Telemetry) {
 	prefix := append(p.prefix[:0], `{"ts":`...)
 	prefix = strconv.AppendInt(prefix, t.TS, 10)
-	prefix = append(prefix, `,"values":{`...)
+	prefix = append(prefix, ',')
+	prefix = append(prefix, p.meta...)
+	prefix = append(prefix, `"values":{`...)
 	p.prefix = prefix
 	b := p.tel
 	inElem := false

@@ -332,3 +332,34 @@ func sortStrings(s []string) {
 		}
 	}
 }
+
+// TestPackerLatencyMetadata: with latency metadata on, each telemetry entry of a record that names its connector
+// and reception time carries {"connector","receivedTs","publishedTs"}, split entries included; other records and
+// attributes carry none.
+func TestPackerLatencyMetadata(t *testing.T) {
+	pk := newPacker(65536)
+	pk.publishedTS = func() int64 { return 1_700_000_000_900 }
+	withMeta := tbgateway.Record{Device: "A", Connector: "mqtt 1", ReceivedTS: 1_700_000_000_500,
+		Attributes: map[string]any{"fw": "x"},
+		Telemetry:  []tbgateway.Telemetry{{TS: 1, Values: map[string]any{"t": 1.5}}, {TS: 2, Values: map[string]any{"t": 2.5}}}}
+	noReceived := tel("B", 3, "h", int64(3))
+	noReceived.Connector = "mqtt 1"
+	msgs, dead, _ := packAll(pk, []tbgateway.Record{withMeta, noReceived})
+	if len(dead) != 0 || len(msgs) != 2 {
+		t.Fatalf("got %d messages, %d dead; want 2, 0", len(msgs), len(dead))
+	}
+	const meta = `"metadata":{"connector":"mqtt 1","receivedTs":1700000000500,"publishedTs":1700000000900},`
+	want := `{"A":[{"ts":1,` + meta + `"values":{"t":1.5}},{"ts":2,` + meta + `"values":{"t":2.5}}],"B":[{"ts":3,"values":{"h":3}}]}`
+	if got := string(msgs[0].payload); got != want {
+		t.Fatalf("telemetry payload\n%s\nwant\n%s", got, want)
+	}
+	if got := string(msgs[1].payload); got != `{"A":{"fw":"x"}}` {
+		t.Fatalf("attributes payload %s carries metadata", got)
+	}
+
+	off := newPacker(65536)
+	msgs, _, _ = packAll(off, []tbgateway.Record{withMeta})
+	if strings.Contains(string(msgs[0].payload), "metadata") {
+		t.Fatalf("latency metadata sent while off: %s", msgs[0].payload)
+	}
+}
