@@ -145,9 +145,6 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 	if t.RemoteConfiguration {
 		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration applies connector configurations and active_connectors from ThingsBoard; its general, storage, grpc and logs sections are not applied yet")
 	}
-	if sc := t.Security; t.Provisioning != nil && (sc.AccessToken != "" || sc.Username != "" || sc.ClientID != "" || sc.Cert != "") {
-		o.Decoder().Warn(o.Key("provisioning"), "ignored: thingsboard.security holds credentials, which come first (as in the Python gateway)")
-	}
 }
 
 func decodeSecurity(o *confjson.Object, s *Security) {

@@ -127,3 +127,27 @@ func TestEnvErrorsAndWarnings(t *testing.T) {
 		t.Errorf("warnings = %q, want %q", got, want)
 	}
 }
+
+// TestProvisioningIgnoredBesideSecurity: a provisioning section beside security credentials is a warning (the
+// Python gateway uses security), unless the provisioning variables are set, which come first.
+func TestProvisioningIgnoredBesideSecurity(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"tb_gateway.json": `{"thingsboard": {"host": "h", "security": {"accessToken": "T"},
+		"provisioning": {"provisionDeviceKey": "k", "provisionDeviceSecret": "s"}}}`})
+	const msg = "thingsboard.provisioning: ignored: thingsboard.security holds credentials"
+	has := func(warns []Warning) bool {
+		for _, w := range warns {
+			if strings.Contains(w.String(), msg) {
+				return true
+			}
+		}
+		return false
+	}
+	_, warns, err := Load(dir, nil)
+	if err != nil || !has(warns) {
+		t.Fatalf("no warning %q: %v %v", msg, warns, err)
+	}
+	_, warns, err = Load(dir, envOf(map[string]string{"TB_GW_PROVISIONING_DEVICE_KEY": "k2", "TB_GW_PROVISIONING_DEVICE_SECRET": "s2"}))
+	if err != nil || has(warns) {
+		t.Fatalf("warning %q with provisioning from the environment: %v %v", msg, warns, err)
+	}
+}

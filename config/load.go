@@ -75,6 +75,10 @@ func Load(path string, env func(string) string) (*Config, []Warning, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, warns, err
 	}
+	if p := cfg.Thingsboard.Provisioning; p != nil && !p.FromEnvironment && cfg.Thingsboard.Security.Type != "" {
+		warns = append(warns, Warning{File: file, Path: "thingsboard.provisioning",
+			Msg: "ignored: thingsboard.security holds credentials, which come first (as in the Python gateway)"})
+	}
 	cfg.readConnectorFiles()
 	warns = append(warns, cfg.loadStatisticsCommands()...)
 	return cfg, warns, nil
