@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,20 +30,15 @@ const newFileMode = 0o644
 var errYAMLMain = errors.New("the main file is YAML, which the gateway does not rewrite (convert it to tb_gateway.json to have remote changes saved)")
 
 // persistRemote saves what now runs for the shared attribute key (a connector, active_connectors,
-// general_configuration or storage_configuration) after a change from ThingsBoard was applied, so that a restart
+// general_configuration, storage_configuration or logs_configuration, written to logs.json) after a change from ThingsBoard was applied, so that a restart
 // comes up with it: the files that need it are rewritten (see saveFiles) and the result published as
 // RemoteSaveKey. When they cannot be written (a YAML main file, a read-only folder) the change stays applied in
 // memory, which is logged once as a warning naming the file and the reason and published. Nothing is written when
 // the files already hold what runs.
 func (g *Gateway) persistRemote(ctx context.Context, key string, obj map[string]any, ts int64) {
-	var echo map[string]any
 	switch key {
-	case attrGeneral:
-		echo = map[string]any{attrGeneral: generalAttr(g.config(), g.commandsAttr(), ts)}
-	case attrStorage:
-		echo = map[string]any{attrStorage: sectionAttr(g.config().Raw["storage"], ts)}
-	case attrActiveConnectors:
-	case attrGRPC, attrLogs, attrRemoteLogLevel:
+	case attrGeneral, attrStorage, attrActiveConnectors, attrLogs:
+	case attrGRPC, attrRemoteLogLevel:
 		return
 	default:
 		// Only an update applied now is saved: one ignored as stale must not overwrite a file edited since.
@@ -63,15 +59,9 @@ func (g *Gateway) persistRemote(ctx context.Context, key string, obj map[string]
 	default:
 		status = nil
 	}
-	attrs := map[string]any{}
-	for k, v := range echo {
-		attrs[k] = v
-	}
+	// What runs was echoed by the apply itself; the status says whether it will survive a restart.
 	if status != nil {
-		attrs[RemoteSaveKey] = status
-	}
-	if len(attrs) > 0 {
-		g.publishRemote(ctx, attrs)
+		g.publishRemote(ctx, map[string]any{RemoteSaveKey: status})
 	}
 }
 
@@ -99,6 +89,16 @@ func (g *Gateway) saveRemote(key string, obj map[string]any, ts int64) (files, b
 		mainEdit = g.sectionEdit("storage")
 	case attrActiveConnectors:
 		mainEdit = g.activeEdit
+	case attrLogs:
+		want := maps.Clone(obj)
+		delete(want, "ts")
+		w, err := jsonFileWrite(filepath.Join(g.config().Dir, logsFile), "logs_configuration", mustJSON(want))
+		if err != nil {
+			return nil, nil, err
+		}
+		if w != nil {
+			writes = append(writes, *w)
+		}
 	default:
 		name, _ := obj["name"].(string)
 		ci, ok := g.connectorInfo(name)
@@ -114,12 +114,14 @@ func (g *Gateway) saveRemote(key string, obj map[string]any, ts int64) (files, b
 		}
 		mainEdit = g.entryEdit(ci)
 	}
-	newMain, err := editMain(mainFile, g.opts.Env, oldMain, mainEdit)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !bytes.Equal(newMain, oldMain) {
-		writes = append(writes, config.FileWrite{Path: mainFile, Data: newMain})
+	if mainEdit != nil {
+		newMain, err := editMain(mainFile, g.opts.Env, oldMain, mainEdit)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !bytes.Equal(newMain, oldMain) {
+			writes = append(writes, config.FileWrite{Path: mainFile, Data: newMain})
+		}
 	}
 	if len(writes) == 0 {
 		return nil, nil, nil
@@ -252,28 +254,35 @@ func (g *Gateway) entryEdit(ci ConnectorInfo) func(top map[string]any) error {
 }
 
 // connectorWrite is the write of a connector's file with the configuration it runs, or nil when the file
-// already holds it. An existing file keeps its layout where unchanged (config.PatchJSON).
+// already holds it.
 func connectorWrite(ci ConnectorInfo) (*config.FileWrite, error) {
-	if holdsRedacted(objectOf(ci.Config)) {
-		return nil, fmt.Errorf("%s: connector %q: a secret is %q and its running configuration has no value for it; the file was not written", ci.File, ci.Name, RedactedValue)
+	return jsonFileWrite(ci.File, fmt.Sprintf("connector %q", ci.Name), ci.Config)
+}
+
+// jsonFileWrite is the write of file with the JSON value want, or nil when the file already holds it. An
+// existing file keeps its layout where unchanged (config.PatchJSON); a new one is indented by two spaces. A value
+// holding RedactedValue is never written.
+func jsonFileWrite(file, what string, want []byte) (*config.FileWrite, error) {
+	if holdsRedacted(objectOf(want)) {
+		return nil, fmt.Errorf("%s: %s: a secret is %q and what runs has no value for it; the file was not written", file, what, RedactedValue)
 	}
-	old, err := os.ReadFile(ci.File)
-	if err == nil && canonicalJSON(old) == canonicalJSON(ci.Config) {
+	old, err := os.ReadFile(file)
+	if err == nil && canonicalJSON(old) == canonicalJSON(want) {
 		return nil, nil
 	}
 	var data []byte
 	if err == nil {
-		data, err = config.PatchJSON(old, ci.Config)
+		data, err = config.PatchJSON(old, want)
 	}
 	if err != nil {
 		var b bytes.Buffer
-		if err := json.Indent(&b, ci.Config, "", "  "); err != nil {
-			return nil, fmt.Errorf("%s: connector %q: %w", ci.File, ci.Name, err)
+		if err := json.Indent(&b, want, "", "  "); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", file, what, err)
 		}
 		b.WriteByte('\n')
 		data = b.Bytes()
 	}
-	return &config.FileWrite{Path: ci.File, Data: data}, nil
+	return &config.FileWrite{Path: file, Data: data}, nil
 }
 
 // checkConnectorFileName refuses a connector file name from ThingsBoard that is not a bare file name in the

@@ -358,3 +358,36 @@ func TestRemoteIgnoredUpdateWritesNothing(t *testing.T) {
 		t.Errorf("a save logged for an ignored update")
 	}
 }
+
+// TestRemoteLogsConfigurationSaved: logs_configuration applied is written to logs.json (without its ts), the
+// previous file kept as a dated backup, so the next start reads it.
+func TestRemoteLogsConfigurationSaved(t *testing.T) {
+	e := newE2E(t)
+	e.WriteFile("logs.json", map[string]any{"version": 1, "loggers": map[string]any{"connector": map[string]any{"level": "INFO"}}})
+	old := readFile(t, filepath.Join(e.dir, "logs.json"))
+	e.start(setup{connectors: []connSpec{newProbe(t, "Probe").conn()}, tb: map[string]any{"remoteConfiguration": true}})
+	pushed := map[string]any{"version": 1, "loggers": map[string]any{"connector": map[string]any{"level": "ERROR"}}, "ts": time.Now().UnixMilli()}
+	if err := e.emu.SetSharedAttributes(gwName, map[string]any{"logs_configuration": pushed}); err != nil {
+		t.Fatal(err)
+	}
+	if st := saveStatus(e, "logs_configuration"); st["saved"] != true || !reflect.DeepEqual(st["files"], []any{"logs.json"}) {
+		t.Fatalf("save status %v, want logs.json saved", st)
+	}
+	got := fileObject(t, readFile(t, filepath.Join(e.dir, "logs.json")))
+	delete(pushed, "ts")
+	if want := fileObject(t, mustMarshal(t, pushed)); !reflect.DeepEqual(got, want) {
+		t.Errorf("logs.json = %v, want %v", got, want)
+	}
+	if b := backupOf(t, filepath.Join(e.dir, "logs.json")); !bytes.Equal(b, old) {
+		t.Errorf("backup of logs.json holds %s, want %s", b, old)
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
