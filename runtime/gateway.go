@@ -50,6 +50,9 @@ type Options struct {
 	// Env reads the environment overrides when the configuration is loaded again (hot reload, SIGHUP): pass what
 	// config.Load was given; nil means none, as for config.Load.
 	Env func(string) string
+	// LinkTryTimeout is how long a new ThingsBoard connection (general_configuration) is tried before the
+	// previous one is restored; zero means DefaultLinkTryTimeout (30 s). Tests shorten it.
+	LinkTryTimeout time.Duration
 	// RemoteApplier, when set, receives the connector changes pushed from ThingsBoard instead of the gateway.
 	RemoteApplier ConnectorApplier
 }
@@ -78,6 +81,7 @@ type Gateway struct {
 	devFilter    filterState   // thingsboard.deviceFiltering (devicefilter.go)
 	activity     activityState // thingsboard.checkingDeviceActivity (activity.go)
 	remote       remoteState   // remote configuration (remote*.go)
+	services     services      // the file check, restarted when its period changes (applylink_services.go)
 
 	restartOnce sync.Once
 	restart     chan struct{}
@@ -280,9 +284,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	g.startConnectors(ctx)
-	if period := time.Duration(g.config().Thingsboard.CheckConnectorsConfigurationInSeconds) * time.Second; period > 0 {
-		wg.Go(func() { g.watchFiles(ctx, period) })
-	}
+	g.services.start(g, ctx, &wg, g.config())
 	conns := g.connList()
 	g.log.Info("gateway started", "version", Version, "connectors", len(conns)-failedConnectors(conns), "failed", failedConnectors(conns), "thingsboard", fmt.Sprintf("%s:%d", g.config().Thingsboard.Host, g.config().Thingsboard.Port))
 	var result error
@@ -292,6 +294,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		result = ErrRestart
 	}
 	cancel()
+	g.services.stop()
 	g.stopConnectors()
 	wg.Wait()
 	// The link has stopped, so no new sync starts; stop the last one before the connectors' state goes away.

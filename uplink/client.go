@@ -72,11 +72,12 @@ const eventBuffer = 64
 // Client is the ThingsBoard link. Create it with New and start it with Run; the other methods are safe for
 // concurrent use at any time.
 type Client struct {
-	cfg    Config
-	useTLS bool // decided once from cfg (see Config.UsesTLS)
-	store  tbgateway.Storage
-	down   tbgateway.Downlink
-	log    *slog.Logger
+	// set is the configuration in force (conf returns it). A connection uses the one it was opened with;
+	// Reconnect and SetRateLimits store a new one (see swap.go).
+	set   atomic.Pointer[settings]
+	store tbgateway.Storage
+	down  tbgateway.Downlink
+	log   *slog.Logger
 
 	events chan Event
 	stats  counters
@@ -86,7 +87,13 @@ type Client struct {
 	devRate rateSpec
 	ownRate *rateSet
 	devSets map[string]*rateSet // per device behind the gateway; guarded by mu
-	seen    map[string]struct{} // devices already sent to, for the gateway's "new device" charge; guarded by mu
+	// srvOwn and srvDev are the rate limits of the last getSessionLimits answer (nil: none), kept so that
+	// SetRateLimits can fall back to them. Guarded by mu.
+	srvOwn, srvDev *serverRates
+	// ratesChanged is closed (and replaced) when SetRateLimits changes the limits, waking whoever waits for a
+	// limiter. Guarded by mu.
+	ratesChanged chan struct{}
+	seen         map[string]struct{} // devices already sent to, for the gateway's "new device" charge; guarded by mu
 
 	reqID   atomic.Int64
 	pending pendingRequests
@@ -112,7 +119,18 @@ type Client struct {
 
 	// encodeHook lets tests corrupt a packed payload (to provoke ThingsBoard's malformed-payload answer).
 	encodeHook func(m *outMsg)
+
+	swap swapState // a pending Reconnect and the means to stop the current connection (swap.go)
 }
+
+// settings is one configuration of the link with what is decided from it once.
+type settings struct {
+	cfg    Config
+	useTLS bool // see Config.UsesTLS
+}
+
+// conf returns the configuration in force; never modify it.
+func (c *Client) conf() *Config { return &c.set.Load().cfg }
 
 // New checks cfg (filling defaults) and returns a Client; nothing happens until Run.
 func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog.Logger) (*Client, error) {
@@ -126,15 +144,18 @@ func New(cfg Config, store tbgateway.Storage, down tbgateway.Downlink, log *slog
 		log = slog.Default()
 	}
 	c := &Client{
-		cfg: cfg, useTLS: cfg.UsesTLS(), store: store, down: down, log: log, sessionLimitsWait: sessionLimitsTimeout,
+		store: store, down: down, log: log, sessionLimitsWait: sessionLimitsTimeout,
 		ackRetryPolicy: backoff.Policy{Initial: ackRetryInitial, Max: ackRetryMax},
 		events:         make(chan Event, eventBuffer),
 		devSets:        map[string]*rateSet{},
 		seen:           map[string]struct{}{},
 		suspects:       map[uint64]struct{}{},
+		ratesChanged:   make(chan struct{}),
 		jobs:           make(chan func(context.Context), downlinkQueue),
 		attrJobs:       make(chan func(context.Context), downlinkQueue),
 	}
+	c.set.Store(&settings{cfg: cfg, useTLS: cfg.UsesTLS()})
+	c.swap.wake = make(chan struct{}, 1)
 	c.dead.path = cfg.DeadLetterPath
 	c.pending.init()
 	c.applyRates(nil, nil)
@@ -170,13 +191,15 @@ func (c *Client) current() *link {
 
 // Run connects and keeps the link up, reconnecting as the reconnect policy says (see reconnectPolicy), until ctx
 // ends; then it disconnects, waits for its goroutines and returns nil. The only error it returns is a closed
-// storage (nothing left to deliver from). Run must be called once.
+// storage (nothing left to deliver from). Run must be called once. Reconnect moves the running link to another
+// configuration.
 func (c *Client) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	workCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers() // before wg.Wait: Run may also return with ctx still live
-	for range c.cfg.DownlinkWorkers {
+	defer c.swap.abandon()
+	for range c.conf().DownlinkWorkers {
 		wg.Go(func() { c.worker(workCtx, c.jobs) })
 	}
 	wg.Go(func() { c.worker(workCtx, c.attrJobs) })
@@ -185,7 +208,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.log.Warn("closing the dead-letter file failed", "error", err)
 		}
 	}()
-	return keepConnected(ctx, backoff.New(c.cfg.reconnectPolicy()), c.log, c.connection)
+	return keepConnected(ctx, backoff.New(c.conf().reconnectPolicy()), c.log, c.swap.wake, c.connectOrSwap)
 }
 
 // applyRates (re)builds the limiters from the configured limits, falling back to the server's. Caller must not
@@ -203,21 +226,25 @@ func (c *Client) applyRates(own, dev *serverRates) {
 		}
 		return scaleWindows(ws)
 	}
+	c.mu.Lock()
+	c.srvOwn, c.srvDev = own, dev
+	c.mu.Unlock()
 	if own == nil {
 		own = &serverRates{}
 	}
 	if dev == nil {
 		dev = &serverRates{}
 	}
+	cfg := c.conf()
 	ownSpec := rateSpec{
-		msgs:    pick(c.cfg.MessagesRateLimits, own.Messages),
-		telMsgs: pick(c.cfg.RateLimits, own.TelemetryMessages),
-		telDP:   pick(c.cfg.DPRateLimits, own.TelemetryDataPoints),
+		msgs:    pick(cfg.MessagesRateLimits, own.Messages),
+		telMsgs: pick(cfg.RateLimits, own.TelemetryMessages),
+		telDP:   pick(cfg.DPRateLimits, own.TelemetryDataPoints),
 	}
 	devSpec := rateSpec{
-		msgs:    pick(c.cfg.DeviceMessagesRateLimits, dev.Messages),
-		telMsgs: pick(c.cfg.DeviceRateLimits, dev.TelemetryMessages),
-		telDP:   pick(c.cfg.DeviceDPRateLimits, dev.TelemetryDataPoints),
+		msgs:    pick(cfg.DeviceMessagesRateLimits, dev.Messages),
+		telMsgs: pick(cfg.DeviceRateLimits, dev.TelemetryMessages),
+		telDP:   pick(cfg.DeviceDPRateLimits, dev.TelemetryDataPoints),
 	}
 	now := time.Now()
 	c.mu.Lock()
@@ -280,7 +307,7 @@ func (c *Client) waitOwnRate(ctx context.Context, telemetry bool, dps int) error
 		if w == 0 {
 			return nil
 		}
-		if err := backoff.Sleep(ctx, w); err != nil {
+		if err := c.sleepRate(ctx, w); err != nil {
 			return err
 		}
 	}

@@ -31,7 +31,7 @@ type deadLetterFile struct {
 }
 
 func (d *deadLetterFile) write(dl deadLetter) error {
-	if d.path == "" {
+	if d.file() == "" {
 		return nil
 	}
 	line, err := json.Marshal(dl)
@@ -41,6 +41,9 @@ func (d *deadLetterFile) write(dl deadLetter) error {
 	line = append(line, '\n')
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.path == "" {
+		return nil
+	}
 	if d.f == nil {
 		f, err := os.OpenFile(d.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -52,6 +55,29 @@ func (d *deadLetterFile) write(dl deadLetter) error {
 		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// file returns the dead-letter file's path.
+func (d *deadLetterFile) file() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.path
+}
+
+// setPath makes later records go to path, closing the file opened for the previous one.
+func (d *deadLetterFile) setPath(path string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if path == d.path {
+		return nil
+	}
+	var err error
+	if d.f != nil {
+		err = d.f.Close()
+		d.f = nil
+	}
+	d.path = path
+	return err
 }
 
 func (d *deadLetterFile) close() error {
@@ -74,7 +100,7 @@ func (c *Client) deadLetterMessage(m *outMsg, code byte, reason string) {
 	c.stats.deadRecords.Add(uint64(len(m.seqs)))
 	c.log.Warn("thingsboard rejected a message as malformed; its records went to the dead-letter file",
 		"reason", fmt.Sprintf("0x%02x %s", code, reason), "topic", m.topic, "devices", m.devices,
-		"records", len(m.seqs), "file", c.cfg.DeadLetterPath, "writeError", err)
+		"records", len(m.seqs), "file", c.dead.file(), "writeError", err)
 }
 
 // deadValues records values of a record that can never be sent (not encodable, bigger than a message).
@@ -85,6 +111,6 @@ func (c *Client) deadValues(e *tbgateway.Entry, dead []deadValue) {
 			Seqs: []uint64{d.seq}, Key: d.key, Record: &rec})
 		c.stats.deadValues.Add(1)
 		c.log.Warn("a value cannot be sent to thingsboard; it went to the dead-letter file", "device", d.device,
-			"key", d.key, "reason", d.reason, "file", c.cfg.DeadLetterPath, "writeError", err)
+			"key", d.key, "reason", d.reason, "file", c.dead.file(), "writeError", err)
 	}
 }

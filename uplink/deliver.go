@@ -69,13 +69,12 @@ type dispatcher struct {
 // startLiveLane). It runs a fetcher (storage.Next), with live-first a second one (NextLive), the dispatcher
 // (rate limits, packing, publishing in order) and a completer (PUBACKs).
 func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
-	ctx := l.ctx
 	batches := make(chan []tbgateway.Entry, 1)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.fetch(l, "next", c.store.Next, batches) })
 	// With live-first, a second fetcher reads the storage's live lane (telemetry produced since this connect).
 	var live chan []tbgateway.Entry
-	if lr, ok := c.store.(tbgateway.LiveReader); ok && c.cfg.LiveFirst {
+	if lr, ok := c.store.(tbgateway.LiveReader); ok && l.cfg.LiveFirst {
 		live = make(chan []tbgateway.Entry, 1)
 		if len(primed) > 0 {
 			live <- primed
@@ -99,7 +98,7 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 		c.deviceRatesLocked(dev, time.Now()).take(1, tm, 0)
 		c.mu.Unlock()
 	}
-	maxPending := 4 * c.cfg.BatchMax
+	maxPending := 4 * l.cfg.BatchMax
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	preferLive := true
@@ -125,8 +124,13 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 		}
 		if !got {
 			select {
-			case <-ctx.Done():
+			case <-l.sendCtx.Done():
+				c.settle(l, sem)
 				return
+			case <-c.rateChange():
+				for _, q := range d.blocked { // new limits: every blocked device is admitted again under them
+					q.until = time.Time{}
+				}
 			case batch = <-second:
 				isLive = second == live && live != nil
 			case batch = <-first:
@@ -139,6 +143,7 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 		}
 		next := d.pump(batch, isLive)
 		if !c.send(l, d.pk, sem) {
+			c.settle(l, sem)
 			return
 		}
 		if !next.IsZero() {
@@ -150,7 +155,7 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 // fetch hands the batches of one storage reader to out until the link ends; a storage error ends the link.
 func (c *Client) fetch(l *link, what string, next func(context.Context, int) ([]tbgateway.Entry, error), out chan<- []tbgateway.Entry) {
 	for {
-		es, err := next(l.ctx, c.cfg.BatchMax)
+		es, err := next(l.ctx, l.cfg.BatchMax)
 		if err != nil {
 			if l.ctx.Err() == nil {
 				l.cancel(fmt.Errorf("storage %s: %w", what, err))
@@ -309,10 +314,11 @@ func (c *Client) send(l *link, pk *packer, sem chan struct{}) bool {
 	for _, m := range msgs {
 		select {
 		case sem <- struct{}{}:
-		case <-l.ctx.Done():
+		case <-l.sendCtx.Done():
 			return false
 		}
 		if !c.waitGatewayRate(l, m) {
+			<-sem // not published: its slot is free again, for settle to count
 			return false
 		}
 		if c.encodeHook != nil {
@@ -372,7 +378,7 @@ func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
 		if w == 0 {
 			return true
 		}
-		if backoff.Sleep(l.ctx, w) != nil {
+		if c.sleepRate(l.sendCtx, w) != nil {
 			return false
 		}
 	}
@@ -384,7 +390,7 @@ func (c *Client) waitGatewayRate(l *link, m *outMsg) bool {
 func (c *Client) completer(l *link, sem chan struct{}) {
 	var checks <-chan time.Time = c.ackClock
 	if checks == nil {
-		tick := time.NewTicker(max(c.cfg.AckTimeout/4, 10*time.Millisecond))
+		tick := time.NewTicker(max(l.cfg.AckTimeout/4, 10*time.Millisecond))
 		defer tick.Stop()
 		checks = tick.C
 	}
@@ -419,9 +425,9 @@ func (c *Client) completer(l *link, sem chan struct{}) {
 			r.due = nil
 			c.ackOrRetry(l, &r, nil)
 		case now := <-checks:
-			if o := l.ts.oldest(); !o.IsZero() && now.Sub(o) > c.cfg.AckTimeout {
+			if o := l.ts.oldest(); !o.IsZero() && now.Sub(o) > l.cfg.AckTimeout {
 				c.stats.ackTimeouts.Add(1)
-				l.cancel(fmt.Errorf("no PUBACK within %v", c.cfg.AckTimeout))
+				l.cancel(fmt.Errorf("no PUBACK within %v", l.cfg.AckTimeout))
 				return
 			}
 		}

@@ -148,7 +148,9 @@ func tryConnect(t *testing.T, cfg Config, port ...int) Event {
 		t.Fatal(err)
 	}
 	if len(port) > 0 {
-		c.cfg.Port = port[0]
+		set := *c.set.Load()
+		set.cfg.Port = port[0]
+		c.set.Store(&set)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -39,10 +39,15 @@ const (
 
 // link is one established connection.
 type link struct {
-	cli         *paho.Client
-	ts          *trackingSession
-	ctx         context.Context
-	cancel      context.CancelCauseFunc
+	cfg    *Config // the configuration the connection was opened with
+	cli    *paho.Client
+	ts     *trackingSession
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// sendCtx ends with ctx, or earlier when a planned stop (stopSending) asks the dispatcher to publish
+	// nothing more and let the messages in flight settle before the link ends (see settle).
+	sendCtx     context.Context
+	stopSending context.CancelFunc
 	ready       atomic.Bool
 	packetLimit int
 	window      int
@@ -64,17 +69,21 @@ type splitRecord struct {
 // connection runs one connection from dial to teardown. It calls up once the link is ready (subscribed, session
 // limits applied).
 func (c *Client) connection(ctx context.Context, up func()) error {
-	raw, err := dial(ctx, &c.cfg, c.useTLS)
+	set := c.set.Load()
+	cfg := &set.cfg
+	raw, err := dial(ctx, cfg, set.useTLS)
 	if err != nil {
 		c.stats.connectFailures.Add(1)
 		c.emit(EventConnectFailed, err)
 		return err
 	}
-	ts := newTrackingSession(state.NewInMemory(), c.cfg.MaxInflight)
+	ts := newTrackingSession(state.NewInMemory(), cfg.MaxInflight)
 	linkCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	l := &link{ts: ts, ctx: linkCtx, cancel: cancel, packetLimit: c.cfg.MaxPayloadSize, window: c.cfg.MaxInflight,
-		multi: map[uint64]splitRecord{}}
+	sendCtx, stopSending := context.WithCancel(linkCtx)
+	defer stopSending()
+	l := &link{cfg: cfg, ts: ts, ctx: linkCtx, cancel: cancel, sendCtx: sendCtx, stopSending: stopSending,
+		packetLimit: cfg.MaxPayloadSize, window: cfg.MaxInflight, multi: map[uint64]splitRecord{}}
 	cli := paho.NewClient(paho.ClientConfig{
 		Conn:    &batchConn{Conn: raw},
 		Session: ts,
@@ -86,10 +95,10 @@ func (c *Client) connection(ctx context.Context, up func()) error {
 		OnServerDisconnect: func(d *paho.Disconnect) {
 			cancel(fmt.Errorf("server sent DISCONNECT, reason 0x%02x %s", d.ReasonCode, disconnectReason(d)))
 		},
-		PacketTimeout: c.cfg.AckTimeout,
+		PacketTimeout: cfg.AckTimeout,
 	})
 	l.cli = cli
-	ca, err := cli.Connect(ctx, c.connectPacket())
+	ca, err := cli.Connect(ctx, connectPacket(cfg))
 	if err != nil {
 		_ = raw.Close()
 		if ca != nil && ca.ReasonCode >= 0x80 {
@@ -98,7 +107,7 @@ func (c *Client) connection(ctx context.Context, up func()) error {
 			c.emit(EventRejected, err)
 			return err
 		}
-		err = fmt.Errorf("mqtt connect to %s:%d: %w", c.cfg.Host, c.cfg.Port, err)
+		err = fmt.Errorf("mqtt connect to %s:%d: %w", cfg.Host, cfg.Port, err)
 		c.stats.connectFailures.Add(1)
 		c.emit(EventConnectFailed, err)
 		return err
@@ -127,11 +136,11 @@ func (c *Client) connection(ctx context.Context, up func()) error {
 		return err
 	}
 	c.applySessionLimits(l)
-	primed := c.startLiveLane()
+	primed := c.startLiveLane(cfg)
 	l.ready.Store(true)
 	up()
 	c.stats.reconnects.Add(1)
-	c.log.Info("connected to thingsboard", "host", c.cfg.Host, "port", c.cfg.Port,
+	c.log.Info("connected to thingsboard", "host", cfg.Host, "port", cfg.Port,
 		"maxPacket", l.packetLimit, "inflight", l.window)
 	c.down.OnConnect(linkCtx)
 	// Announced only after OnConnect re-announced the devices, so whoever waits for it (a test, an operator
@@ -144,20 +153,20 @@ func (c *Client) connection(ctx context.Context, up func()) error {
 // startLiveLane starts the storage's live lane (with live-first) before the connection is announced, so that
 // every record Put after EventConnected is live. It returns the live records the start already handed out (only
 // those Put in the meantime), which deliver must send.
-func (c *Client) startLiveLane() []tbgateway.Entry {
+func (c *Client) startLiveLane(cfg *Config) []tbgateway.Entry {
 	lr, ok := c.store.(tbgateway.LiveReader)
-	if !ok || !c.cfg.LiveFirst {
+	if !ok || !cfg.LiveFirst {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // NextLive starts the lane even with a done context, and then does not block
-	es, _ := lr.NextLive(ctx, c.cfg.BatchMax)
+	es, _ := lr.NextLive(ctx, cfg.BatchMax)
 	return es
 }
 
-func (c *Client) connectPacket() *paho.Connect {
-	s := c.cfg.Security
-	cp := &paho.Connect{KeepAlive: uint16(c.cfg.KeepAlive / time.Second), CleanStart: true, ClientID: s.ClientID}
+func connectPacket(cfg *Config) *paho.Connect {
+	s := cfg.Security
+	cp := &paho.Connect{KeepAlive: uint16(cfg.KeepAlive / time.Second), CleanStart: true, ClientID: s.ClientID}
 	switch s.Type {
 	case SecurityAccessToken, SecurityTLSAccessToken:
 		cp.Username, cp.UsernameFlag = s.AccessToken, true

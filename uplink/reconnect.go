@@ -36,10 +36,11 @@ func (c *Config) reconnectPolicy() backoff.Policy {
 	}
 }
 
-// keepConnected runs connect until ctx ends, waiting between attempts as bo says. connect calls its up argument
-// once the connection is ready, and returns when it ended. keepConnected returns nil when ctx ended, or the
-// error of a closed storage. The first failure of a streak is logged as a warning, the others at debug level.
-func keepConnected(ctx context.Context, bo *backoff.Backoff, log *slog.Logger,
+// keepConnected runs connect until ctx ends, waiting between attempts as bo says; a value on wake ends a wait
+// at once (a new configuration to try). connect calls its up argument once the connection is ready, and returns
+// when it ended. keepConnected returns nil when ctx ended, or the error of a closed storage. The first failure
+// of a streak is logged as a warning, the others at debug level.
+func keepConnected(ctx context.Context, bo *backoff.Backoff, log *slog.Logger, wake <-chan struct{},
 	connect func(ctx context.Context, up func()) error) error {
 	for {
 		err := connect(ctx, bo.Begin)
@@ -56,8 +57,14 @@ func keepConnected(ctx context.Context, bo *backoff.Backoff, log *slog.Logger,
 			log.Debug("thingsboard still unreachable", "error", err, "failures", bo.Failures(),
 				"in", d.Round(time.Millisecond))
 		}
-		if backoff.Sleep(ctx, d) != nil {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return nil
+		case <-t.C:
+		case <-wake:
+			t.Stop()
 		}
 	}
 }

@@ -52,7 +52,7 @@ func reconnectSchedule(t *testing.T, cfg Config, tb *fakeThingsBoard, run time.D
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := keepConnected(ctx, backoff.New(cfg.reconnectPolicy()), slog.New(slog.DiscardHandler), tb.connect); err != nil {
+	if err := keepConnected(ctx, backoff.New(cfg.reconnectPolicy()), slog.New(slog.DiscardHandler), nil, tb.connect); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -36,7 +36,7 @@ func (c *Client) RequestAttributes(ctx context.Context, device string, client bo
 		b = appendString(b, k)
 	}
 	b = append(b, "]}"...)
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.conf().RequestTimeout)
 	defer cancel()
 	ch := c.pending.add(&c.pending.gw, id)
 	defer c.pending.remove(&c.pending.gw, id)
@@ -79,7 +79,7 @@ func (c *Client) RequestOwnAttributes(ctx context.Context, clientKeys, sharedKey
 		req["sharedKeys"] = strings.Join(sharedKeys, ",")
 	}
 	body, _ := json.Marshal(req) // map[string]string always encodes
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.conf().RequestTimeout)
 	defer cancel()
 	if err := c.waitOwnRate(ctx, false, 0); err != nil {
 		return nil, nil, fmt.Errorf("own attribute request: %w", err)
