@@ -129,7 +129,6 @@ func checkSecurityPaths(old, next *config.Config) error {
 	return nil
 }
 
-
 // remoteGeneral applies general_configuration pushed from ThingsBoard: the thingsboard section in the shape
 // generalAttr publishes (with ts, statistics in the Python remote shape, secrets possibly <redacted>). After a
 // success the client attribute is published again with what runs.
