@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/tbgateway/tbgateway/config"
@@ -104,9 +105,9 @@ func connectionChanged(a, b uplink.Config) bool {
 	return a != b
 }
 
-// checkSecurityPaths refuses certificate and key paths outside the config and data folders, unless the running
-// configuration already names the same file (decisions.md, Security: a remote change may not point the gateway
-// at arbitrary files).
+// checkSecurityPaths refuses certificate and key paths outside the config and data folders and the local
+// gateway.allowedRemoteFolders, unless the running configuration already names the same file (decisions.md,
+// Security: a remote change may not point the gateway at arbitrary files).
 func checkSecurityPaths(old, next *config.Config) error {
 	was := map[string]bool{}
 	for _, p := range []string{old.Thingsboard.Security.CACert, old.Thingsboard.Security.Cert, old.Thingsboard.Security.PrivateKey} {
@@ -120,11 +121,11 @@ func checkSecurityPaths(old, next *config.Config) error {
 			continue
 		}
 		abs := resolvePath(next.Dir, p)
-		if was[abs] || within(abs, next.Dir) || within(abs, next.Gateway.DataFolderPath) {
+		if was[abs] || within(abs, next.Dir) || within(abs, next.Gateway.DataFolderPath) || slices.ContainsFunc(old.Gateway.AllowedRemoteFolders, func(dir string) bool { return within(abs, dir) }) {
 			continue
 		}
 		return &config.Error{File: next.File, Path: "thingsboard.security." + securityPathKeys[i], Found: fmt.Sprintf("%q", p),
-			Expected: "a file inside the config folder or the data folder (a remote change may not name other files)"}
+			Expected: "a file inside the config folder, the data folder or a folder of the local gateway.allowedRemoteFolders (a remote change may not name other files)"}
 	}
 	return nil
 }
