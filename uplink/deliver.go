@@ -86,7 +86,7 @@ func (c *Client) deliver(l *link, primed []tbgateway.Entry) {
 	defer wg.Wait()
 
 	d := &dispatcher{c: c, l: l, pk: newPacker(l.packetLimit), queues: map[string]*devQueue{}}
-	if c.cfg.LatencyMetadata {
+	if l.cfg.LatencyMetadata {
 		d.pk.publishedTS = func() int64 { return time.Now().UnixMilli() }
 	}
 	d.pk.onNewChunk = func(dev string, telemetry bool) {
