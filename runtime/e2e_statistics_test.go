@@ -245,7 +245,7 @@ func TestE2EGatewayServiceRPCs(t *testing.T) {
 			rebooted := filepath.Join(e.dir, "rebooted")
 			c := gwtest.Config{Connectors: []gwtest.Connector{{Type: a.conn().Type, Name: a.name, Conf: a.conn().Conf}}}
 			if enabled {
-				c.Sections = map[string]any{"gateway": map[string]any{"rebootCommand": []string{"touch", rebooted, ";", "false"}}}
+				c.Sections = map[string]any{"gateway": map[string]any{"rebootCommand": []string{"touch", filepath.Join(e.dir, ";"), rebooted}}}
 			}
 			e.WriteConfig(c)
 			e.Start(gwtest.StartOptions{Runtime: runtime.Options{Logger: testLogger("gateway")}})
@@ -275,6 +275,8 @@ func TestE2EGatewayServiceRPCs(t *testing.T) {
 			if rb["success"] != true || rb["code"] != 200.0 {
 				t.Fatalf("gateway_reboot: %v", rb)
 			}
+			// touch creates its files in order: once the last one exists, the ";" one does, and touch writes nothing
+			// more into the test's folder.
 			e.eventually("the reboot command's file", func() bool { _, err := os.Stat(rebooted); return err == nil })
 			if _, err := os.Stat(filepath.Join(e.dir, ";")); err != nil {
 				t.Errorf("the \";\" argument did not reach touch as a file name: %v", err)
