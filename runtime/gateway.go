@@ -26,6 +26,7 @@ import (
 	"github.com/tbgateway/tbgateway/storage/file"
 	"github.com/tbgateway/tbgateway/storage/memory"
 	"github.com/tbgateway/tbgateway/storage/sqlite"
+	"github.com/tbgateway/tbgateway/storage/switchable"
 	"github.com/tbgateway/tbgateway/uplink"
 )
 
@@ -65,7 +66,7 @@ type Gateway struct {
 	log     *slog.Logger
 	logs    *logging.Logs // the loggers' levels and remote logging (remotelog.go)
 	now     func() time.Time
-	store   tbgateway.Storage
+	store   *switchable.Store // the configured storage, switched by ApplyStorage (applystorage.go)
 	link    *uplink.Client
 	devices *DeviceTable
 	filter  *report.Filter
@@ -143,7 +144,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.store = store
+	g.store = switchable.New(store, log.With("component", "storage"))
 	g.devices, err = OpenDeviceTable(filepath.Join(cfg.Gateway.DataFolderPath, DeviceTableFile))
 	if err != nil {
 		store.Close()
@@ -153,7 +154,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.credentials = p.credentials
 	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
 	g.addConnectors(p)
-	g.link, err = uplink.New(p.uplink, store, g, log.With("component", "uplink"))
+	g.link, err = uplink.New(p.uplink, g.store, g, log.With("component", "uplink"))
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("%s: thingsboard: %w", cfg.File, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/report"
 	"github.com/tbgateway/tbgateway/storage/memory"
+	"github.com/tbgateway/tbgateway/storage/switchable"
 )
 
 // cueStore is a memory storage whose Put fails with ErrStorageFull while failing is set; it keeps every batch
@@ -84,7 +85,7 @@ func sinkGatewayClock(t *testing.T, strategy report.Strategy, now time.Time) (*c
 	}
 	g := &Gateway{
 		log: slog.New(slog.DiscardHandler), now: func() time.Time { return clock },
-		store: store, devices: devices, stamper: NewStamper(),
+		store: switchable.New(store, nil), devices: devices, stamper: NewStamper(),
 		filter: report.New(&report.Resolver{Rules: map[report.Scope]report.Strategy{{Connector: "c"}: strategy}}, nil, nil),
 	}
 	g.cfg.Store(&config.Config{})

@@ -42,8 +42,9 @@ type Result struct {
 	Moved int
 	// Held is how many records the new store held already when it was opened (delivered before the moved ones).
 	Held int
-	// Took is how long the switch took, from the gate to the swap (Puts waited that long at most).
-	Took time.Duration
+	// Took is how long the switch took, from the gate to the swap (Puts waited that long at most); Settle is the
+	// part spent waiting for the records the uplink held.
+	Took, Settle time.Duration
 	// Kept is how many moved records the old store still holds after the switch because acknowledging them
 	// there failed (they are logged; its files are kept).
 	Kept int
@@ -104,7 +105,9 @@ func (s *Store) Switch(ctx context.Context, t Target) (res Result, err error) {
 		}
 	}()
 
-	if err := s.settle(ctx, settle); err != nil {
+	err = s.settle(ctx, settle)
+	res.Settle = time.Since(start)
+	if err != nil {
 		return res, err
 	}
 	if t.InPlace {

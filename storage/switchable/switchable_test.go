@@ -239,7 +239,7 @@ func TestSwitchMovesBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Moved != 2500 || res.Held != 0 || res.Kept != 0 {
-		t.Errorf("result %+v, want 2500 moved", res)
+		t.Fatalf("result %+v, want 2500 moved", res)
 	}
 	for n := 2500; n < 2600; n++ {
 		if err := s.Put(ctx, []tbgateway.Record{rec(fmt.Sprintf("d%d", n%3), n/3)}); err != nil {
