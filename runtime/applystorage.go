@@ -28,6 +28,14 @@ import (
 // read_records_count and liveFirst, which the link reads, take effect at the next start. ctx bounds the whole
 // switch (connectors wait at most that long).
 func (g *Gateway) ApplyStorage(ctx context.Context, raw json.RawMessage) (switchable.Result, error) {
+	return g.applyStorage(ctx, raw, nil)
+}
+
+// applyStorage is ApplyStorage with a save step: save, when set, runs once the backlog is in the new store and
+// before it takes over, with the new configuration already the one that runs (config), so that the files name
+// the new store before a record is written only there. Its failure does not stop the switch (the change then
+// runs in memory, as the caller reports).
+func (g *Gateway) applyStorage(ctx context.Context, raw json.RawMessage, save func(context.Context)) (switchable.Result, error) {
 	if err := g.lockReconf(ctx); err != nil {
 		return switchable.Result{}, err
 	}
@@ -62,6 +70,15 @@ func (g *Gateway) ApplyStorage(ctx context.Context, raw json.RawMessage) (switch
 	log := g.log.With("component", "storage")
 	target := switchable.Target{
 		Open: func(context.Context) (tbgateway.Storage, error) { return openStorage(next, log) },
+		// A crash after this leaves the new store named in the files and holding every record; the old one
+		// keeps a copy until it is retired.
+		Commit: func(ctx context.Context) error {
+			g.cfg.Store(next)
+			if save != nil {
+				save(ctx)
+			}
+			return nil
+		},
 	}
 	if storageLocation(cur) != "" && storageLocation(cur) == storageLocation(next) {
 		target.InPlace = true
@@ -73,7 +90,7 @@ func (g *Gateway) ApplyStorage(ctx context.Context, raw json.RawMessage) (switch
 	if err != nil {
 		return res, fmt.Errorf("switching the storage from %s to %s: %w", from, to, err)
 	}
-	g.cfg.Store(next)
+	g.cfg.Store(next) // an in-place switch runs no Commit
 	g.log.Info("storage switched", "from", from, "to", to, "moved", res.Moved, "held", res.Held, "took", res.Took.String(), "settle", res.Settle.String(), "kept in the old storage", res.Kept)
 	if cur.Storage.ReadRecordsCount != st.ReadRecordsCount || cur.Storage.LiveFirst != st.LiveFirst {
 		g.log.Info("storage: read_records_count and liveFirst take effect at the next start")
@@ -137,7 +154,20 @@ func (g *Gateway) remoteStorage(ctx context.Context, raw []byte, ts int64) error
 	}
 	actx, cancel := context.WithTimeout(ctx, remoteApplyTimeout)
 	defer cancel()
-	if _, err := g.ApplyStorage(actx, b); err != nil {
+	// The files are saved before the new store takes over; persistRemote, which runs after this, then finds
+	// nothing left to write, so the outcome is published here.
+	var saved bool
+	var files, backups []string
+	var saveErr error
+	save := func(context.Context) {
+		saved = true
+		files, backups, saveErr = g.saveRemote(attrStorage, sec, ts)
+	}
+	_, err = g.applyStorage(actx, b, save)
+	if saved {
+		g.reportSaved(ctx, attrStorage, ts, files, backups, saveErr)
+	}
+	if err != nil {
 		if errors.Is(err, switchable.ErrNotSettled) || errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (push it again to retry)", err)
 		}

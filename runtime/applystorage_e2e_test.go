@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 	"github.com/tbgateway/tbgateway/runtime"
 	"github.com/tbgateway/tbgateway/storage/file"
@@ -184,6 +186,17 @@ func switchRun(t *testing.T, from, to map[string]any, n int) (*switchEnv, int, t
 	s.emu.SetRateLimits(tbemu.RateLimits{TelemetryDataPoints: fmt.Sprintf("%d:1", max(n/5, 2000))}, tbemu.RateLimits{})
 	s.emu.RefuseConnections(0)
 	moved, took := s.switched()
+	// Saved before the new store took over: a restart comes up on it.
+	s.waitFor("the save reported", func() bool {
+		v, _ := s.emu.Attributes(gwName, tbemu.ScopeClient)[runtime.RemoteSaveKey].(json.RawMessage)
+		return strings.Contains(string(v), `"key":"storage_configuration"`) && strings.Contains(string(v), `"saved":true`)
+	})
+	var main struct {
+		Storage map[string]any `json:"storage"`
+	}
+	if b, err := os.ReadFile(filepath.Join(s.dir, config.MainFileJSON)); err != nil || json.Unmarshal(b, &main) != nil || main.Storage["type"] != to["type"] {
+		t.Errorf("the main file's storage section is %v (%v), want type %v", main.Storage, err, to["type"])
+	}
 	s.produce(1000)
 	s.checkDelivered()
 	if moved == 0 {

@@ -48,6 +48,12 @@ func (g *Gateway) persistRemote(ctx context.Context, key string, obj map[string]
 		}
 	}
 	files, backups, err := g.saveRemote(key, obj, ts)
+	g.reportSaved(ctx, key, ts, files, backups, err)
+}
+
+// reportSaved logs and publishes (RemoteSaveKey) the outcome of saveRemote for key; nothing when nothing was
+// written.
+func (g *Gateway) reportSaved(ctx context.Context, key string, ts int64, files, backups []string, err error) {
 	status := map[string]any{"key": key, "ts": ts, "time": g.now().UnixMilli()}
 	switch {
 	case err != nil:

@@ -64,9 +64,11 @@ func (g *Gateway) remoteKey(ctx context.Context, key string, v any) {
 	switch key {
 	case attrLogs:
 		err = g.remoteLogs(ctx, raw)
+	case attrGeneral:
+		err = g.remoteGeneral(ctx, obj)
 	case attrStorage:
 		err = g.remoteStorage(ctx, raw, ts)
-	case attrGeneral, attrGRPC:
+	case attrGRPC:
 		err = fmt.Errorf("applying %s from ThingsBoard is not supported yet; what runs is unchanged (edit the files and restart)", key)
 	case attrActiveConnectors:
 		err = g.remoteActive(ctx, raw)

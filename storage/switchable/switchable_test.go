@@ -234,9 +234,20 @@ func TestSwitchMovesBacklog(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := s.Switch(ctx, to(openSQLite(t, newDir)))
-	if err != nil {
-		t.Fatal(err)
+	old, nw := s.Current(), openSQLite(t, newDir)
+	target := to(nw)
+	committed := false
+	// The commit (saving the configuration) comes once the new store holds everything, before it takes over.
+	target.Commit = func(context.Context) error {
+		committed = true
+		if n := nw.Stats().Count; n != 2500 || s.Current() != old {
+			t.Errorf("at the commit the new store holds %d records, the old one runs: %v", n, s.Current() == old)
+		}
+		return nil
+	}
+	res, err := s.Switch(ctx, target)
+	if err != nil || !committed {
+		t.Fatalf("switch: %v (committed %v)", err, committed)
 	}
 	if res.Moved != 2500 || res.Held != 0 || res.Kept != 0 {
 		t.Fatalf("result %+v, want 2500 moved", res)
