@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -299,9 +300,9 @@ func TestGeneralConfigurationInvalidRefused(t *testing.T) {
 	checkFlow(t, 10, e.emu)
 }
 
-// TestGeneralConfigurationInPlace: rate limits and statistics change without a new session: a record held back
-// by a device rate limit of one message an hour goes as soon as the pushed limits lift it, and statistics
-// switched on start sending.
+// TestGeneralConfigurationInPlace: rate limits, statistics and the default report strategy change without a new
+// session: a record held back by a device rate limit of one message an hour goes as soon as the pushed limits lift
+// it, statistics switched on start sending, and ON_CHANGE drops a repeated value.
 func TestGeneralConfigurationInPlace(t *testing.T) {
 	e := newE2E(t)
 	p := newProbe(t, "Probe")
@@ -315,8 +316,17 @@ func TestGeneralConfigurationInPlace(t *testing.T) {
 	pushGeneral(t, e, e.emu, func(m map[string]any) {
 		m["deviceRateLimits"] = "0:0"
 		m["statistics"].(map[string]any)["enable"] = true
+		m["reportStrategy"] = map[string]any{"type": "ON_CHANGE"}
 	})
 	e.waitFor("the held records after the limits were lifted", func() bool { return len(flowTimes(e.emu)) == 3 })
+	// The new default report strategy: an unchanged value is not sent again.
+	for i, v := range []int64{5, 5, 6} {
+		p.send(t, e.ctx, tbgateway.Record{Device: "Strategy Dev", Telemetry: []tbgateway.Telemetry{{TS: int64(i + 1), Values: map[string]any{"v": v}}}})
+	}
+	e.WaitTelemetry("Strategy Dev", "v", 2)
+	if got := e.values("Strategy Dev", "v"); len(got) != 2 || fmt.Sprint(got) != "[5 6]" {
+		t.Errorf("Strategy Dev values %v, want [5 6] (ON_CHANGE drops the repeated 5)", got)
+	}
 	e.waitFor("statistics telemetry", func() bool { return len(e.emu.Keys(gwName)) > 0 })
 	checkFlow(t, 3, e.emu)
 	if d, _ := e.emu.Device(gwName); !d.Connected || !d.LastConnect.Equal(d0.LastConnect) {
@@ -325,7 +335,7 @@ func TestGeneralConfigurationInPlace(t *testing.T) {
 	if st := gw.GW.Link().Stats(); st.Reconnects != 0 {
 		t.Errorf("%d reconnects, want none", st.Reconnects)
 	}
-	if c := gw.GW.Config().Thingsboard; c.DeviceRateLimits != "0:0" || !c.Statistics.Enable {
+	if c := gw.GW.Config().Thingsboard; c.DeviceRateLimits != "0:0" || !c.Statistics.Enable || c.ReportStrategy.Type != "ON_CHANGE" {
 		t.Errorf("running thingsboard section = %+v", c)
 	}
 	if remoteError(e.emu) != "" {
