@@ -186,6 +186,9 @@ func switchRun(t *testing.T, from, to map[string]any, n int) (*switchEnv, int, t
 	s.emu.SetRateLimits(tbemu.RateLimits{TelemetryDataPoints: fmt.Sprintf("%d:1", max(n/5, 2000))}, tbemu.RateLimits{})
 	s.emu.RefuseConnections(0)
 	moved, took := s.switched()
+	if moved == 0 {
+		t.Fatalf("the switch moved nothing: the backlog was delivered before it (so this run proves nothing), or the move is broken")
+	}
 	// Saved before the new store took over: a restart comes up on it.
 	s.waitFor("the save reported", func() bool {
 		v, _ := s.emu.Attributes(gwName, tbemu.ScopeClient)[runtime.RemoteSaveKey].(json.RawMessage)
@@ -199,9 +202,6 @@ func switchRun(t *testing.T, from, to map[string]any, n int) (*switchEnv, int, t
 	}
 	s.produce(1000)
 	s.checkDelivered()
-	if moved == 0 {
-		t.Errorf("the switch moved nothing: the backlog was delivered before it, so this run proves nothing")
-	}
 	if got := s.gw.GW.Config().Storage.Type; got != to["type"] {
 		t.Errorf("the configuration that runs has storage type %q, want %q", got, to["type"])
 	}
