@@ -152,7 +152,8 @@ func (g *Gateway) remoteStorage(ctx context.Context, raw []byte, ts int64) error
 		g.log.Info("remote configuration: storage_configuration not newer than the main file; ignored", "ts", ts, "file", g.config().File)
 		return nil
 	}
-	actx, cancel := context.WithTimeout(ctx, remoteApplyTimeout)
+	// A link that drops meanwhile does not end the switch (the records it held are rewound, which settles them).
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), remoteApplyTimeout)
 	defer cancel()
 	// The files are saved before the new store takes over; persistRemote, which runs after this, then finds
 	// nothing left to write, so the outcome is published here.

@@ -296,3 +296,39 @@ func TestE2EStorageSwitchRefused(t *testing.T) {
 		t.Error("a refused storage_configuration switched the storage")
 	}
 }
+
+// TestE2EStorageSwitchWhileConnected: storage_configuration pushed while ThingsBoard is connected and a connector
+// keeps sending; the records sent during the switch wait in Send and arrive after the earlier ones, each once.
+func TestE2EStorageSwitchWhileConnected(t *testing.T) {
+	s := startSwitchEnv(t, map[string]any{"type": "file", "data_folder_path": "./data/file/", "max_file_count": 100, "max_records_per_file": 10000}, nil)
+	s.produce(2000)
+	stop, done := make(chan struct{}), make(chan error, 1)
+	sink := s.p.Sink(t, s.ctx)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			batch := make([]tbgateway.Record, 0, 100)
+			for range 100 {
+				batch = append(batch, switchRec(s.next))
+				s.next++
+			}
+			if err := sink.Send(s.ctx, batch...); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	s.push(map[string]any{"type": "sqlite", "data_file_path": "./data/sqlite/"})
+	_, _ = s.switched()
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("Send during the switch: %v", err)
+	}
+	s.produce(500)
+	s.checkDelivered()
+}
