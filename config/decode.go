@@ -143,7 +143,7 @@ func decodeThingsboard(o *confjson.Object, t *Thingsboard) {
 		o.Decoder().Warn(o.Key("managerEnabled"), "the local manager is not supported, ignored")
 	}
 	if t.RemoteConfiguration {
-		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration applies connector configurations, active_connectors, general_configuration and logs_configuration from ThingsBoard; its storage and grpc sections are not applied yet")
+		o.Decoder().Warn(o.Key("remoteConfiguration"), "remote configuration applies connector configurations, active_connectors, general_configuration, storage_configuration and logs_configuration from ThingsBoard; its grpc section is not applied yet")
 	}
 }
 

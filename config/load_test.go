@@ -17,7 +17,7 @@ func TestLoadCorpusMainFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The sample turns remote configuration on, which is only partly built: that is the only warning.
-	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations, active_connectors, general_configuration and logs_configuration from ThingsBoard; its storage and grpc sections are not applied yet") {
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations, active_connectors, general_configuration, storage_configuration and logs_configuration from ThingsBoard; its grpc section is not applied yet") {
 		t.Errorf("warnings: %v", warns)
 	}
 	tb := cfg.Thingsboard
@@ -116,7 +116,7 @@ func TestYAMLLoadsLikeJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations, active_connectors, general_configuration and logs_configuration from ThingsBoard; its storage and grpc sections are not applied yet") {
+	if len(warns) != 1 || !strings.HasSuffix(warns[0].String(), "thingsboard.remoteConfiguration: remote configuration applies connector configurations, active_connectors, general_configuration, storage_configuration and logs_configuration from ThingsBoard; its grpc section is not applied yet") {
 		t.Errorf("warnings: %v", warns)
 	}
 	if fromYAML.File != filepath.Join("testdata", "yaml", "tb_gateway.yaml") {
