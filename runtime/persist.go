@@ -37,7 +37,9 @@ var errYAMLMain = errors.New("the main file is YAML, which the gateway does not 
 // the files already hold what runs.
 func (g *Gateway) persistRemote(ctx context.Context, key string, obj map[string]any, ts int64) {
 	switch key {
-	case attrGeneral, attrStorage, attrActiveConnectors, attrLogs:
+	case attrGeneral, attrActiveConnectors, attrLogs:
+	case attrStorage:
+		return // saved and reported by remoteStorage, before the new store takes over (applystorage.go)
 	case attrGRPC, attrRemoteLogLevel:
 		return
 	default:
