@@ -37,8 +37,9 @@ func (g *Gateway) linkTryTimeout() time.Duration {
 //     moved with uplink.Client.Reconnect, the new connection tried for Options.LinkTryTimeout (30 s) while the
 //     storage keeps every record; if it does not come up the previous one is restored and nothing else changes;
 //   - rate limits, the default report strategy, statistics (enable, periods; not its commands, which a remote
-//     change may not set), checkConnectorsConfigurationInSeconds and remoteConfiguration are applied in place,
-//     without reconnecting.
+//     change may not set), checkConnectorsConfigurationInSeconds, deviceFiltering (its file read first; a file
+//     that does not load refuses the change), checkingDeviceActivity and remoteConfiguration are applied in
+//     place, without reconnecting.
 //
 // On success Config returns the new configuration. It holds the reconfiguration lock throughout.
 func (g *Gateway) ApplyThingsboard(ctx context.Context, section json.RawMessage) error {
@@ -56,6 +57,21 @@ func (g *Gateway) ApplyThingsboard(ctx context.Context, section json.RawMessage)
 	}
 	if err := checkSecurityPaths(old, next); err != nil {
 		return err
+	}
+	filterChanged := old.Thingsboard.DeviceFiltering != next.Thingsboard.DeviceFiltering
+	var devFilter *DeviceFilter
+	if filterChanged {
+		if err := checkFilterPath(old, next); err != nil {
+			return err
+		}
+		f, warns, err := loadDeviceFilter(next)
+		for _, w := range warns {
+			g.log.Warn("config", "warning", w)
+		}
+		if err != nil {
+			return err
+		}
+		devFilter = f
 	}
 	if g.statisticsCommandsChanged(next) {
 		return &config.Error{File: next.File, Path: "thingsboard.statistics.commands", Found: "other commands or another commands file",
@@ -88,6 +104,11 @@ func (g *Gateway) ApplyThingsboard(ctx context.Context, section json.RawMessage)
 		g.filter.SetResolver(r)
 	}
 	g.cfg.Store(next)
+	if filterChanged {
+		g.devFilter.filter.Store(devFilter)
+		g.log.Info("device filtering changed", "enable", next.Thingsboard.DeviceFiltering.Enable,
+			"file", next.Thingsboard.DeviceFiltering.FilterFile)
+	}
 	g.statisticsChanged()
 	g.services.restart(g, old, next)
 	g.log.Info("thingsboard section applied", "host", next.Thingsboard.Host, "port", next.Thingsboard.Port,
@@ -128,6 +149,23 @@ func checkSecurityPaths(old, next *config.Config) error {
 			Expected: "a file inside the config folder, the data folder or a folder of the local gateway.allowedRemoteFolders (a remote change may not name other files)"}
 	}
 	return nil
+}
+
+// checkFilterPath refuses a device filter file outside the config and data folders and the local
+// gateway.allowedRemoteFolders, unless it is the file the running configuration names.
+func checkFilterPath(old, next *config.Config) error {
+	f := next.Thingsboard.DeviceFiltering.FilterFile
+	if !next.Thingsboard.DeviceFiltering.Enable || f == "" {
+		return nil
+	}
+	abs := resolvePath(next.Dir, f)
+	if (old.Thingsboard.DeviceFiltering.FilterFile != "" && abs == resolvePath(old.Dir, old.Thingsboard.DeviceFiltering.FilterFile)) ||
+		within(abs, next.Dir) || within(abs, next.Gateway.DataFolderPath) ||
+		slices.ContainsFunc(old.Gateway.AllowedRemoteFolders, func(dir string) bool { return within(abs, dir) }) {
+		return nil
+	}
+	return &config.Error{File: next.File, Path: "thingsboard.deviceFiltering.filterFile", Found: fmt.Sprintf("%q", f),
+		Expected: "a file inside the config folder, the data folder or a folder of the local gateway.allowedRemoteFolders (a remote change may not name other files)"}
 }
 
 // remoteGeneral applies general_configuration pushed from ThingsBoard: the thingsboard section in the shape

@@ -342,3 +342,51 @@ func TestGeneralConfigurationInPlace(t *testing.T) {
 		t.Errorf("remoteConfigurationError = %s", remoteError(e.emu))
 	}
 }
+
+// TestGeneralConfigurationDeviceServicesInPlace: deviceFiltering and checkingDeviceActivity pushed in
+// general_configuration take effect without a restart or a reconnect: a denied device's records are dropped and
+// counted, a silent device is disconnected at ThingsBoard. A filter file outside the allowed folders is refused,
+// naming the key, and the filter in force stays.
+func TestGeneralConfigurationDeviceServicesInPlace(t *testing.T) {
+	e := newE2E(t)
+	p := newProbe(t, "Probe")
+	gw := e.startLogged(setup{connectors: []connSpec{p.conn()}, tb: map[string]any{"remoteConfiguration": true}})
+	e.WriteFile("list.json", map[string]any{"deny": map[string]any{"Probe": []string{"Denied.*"}}})
+	p.send(t, e.ctx, tbgateway.Record{Device: "Denied Dev", Telemetry: []tbgateway.Telemetry{{TS: 1, Values: map[string]any{"v": int64(1)}}}})
+	e.WaitTelemetry("Denied Dev", "v", 1) // not filtered yet
+
+	pushGeneral(t, e, e.emu, func(m map[string]any) {
+		m["deviceFiltering"] = map[string]any{"enable": true, "filterFile": "list.json"}
+		m["checkingDeviceActivity"] = map[string]any{"checkDeviceInactivity": true, "inactivityTimeoutSeconds": 1, "inactivityCheckPeriodSeconds": 1}
+	})
+	e.waitFor("the new thingsboard section in force", func() bool {
+		c := gw.GW.Config().Thingsboard
+		return c.DeviceFiltering.Enable && c.CheckingDeviceActivity.CheckDeviceInactivity
+	})
+	p.send(t, e.ctx, tbgateway.Record{Device: "Denied Dev", Telemetry: []tbgateway.Telemetry{{TS: 2, Values: map[string]any{"v": int64(2)}}}})
+	p.send(t, e.ctx, tbgateway.Record{Device: "Kept Dev", Telemetry: []tbgateway.Telemetry{{TS: 2, Values: map[string]any{"v": int64(2)}}}})
+	e.WaitTelemetry("Kept Dev", "v", 1)
+	if n := gw.GW.FilteredRecords(); n != 1 {
+		t.Errorf("%d records filtered, want the denied device's one", n)
+	}
+	if got := e.values("Denied Dev", "v"); len(got) != 1 {
+		t.Errorf("Denied Dev values %v at ThingsBoard, want only the one sent before filtering was on", got)
+	}
+	e.waitFor("the silent Kept Dev disconnected at ThingsBoard", func() bool {
+		d, ok := e.emu.Device("Kept Dev")
+		return ok && !d.Connected
+	})
+
+	pushGeneral(t, e, e.emu, func(m map[string]any) {
+		m["deviceFiltering"] = map[string]any{"enable": true, "filterFile": "/etc/hostname"}
+	})
+	e.waitFor("the refusal written back", func() bool {
+		return strings.Contains(remoteError(e.emu), "thingsboard.deviceFiltering.filterFile")
+	})
+	if c := gw.GW.Config().Thingsboard.DeviceFiltering; c.FilterFile != "list.json" {
+		t.Errorf("filter file in force %q after a refused change, want list.json", c.FilterFile)
+	}
+	if st := gw.GW.Link().Stats(); st.Reconnects != 0 {
+		t.Errorf("%d reconnects, want none", st.Reconnects)
+	}
+}

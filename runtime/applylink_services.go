@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/config"
+	"github.com/tbgateway/tbgateway/internal/backoff"
 )
 
 // services are the gateway's background loops that are restarted when their settings in the thingsboard section
-// change: the check of the configuration files (checkConnectorsConfigurationInSeconds). Run starts them and stops
+// change: the check of the configuration files (checkConnectorsConfigurationInSeconds) and the device activity
+// checks (checkingDeviceActivity). Run starts them and stops
 // them before it returns; a new thingsboard section restarts the ones whose settings changed (ApplyThingsboard).
 // The statistics schedules read their settings again themselves (statisticsChanged).
 type services struct {
@@ -17,6 +19,8 @@ type services struct {
 	ctx   context.Context // Run's, while it runs; nil otherwise
 	wg    *sync.WaitGroup // Run's
 	watch *service
+	// activity runs the device activity checks (checkingDeviceActivity).
+	activity *service
 }
 
 // service is one running loop.
@@ -31,6 +35,7 @@ func (s *services) start(g *Gateway, ctx context.Context, wg *sync.WaitGroup, cf
 	defer s.mu.Unlock()
 	s.ctx, s.wg = ctx, wg
 	s.watch = s.spawnWatch(g, cfg)
+	s.activity = s.spawnActivity(g, cfg)
 }
 
 // stop stops every loop and waits for them; restart does nothing afterwards.
@@ -38,7 +43,8 @@ func (s *services) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.watch.stop()
-	s.ctx, s.watch = nil, nil
+	s.activity.stop()
+	s.ctx, s.watch, s.activity = nil, nil, nil
 }
 
 // restart restarts the loops whose settings differ between old and next (next is in force already).
@@ -52,6 +58,20 @@ func (s *services) restart(g *Gateway, old, next *config.Config) {
 		s.watch.stop()
 		s.watch = s.spawnWatch(g, next)
 	}
+	if old.Thingsboard.CheckingDeviceActivity != next.Thingsboard.CheckingDeviceActivity {
+		s.activity.stop()
+		s.activity = s.spawnActivity(g, next)
+	}
+}
+
+// spawnActivity starts the device activity checks when cfg turns them on.
+func (s *services) spawnActivity(g *Gateway, cfg *config.Config) *service {
+	if !cfg.Thingsboard.CheckingDeviceActivity.CheckDeviceInactivity {
+		return nil
+	}
+	return s.spawn(func(ctx context.Context) {
+		Supervise(ctx, "device-activity", g.runActivityChecks, backoff.Policy{}, g.log, nil)
+	})
 }
 
 func (s *services) spawnWatch(g *Gateway, cfg *config.Config) *service {

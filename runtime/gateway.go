@@ -280,9 +280,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	spawn("uplink", g.log, nil, backoff.Policy{}, g.link.Run)
 	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
 	spawn("remote-logging", g.log, nil, backoff.Policy{}, g.runRemoteLogging)
-	if g.config().Thingsboard.CheckingDeviceActivity.CheckDeviceInactivity {
-		spawn("device-activity", g.log, nil, backoff.Policy{}, g.runActivityChecks)
-	}
 	spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	g.startConnectors(ctx)
 	g.services.start(g, ctx, &wg, g.config())
