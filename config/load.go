@@ -61,11 +61,27 @@ func Load(path string, env func(string) string) (*Config, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg, warns, err := decodeValidated(file, filepath.Dir(file), tree, env)
+	if err != nil {
+		return nil, warns, err
+	}
+	if p := cfg.Thingsboard.Provisioning; p != nil && !p.FromEnvironment && cfg.Thingsboard.Security.Type != "" {
+		warns = append(warns, Warning{File: file, Path: "thingsboard.provisioning",
+			Msg: "ignored: thingsboard.security holds credentials, which come first (as in the Python gateway)"})
+	}
+	cfg.readConnectorFiles()
+	warns = append(warns, cfg.loadStatisticsCommands()...)
+	return cfg, warns, nil
+}
+
+// decodeValidated turns the parsed main file into a Config whose folder is dir: decoded with the defaults,
+// overridden by the environment, finished and validated. It does no I/O; connector files are not read.
+func decodeValidated(file, dir string, tree any, env func(string) string) (*Config, []Warning, error) {
 	cfg, warns, err := decodeMain(file, tree)
 	if err != nil {
 		return nil, warns, err
 	}
-	cfg.Dir = filepath.Dir(file)
+	cfg.Dir = dir
 	envWarns, err := applyEnv(cfg, env)
 	warns = append(warns, envWarns...)
 	if err != nil {
@@ -75,12 +91,6 @@ func Load(path string, env func(string) string) (*Config, []Warning, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, warns, err
 	}
-	if p := cfg.Thingsboard.Provisioning; p != nil && !p.FromEnvironment && cfg.Thingsboard.Security.Type != "" {
-		warns = append(warns, Warning{File: file, Path: "thingsboard.provisioning",
-			Msg: "ignored: thingsboard.security holds credentials, which come first (as in the Python gateway)"})
-	}
-	cfg.readConnectorFiles()
-	warns = append(warns, cfg.loadStatisticsCommands()...)
 	return cfg, warns, nil
 }
 

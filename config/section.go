@@ -25,21 +25,12 @@ func (c *Config) WithSection(name string, raw json.RawMessage, env func(string) 
 	if err != nil {
 		return nil, nil, err
 	}
-	out, warns, err := decodeMain(c.File, tree)
+	dir := c.Dir
+	if dir == "" {
+		dir = filepath.Dir(c.File)
+	}
+	out, warns, err := decodeValidated(c.File, dir, tree, env)
 	if err != nil {
-		return nil, warns, err
-	}
-	out.Dir = filepath.Dir(c.File)
-	if c.Dir != "" {
-		out.Dir = c.Dir
-	}
-	envWarns, err := applyEnv(out, env)
-	warns = append(warns, envWarns...)
-	if err != nil {
-		return nil, warns, err
-	}
-	out.finish()
-	if err := out.Validate(); err != nil {
 		return nil, warns, err
 	}
 	out.Connectors = append([]Connector(nil), c.Connectors...)
