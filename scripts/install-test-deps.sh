@@ -2,7 +2,7 @@
 # Installs the third-party peers the tests run against, when they are missing. Safe to run repeatedly.
 # Debian packages need root (or sudo); without either, the missing list is printed and the script fails.
 set -e
-DEB_PACKAGES="mosquitto mosquitto-clients python3-pymodbus python3-serial-asyncio socat"
+DEB_PACKAGES="mosquitto mosquitto-clients python3-pymodbus python3-serial-asyncio socat dbus-daemon python3-grpcio python3-grpc-tools"
 
 missing=""
 for p in $DEB_PACKAGES; do
