@@ -69,3 +69,21 @@ func TestConnectorConfigLocated(t *testing.T) {
 		t.Fatalf("no error: %v", err)
 	}
 }
+
+func TestConnectorClassRegistry(t *testing.T) {
+	none := func(ConnectorConfig) (Connector, error) { return nil, nil }
+	RegisterConnector(ConnectorType{Type: "test-classes", New: none, Classes: []string{"TestClassConnector"}})
+	ct, ok := LookupConnectorClass("TestClassConnector")
+	if !ok || ct.Type != "test-classes" {
+		t.Fatalf("LookupConnectorClass = %q, %v", ct.Type, ok)
+	}
+	if _, ok := LookupConnectorClass("testclassconnector"); ok {
+		t.Fatal("a class name matched in another case; Python class names are exact")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a class declared by two types did not panic")
+		}
+	}()
+	RegisterConnector(ConnectorType{Type: "test-classes-2", New: none, Classes: []string{"TestClassConnector"}})
+}

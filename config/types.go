@@ -253,7 +253,7 @@ type Connector struct {
 	Type          string // "type", required: the connector package that handles it (mqtt, modbus, ...)
 	Name          string // "name", required, unique
 	Configuration string // "configuration", required: the file name as written
-	Class         string // "class": custom connector class (Python); kept, never loaded
+	Class         string // "class": Python connector class; selects the built-in type declaring it (runtime), else an error
 	Key           string // "key": gRPC connector key
 	UseGRPCForce  bool   // "useGRPCForce"
 	// File is the configuration file's path, resolved against the main file's folder.

@@ -86,15 +86,21 @@ func (cp *connectorPlan) build() (map[report.Scope]report.Strategy, error) {
 	if cc.Err != nil {
 		return nil, cc.Err
 	}
-	ct, ok := tbgateway.LookupConnector(cc.Type)
+	ct, ok, classWarning, err := connectorType(cc)
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		cp.unsupported = true
 		return nil, nil
 	}
-	in := tbgateway.ConnectorConfig{Name: cc.Name, Type: cc.Type, File: cc.File, Raw: cc.Raw, Logger: cp.log}
+	in := tbgateway.ConnectorConfig{Name: cc.Name, Type: ct.Type, File: cc.File, Raw: cc.Raw, Logger: cp.log}
+	if classWarning != "" {
+		cp.warnings = append(cp.warnings, classWarning)
+	}
 	if ct.Check != nil {
 		w, err := ct.Check(in)
-		cp.warnings = w
+		cp.warnings = append(cp.warnings, w...)
 		if err != nil {
 			return nil, err
 		}
