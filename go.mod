@@ -6,6 +6,7 @@ require (
 	github.com/dlclark/regexp2 v1.12.0
 	github.com/eclipse/paho.golang v0.23.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/expr-lang/expr v1.17.8
 	github.com/goburrow/serial v0.1.0
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/gopcua/opcua v0.8.0
