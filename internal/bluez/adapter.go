@@ -2,7 +2,6 @@ package bluez
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -58,22 +57,3 @@ func (a *Adapter) Name() string { return a.name }
 
 // Address is the adapter's Bluetooth address as BlueZ reports it.
 func (a *Adapter) Address() string { return a.address }
-
-// Scan runs discovery until ctx ends and calls fn for every advertisement seen: a device added, or its RSSI,
-// ManufacturerData, ServiceData, Name or Alias changed. fn runs on the dispatcher goroutine (it must return quickly
-// and must not call into the Conn). Active: SetDiscoveryFilter{Transport: "le", DuplicateData: true} and
-// StartDiscovery, StopDiscovery at the end. Passive: registers an AdvertisementMonitor1 of type "or_patterns" with
-// the adapter's AdvertisementMonitorManager1 and reports the devices BlueZ hands to its DeviceFound;
-// ErrPassiveUnsupported when the adapter has no monitor manager or no pattern is given. Scan returns nil when ctx
-// ends after a successful start, or the error that prevented scanning.
-func (a *Adapter) Scan(ctx context.Context, opts ScanOptions, fn func(Advertisement)) error {
-	return errors.New("bluez: Scan not implemented yet")
-}
-
-// Connect connects to the device with that MAC address and returns once BlueZ reports both Connected and
-// ServicesResolved, or ctx ends (then it calls Device1.Disconnect so BlueZ stops trying, and returns ctx's error).
-// When BlueZ has no object for the MAC yet it runs an active discovery until the device appears or ctx ends.
-// Errors from BlueZ come back as *Error.
-func (a *Adapter) Connect(ctx context.Context, mac string) (*Device, error) {
-	return nil, errors.New("bluez: Connect not implemented yet")
-}

@@ -44,6 +44,12 @@ type Conn struct {
 	children map[dbus.ObjectPath]map[uint64]func(*dbus.Signal) // signals about direct children of this object
 	closeErr error
 	closed   bool
+
+	// discovery counts this connection's users of each adapter's discovery session (BlueZ keeps one session per
+	// client): Scan and Connect share it, the last one stops it. discLock serialises start and stop.
+	discLock  chan struct{}
+	discUsers map[dbus.ObjectPath]int
+	nextScan  uint64 // numbers exported monitor objects
 }
 
 // signalSink is the bus's signal handler: it queues every signal for the one dispatcher goroutine.
@@ -71,10 +77,12 @@ func Dial(ctx context.Context, address string) (*Conn, error) {
 		address = defaultSystemBus
 	}
 	c := &Conn{
-		sigs:     make(chan *dbus.Signal, signalQueue),
-		done:     make(chan struct{}),
-		exact:    map[dbus.ObjectPath]map[uint64]func(*dbus.Signal){},
-		children: map[dbus.ObjectPath]map[uint64]func(*dbus.Signal){},
+		sigs:      make(chan *dbus.Signal, signalQueue),
+		done:      make(chan struct{}),
+		exact:     map[dbus.ObjectPath]map[uint64]func(*dbus.Signal){},
+		children:  map[dbus.ObjectPath]map[uint64]func(*dbus.Signal){},
+		discLock:  make(chan struct{}, 1),
+		discUsers: map[dbus.ObjectPath]int{},
 	}
 	bus, err := dbus.Dial(address, dbus.WithSignalHandler(signalSink{ch: c.sigs, done: c.done}))
 	if err != nil {

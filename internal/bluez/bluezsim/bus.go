@@ -2,6 +2,7 @@ package bluezsim
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -59,7 +60,8 @@ func StartBus(tb testing.TB) (address string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	var stderr bytes.Buffer // the daemon's warnings, shown when the test fails
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start dbus-daemon: %v", err)
 	}
@@ -77,6 +79,9 @@ func StartBus(tb testing.TB) (address string) {
 	tb.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
+		if tb.Failed() && stderr.Len() > 0 {
+			tb.Logf("dbus-daemon said:\n%s", stderr.String())
+		}
 	})
 	select {
 	case address = <-line:
