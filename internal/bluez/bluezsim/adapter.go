@@ -80,6 +80,8 @@ func (s *Sim) stopDiscovery(sender string, _ dbus.ObjectPath, _ []any) ([]any, e
 // discoveryChanged updates Discovering and, while discovering, makes every device in range visible. s.mu held.
 func (s *Sim) discoveryChanged() {
 	on := len(s.sessions) > 0
+	close(s.discoveryWake)
+	s.discoveryWake = make(chan struct{})
 	s.setProps(s.adapter, ifaceAdapter, map[string]dbus.Variant{"Discovering": dbus.MakeVariant(on)}, false)
 	if !on {
 		return

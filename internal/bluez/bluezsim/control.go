@@ -160,3 +160,20 @@ func (d *SimDevice) DropConnection() bool {
 	d.teardown()
 	return was
 }
+
+// WaitDiscovering waits until some client has a discovery session, or ctx ends.
+func (s *Sim) WaitDiscovering(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		on, ch := len(s.sessions) > 0, s.discoveryWake
+		s.mu.Unlock()
+		if on {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -39,16 +39,17 @@ type Sim struct {
 	wg      sync.WaitGroup
 	closed  chan struct{}
 
-	mu        sync.Mutex
-	objects   map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-	filters   map[string]map[string]dbus.Variant // sender -> discovery filter
-	sessions  map[string]bool                    // senders with a discovery session
-	devices   map[string]*SimDevice              // by address
-	byPath    map[dbus.ObjectPath]*SimDevice
-	chars     map[dbus.ObjectPath]*simChar
-	monitors  map[monitorKey]*monitorApp
-	nextMonID int
-	isClosed  bool
+	mu       sync.Mutex
+	objects  map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+	filters  map[string]map[string]dbus.Variant // sender -> discovery filter
+	sessions map[string]bool                    // senders with a discovery session
+	devices  map[string]*SimDevice              // by address
+	byPath   map[dbus.ObjectPath]*SimDevice
+	chars    map[dbus.ObjectPath]*simChar
+	monitors map[monitorKey]*monitorApp
+	isClosed bool
+	// discoveryWake is closed and replaced whenever discovery starts or stops.
+	discoveryWake chan struct{}
 }
 
 // New connects to the bus at busAddress, owns org.bluez there and exports the adapter (Adapter1, and
@@ -61,17 +62,18 @@ func New(ctx context.Context, busAddress string, opts Options) (*Sim, error) {
 		opts.Address = "00:1A:7D:DA:71:13"
 	}
 	s := &Sim{
-		opts:     opts,
-		adapter:  dbus.ObjectPath("/org/bluez/" + opts.Adapter),
-		sigs:     make(chan *dbus.Signal, 64),
-		closed:   make(chan struct{}),
-		objects:  map[dbus.ObjectPath]map[string]map[string]dbus.Variant{},
-		filters:  map[string]map[string]dbus.Variant{},
-		sessions: map[string]bool{},
-		devices:  map[string]*SimDevice{},
-		byPath:   map[dbus.ObjectPath]*SimDevice{},
-		chars:    map[dbus.ObjectPath]*simChar{},
-		monitors: map[monitorKey]*monitorApp{},
+		opts:          opts,
+		adapter:       dbus.ObjectPath("/org/bluez/" + opts.Adapter),
+		sigs:          make(chan *dbus.Signal, 64),
+		closed:        make(chan struct{}),
+		objects:       map[dbus.ObjectPath]map[string]map[string]dbus.Variant{},
+		filters:       map[string]map[string]dbus.Variant{},
+		sessions:      map[string]bool{},
+		devices:       map[string]*SimDevice{},
+		byPath:        map[dbus.ObjectPath]*SimDevice{},
+		chars:         map[dbus.ObjectPath]*simChar{},
+		monitors:      map[monitorKey]*monitorApp{},
+		discoveryWake: make(chan struct{}),
 	}
 	conn, err := dbus.Connect(busAddress, dbus.WithHandler(handler{s}), dbus.WithContext(ctx))
 	if err != nil {
