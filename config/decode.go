@@ -12,6 +12,7 @@ import (
 // Descriptions of valid values, shared by decoding (wrong type) and Validate (wrong value) so both say the same.
 const (
 	expPort        = "an integer 1-65535"
+	expServerPort  = "an integer 0-65535 (0: a free port chosen by the system)"
 	expQoS         = "0 or 1"
 	expKeepAlive   = "an integer 0-65535"
 	expInflight    = "an integer 1-65535"
@@ -63,8 +64,12 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 	}
 	root.Done()
 
-	if cfg.GRPC.Enabled {
-		d.Warn("grpc.enabled", "gRPC connectors are not supported, ignored")
+	if !cfg.GRPC.Enabled {
+		for i, c := range cfg.Connectors {
+			if c.Type == "grpc" {
+				d.Warn(fmt.Sprintf("connectors[%d]", i), fmt.Sprintf("connector %q of type grpc does not start: grpc.enabled is false", c.Name))
+			}
+		}
 	}
 	if err := d.Err(); err != nil {
 		return nil, d.Warnings(), err
@@ -225,9 +230,13 @@ func decodeStorage(o *confjson.Object, s *Storage) {
 
 func decodeGRPC(o *confjson.Object, g *GRPC) {
 	boolean(o, "enabled", &g.Enabled)
-	integer(o, "serverPort", &g.ServerPort, expPort)
+	str(o, "serverHost", &g.ServerHost)
+	integer(o, "serverPort", &g.ServerPort, expServerPort)
 	integer(o, "keepAliveTimeMs", &g.KeepAliveTimeMs, nonNegativeIntDescription)
+	// The Python gateway also reads these two keys spelled with a lower-case "a".
+	integer(o, "keepaliveTimeoutMs", &g.KeepAliveTimeoutMs, nonNegativeIntDescription)
 	integer(o, "keepAliveTimeoutMs", &g.KeepAliveTimeoutMs, nonNegativeIntDescription)
+	boolean(o, "keepalivePermitWithoutCalls", &g.KeepAlivePermitWithoutCalls)
 	boolean(o, "keepAlivePermitWithoutCalls", &g.KeepAlivePermitWithoutCalls)
 	integer(o, "maxPingsWithoutData", &g.MaxPingsWithoutData, nonNegativeIntDescription)
 	integer(o, "minTimeBetweenPingsMs", &g.MinTimeBetweenPingsMs, nonNegativeIntDescription)

@@ -175,7 +175,6 @@ func TestWarnings(t *testing.T) {
 		"thingsboard.prot: unknown key, ignored",
 		"connectors[0].ts: unknown key, ignored",
 		"logs: unknown key, ignored",
-		"grpc.enabled: gRPC connectors are not supported, ignored",
 	}
 	slices.Sort(got)
 	slices.Sort(want)

@@ -108,7 +108,7 @@ func TestMalformedConfigs(t *testing.T) {
 			mainJSON + `: thingsboard.reconnectMaxDelaySeconds: expected a number >= reconnectMinDelaySeconds (5), found 2`},
 		{"grpc port wrong type",
 			map[string]string{"tb_gateway.json": tb("", `, "grpc": {"serverPort": true}`)},
-			mainJSON + `: grpc.serverPort: expected an integer 1-65535, found true`},
+			mainJSON + `: grpc.serverPort: expected an integer 0-65535 (0: a free port chosen by the system), found true`},
 		{"connectors is not a list",
 			map[string]string{"tb_gateway.json": tb("", `, "connectors": {"type": "mqtt"}`)},
 			mainJSON + `: connectors: expected a list, found an object`},

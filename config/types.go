@@ -16,7 +16,7 @@ type Config struct {
 	Thingsboard Thingsboard
 	// Storage is the "storage" section.
 	Storage Storage
-	// GRPC is the "grpc" section (the gRPC connector API, not supported: enabling it only yields a warning).
+	// GRPC is the "grpc" section: the gRPC server for connectors running outside the gateway.
 	GRPC GRPC
 	// Connectors are the "connectors" entries in file order, each with its configuration file's content.
 	Connectors []Connector
@@ -236,15 +236,19 @@ type Storage struct {
 	LiveFirst bool
 }
 
-// GRPC is the "grpc" section, kept so that it round-trips; gRPC is not supported.
+// GRPC is the "grpc" section: the gRPC server that connectors of type "grpc" (running outside the gateway, in any
+// language) connect to.
 type GRPC struct {
-	Enabled                      bool // "enabled", default false; true is not supported (warning)
-	ServerPort                   int  // "serverPort", default 9595
+	Enabled bool // "enabled", default false: the server runs only when true
+	// ServerHost is our "serverHost", default "" (every interface, as the Python gateway listens): the address
+	// the server listens on, e.g. "127.0.0.1" to accept local clients only.
+	ServerHost                   string
+	ServerPort                   int  // "serverPort", default 9595; 0 lets the system choose a free port
 	KeepAliveTimeMs              int  // "keepAliveTimeMs", default 10001
 	KeepAliveTimeoutMs           int  // "keepAliveTimeoutMs", default 5000
 	KeepAlivePermitWithoutCalls  bool // "keepAlivePermitWithoutCalls", default true
-	MaxPingsWithoutData          int  // "maxPingsWithoutData", default 0
-	MinTimeBetweenPingsMs        int  // "minTimeBetweenPingsMs", default 10000
+	MaxPingsWithoutData          int  // "maxPingsWithoutData", default 0 (read; the Go server has no such limit)
+	MinTimeBetweenPingsMs        int  // "minTimeBetweenPingsMs", default 10000 (read; the Go server has no such limit)
 	MinPingIntervalWithoutDataMs int  // "minPingIntervalWithoutDataMs", default 5000
 }
 

@@ -185,7 +185,7 @@ func (v *validator) storage(s *Storage) {
 
 func (v *validator) grpc(g *GRPC) {
 	const p = "grpc."
-	v.intRange(p+"serverPort", g.ServerPort, 1, 65535, expPort)
+	v.intRange(p+"serverPort", g.ServerPort, 0, 65535, expServerPort)
 	for _, n := range []struct {
 		key string
 		val int

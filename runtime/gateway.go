@@ -18,6 +18,7 @@ import (
 
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/config"
+	grpcconn "github.com/tbgateway/tbgateway/connectors/grpc"
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/ratelimit"
 	"github.com/tbgateway/tbgateway/logging"
@@ -92,6 +93,8 @@ type Gateway struct {
 	syncs      sync.WaitGroup     // running shared-attribute syncs; Run waits for them
 
 	connectorSet // the connectors, changed while the gateway runs (reconfigure.go)
+
+	grpc *grpcconn.Server // the gRPC server for external connectors, nil when off (grpc.go)
 }
 
 // runningConnector is a configured connector with its identity and counters: built, or failed. It never changes
@@ -154,6 +157,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.credentials = p.credentials
 	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
 	g.addConnectors(p)
+	g.grpc = newGRPCServer(g, cfg)
 	g.link, err = uplink.New(p.uplink, g.store, g, log.With("component", "uplink"))
 	if err != nil {
 		store.Close()
@@ -281,6 +285,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	spawn("report-strategy", g.log, nil, backoff.Policy{}, g.filter.Run)
 	spawn("remote-logging", g.log, nil, backoff.Policy{}, g.runRemoteLogging)
 	spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
+	if g.grpc != nil {
+		spawn("grpc", g.log, nil, backoff.Policy{}, g.grpc.Run)
+	}
 	g.startConnectors(ctx)
 	g.services.start(g, ctx, &wg, g.config())
 	conns := g.connList()
