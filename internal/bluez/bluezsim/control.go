@@ -177,3 +177,10 @@ func (s *Sim) WaitDiscovering(ctx context.Context) error {
 		}
 	}
 }
+
+// DiscoverySessions counts the clients with a discovery session.
+func (s *Sim) DiscoverySessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
