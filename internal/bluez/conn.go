@@ -21,6 +21,7 @@ const (
 	ifaceProps       = "org.freedesktop.DBus.Properties"
 	ifaceObjManager  = "org.freedesktop.DBus.ObjectManager"
 	defaultSystemBus = "unix:path=/run/dbus/system_bus_socket"
+	busPath          = dbus.ObjectPath("/org/freedesktop/DBus") // NameOwnerChanged comes from here
 
 	// signalQueue bounds the signals waiting for the dispatcher; when it is full the bus reader waits
 	// (back-pressure instead of dropping notifications or spawning goroutines).
@@ -112,6 +113,13 @@ func Dial(ctx context.Context, address string) (*Conn, error) {
 			bus.Close()
 			return nil, fmt.Errorf("bluez: add match rule: %w", wrapErr(err))
 		}
+	}
+	// bluetoothd leaving the bus (stopped, restarted) ends every connection made through it.
+	if err := bus.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
+		dbus.WithMatchInterface("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"),
+		dbus.WithMatchArg(0, service)); err != nil {
+		bus.Close()
+		return nil, fmt.Errorf("bluez: add match rule: %w", wrapErr(err))
 	}
 	c.wg.Add(1)
 	go c.dispatch()

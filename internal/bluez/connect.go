@@ -27,7 +27,9 @@ func (a *Adapter) Connect(ctx context.Context, mac string) (*Device, error) {
 		subs:    map[uint64]func(){},
 	}
 	// The route goes in before any call, so no signal about the device is missed.
-	d.unroute = a.c.route(d.path, false, d.signal)
+	unroute := a.c.route(d.path, false, d.signal)
+	unrouteOwner := a.c.route(busPath, false, d.ownerChanged)
+	d.unroute = func() { unroute(); unrouteOwner() }
 	dev, err := d.connect(ctx, a)
 	if err != nil {
 		d.release()

@@ -45,8 +45,8 @@ func (d *Device) Services() []Service {
 	return out
 }
 
-// Gone is closed when the device disconnects (Connected becomes false) or BlueZ removes its object
-// (InterfacesRemoved of Device1). A gone Device is not reused: Connect again for a new one.
+// Gone is closed when the device disconnects (Connected becomes false), BlueZ removes its object
+// (InterfacesRemoved of Device1) or bluetoothd leaves the bus. A gone Device is not reused: Connect again for a new one.
 func (d *Device) Gone() <-chan struct{} { return d.gone }
 
 // signal handles, on the dispatcher, signals about the device object.
@@ -70,6 +70,23 @@ func (d *Device) signal(sig *dbus.Signal) {
 	select {
 	case d.changed <- struct{}{}:
 	default:
+	}
+}
+
+// ownerChanged handles NameOwnerChanged of org.bluez: its old owner left, taking the connection along.
+func (d *Device) ownerChanged(sig *dbus.Signal) {
+	if sig.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(sig.Body) != 3 {
+		return
+	}
+	if name, _ := sig.Body[0].(string); name != service {
+		return
+	}
+	if old, _ := sig.Body[1].(string); old != "" {
+		d.markGone()
+		select {
+		case d.changed <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -301,3 +301,15 @@ func waitDiscovering(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 }
+
+func TestGoneWhenBlueZLeavesTheBus(t *testing.T) {
+	e := setup(t, bluezsim.Options{})
+	e.sim.AddDevice(sensor("AA:BB:CC:00:00:01", "thermo-1"))
+	d := e.connect(t, "AA:BB:CC:00:00:01")
+	e.sim.Close() // bluetoothd stops
+	select {
+	case <-d.Gone():
+	case <-e.ctx.Done():
+		t.Fatal("Gone not closed when bluetoothd left the bus")
+	}
+}

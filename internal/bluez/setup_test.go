@@ -12,7 +12,7 @@ import (
 )
 
 // hangGuard bounds every test against hangs only; no test asserts a duration.
-const hangGuard = 120 * time.Second
+const hangGuard = 60 * time.Second
 
 type env struct {
 	ctx     context.Context
