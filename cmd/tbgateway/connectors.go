@@ -6,5 +6,6 @@ import (
 	_ "github.com/tbgateway/tbgateway/connectors/modbus"
 	_ "github.com/tbgateway/tbgateway/connectors/mqtt"
 	_ "github.com/tbgateway/tbgateway/connectors/opcua"
+	_ "github.com/tbgateway/tbgateway/connectors/serial"
 	_ "github.com/tbgateway/tbgateway/connectors/simulator"
 )

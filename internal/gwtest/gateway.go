@@ -141,6 +141,9 @@ type Log struct {
 	changed chan struct{}
 }
 
+// NewLog returns an empty Log, e.g. for a connector's logger in a test (slog.NewTextHandler(log, nil)).
+func NewLog() *Log { return &Log{changed: make(chan struct{})} }
+
 // Write implements io.Writer (one call per log line, as slog's handlers write).
 func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()

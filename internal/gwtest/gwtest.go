@@ -83,6 +83,8 @@ type Connector struct {
 	File string
 	// Conf is the file's content: []byte or json.RawMessage as they are, anything else encoded as JSON.
 	Conf any
+	// Class is the entry's "class" (a Python connector class); "" leaves the key out.
+	Class string
 }
 
 // Config describes a main file WriteConfig writes.
@@ -123,7 +125,11 @@ func (e *Env) WriteConfig(c Config) {
 			file = cn.Name + ".json"
 		}
 		e.WriteFile(file, cn.Conf)
-		conns = append(conns, map[string]any{"type": cn.Type, "name": cn.Name, "configuration": file})
+		entry := map[string]any{"type": cn.Type, "name": cn.Name, "configuration": file}
+		if cn.Class != "" {
+			entry["class"] = cn.Class
+		}
+		conns = append(conns, entry)
 	}
 	main := map[string]any{"thingsboard": tb, "storage": storage, "connectors": conns}
 	for k, v := range c.Sections {
