@@ -7,6 +7,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 )
 
 // compiled is a configuration turned into matchers and converters, once, when the connector is built.
@@ -86,7 +87,10 @@ func compile(cfg *Config, d *confjson.Decoder) (*compiled, error) {
 				continue
 			}
 			conv, err := factory(m.Converter.Raw)
-			if err != nil {
+			switch {
+			case err != nil && m.Converter.Extension == expression.Name:
+				return fail(p+".converter", err) // the error names the key (expression, budget, ...)
+			case err != nil:
 				return fail(p+".converter.extensionConfig", err)
 			}
 			mp.conv = conv

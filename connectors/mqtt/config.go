@@ -8,6 +8,7 @@ import (
 
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 	"github.com/tbgateway/tbgateway/internal/values"
 	"github.com/tbgateway/tbgateway/report"
 )
@@ -396,6 +397,9 @@ func decodeConverter(n *confjson.Object) ConverterConfig {
 		c.ExtensionConfig = n.Raw("extensionConfig")
 		required(n, "extension", c.Extension, "the name of a custom converter")
 		n.Ignore("deviceInfo", "attributes", "timeseries")
+		if c.Extension == expression.Name {
+			n.Ignore(expression.ConfigKeys...) // read by the expression converter's factory
+		}
 		return c
 	}
 	if n.Require("deviceInfo", "an object") {

@@ -1,0 +1,63 @@
+package mqtt_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tbgateway/tbgateway/tbemu"
+)
+
+// TestExpressionConverterE2E runs expression converters (docs/converters.md) through mosquitto, the gateway and
+// tbemu: the Python sample CustomMqttUplinkConverter written as an expression on hex payloads, and a JSON
+// payload whose records the expression shapes (a device per item, attributes and telemetry). A payload the
+// expression cannot convert is counted as a fault of its topic and the next message still converts.
+func TestExpressionConverterE2E(t *testing.T) {
+	conf := map[string]any{
+		"mapping": []any{
+			map[string]any{"topicFilter": "custom/sensors/+", "subscriptionQos": 1, "converter": map[string]any{
+				"type": "custom", "extension": "expression",
+				"extensionConfig": map[string]any{"temperatureBytes": 2, "humidityBytes": 2, "batteryLevelBytes": 1},
+				"expression": `let b = fromHex(replace(text, "0x", ""));
+{deviceName: split(topic, "/")[-1], deviceType: "Thermostat",
+ telemetry: {temperature: b[1], humidity: b[3], batteryLevel: b[4]}}`,
+			}},
+			map[string]any{"topicFilter": "json/batch", "subscriptionQos": 1, "converter": map[string]any{
+				"type": "custom", "extension": "expression",
+				"expression": `map(json.items, let it = #;
+  {deviceName: it.id, deviceType: "Meter", attributes: {site: json.site},
+   telemetry: {ts: it.time, values: {kwh: it.wh / 1000.0}}})`,
+			}},
+		},
+	}
+	e := newEnv(t, "mqtt", conf)
+	d := newDevice(t, e.b, "dev")
+	d.publish("custom/sensors/sensor1", "0x0114002a64")
+	d.publish("json/batch", `{"site": "north", "items": [{"id": "m1", "time": 1700000000000, "wh": 1500}, {"id": "m2", "time": 1700000000500, "wh": 250}]}`)
+
+	if got := e.WaitTelemetry("sensor1", "batteryLevel", 1); fmt.Sprint(got[0].Value) != "100" {
+		t.Fatalf("sensor1 batteryLevel %v, want 100", got)
+	}
+	for key, want := range map[string]float64{"temperature": 0x14, "humidity": 0x2a} {
+		if got := e.WaitTelemetry("sensor1", key, 1); fmt.Sprint(got[0].Value) != fmt.Sprint(want) {
+			t.Errorf("sensor1 %s = %v, want %v", key, got[0].Value, want)
+		}
+	}
+	if st := e.WaitDevice("sensor1"); st.Type != "Thermostat" {
+		t.Errorf("sensor1 type %q, want Thermostat", st.Type)
+	}
+	for dev, want := range map[string]tbemu.TSValue{"m1": {TS: 1700000000000, Value: 1.5}, "m2": {TS: 1700000000500, Value: 0.25}} {
+		if got := e.WaitTelemetry(dev, "kwh", 1); got[0].TS != want.TS || fmt.Sprint(got[0].Value) != fmt.Sprint(want.Value) {
+			t.Errorf("%s kwh %+v, want %+v", dev, got[0], want)
+		}
+		if site := e.WaitAttribute(dev, tbemu.ScopeClient, "site"); site != "north" {
+			t.Errorf("%s site %v", dev, site)
+		}
+	}
+
+	d.publish("custom/sensors/sensor1", "not hex")
+	e.waitFor("the bad payload counted", func() bool { return e.log.contains("custom/sensors/sensor1", "fromHex") })
+	d.publish("custom/sensors/sensor1", "0x0115002b63")
+	if got := e.WaitTelemetry("sensor1", "batteryLevel", 2); fmt.Sprint(got[1].Value) != "99" {
+		t.Fatalf("after a bad payload: batteryLevel %v", got)
+	}
+}
