@@ -10,6 +10,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -72,6 +73,11 @@ type Device struct {
 
 	Attributes, Timeseries []*Item
 	AttributeUpdates, RPC  []*Item
+
+	// Uplink and Downlink are the device's expression converters ("uplink_converter", "downlink_converter"
+	// objects), nil for the built-in ones.
+	Uplink   *expression.Uplink
+	Downlink *expression.Downlink
 }
 
 // Item is one configured key: a value read (attributes, timeseries), written (attributeUpdates, rpc with
@@ -226,8 +232,7 @@ func byteWordOrder(o *confjson.Object, byteOrder, wordOrder string) (string, str
 func decodeDevice(o *confjson.Object) *Device {
 	d := o.Decoder()
 	dev := &Device{Path: o.Path()}
-	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange",
-		"uplink_converter", "downlink_converter", "id")
+	o.Ignore("retryOnEmpty", "retryOnInvalid", "sendDataOnlyOnChange", "id")
 	dev.Transport = o.OneOf("type", "tcp", "tcp", "udp", "serial", "tls")
 	dev.Method = strings.ToLower(o.String("method", ""))
 	switch dev.Transport {
@@ -305,6 +310,7 @@ func decodeDevice(o *confjson.Object) *Device {
 		}
 	}
 	dev.SetRepack(o.Bool("repack", false))
+	decodeConverters(o, dev)
 	return dev
 }
 

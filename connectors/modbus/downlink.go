@@ -89,6 +89,9 @@ func (c *Connector) do(ctx context.Context, d *device, it *Item, value any, writ
 func (c *Connector) doOn(ctx context.Context, l *line, d *device, it *Item, value any, write bool) (any, error) {
 	if write {
 		op, err := newWrite(it, value)
+		if d.cfg.Downlink != nil {
+			op, err = expressionWrite(d.cfg, it, value)
+		}
 		if err != nil {
 			return nil, err
 		}

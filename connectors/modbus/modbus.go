@@ -322,7 +322,7 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 			return nil
 		case <-t.C:
 		}
-		rec, err := c.pollOnce(ctx, d, l)
+		recs, err := c.pollOnce(ctx, d, l)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -350,7 +350,10 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 		} else {
 			retry.Reset()
 		}
-		if rec.Datapoints() > 0 {
+		for _, rec := range recs {
+			if rec.Datapoints() == 0 {
+				continue
+			}
 			if err := c.send(ctx, sink, rec); err != nil {
 				return err
 			}
@@ -393,11 +396,16 @@ func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway
 }
 
 // pollOnce reads every merged request of a device and decodes what arrived. The record holds the values of the
-// requests that succeeded; err reports the first failure of the device to answer. An item the device refuses
-// (an exception) or whose value does not decode is a fault of that item only: the device answered.
-func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway.Record, error) {
+// requests that succeeded (or, with an uplink expression, the records it built from them); err reports the first
+// failure of the device to answer. An item the device refuses (an exception) or whose value does not decode is a
+// fault of that item only: the device answered.
+func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) ([]tbgateway.Record, error) {
 	rec := tbgateway.Record{Device: d.cfg.Name, DeviceType: d.cfg.Type, Connector: c.name}
 	attrs, ts := map[string]any{}, map[string]any{}
+	var raw map[string]any // the uplink expression's data
+	if d.cfg.Uplink != nil {
+		raw = map[string]any{}
+	}
 	var firstErr error
 	reads := d.reads
 	results := make([]readResult, len(reads))
@@ -418,7 +426,7 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 		}})
 		if ctx.Err() != nil {
 			// the line may still be running the job and writing results: leave them alone
-			return rec, ctx.Err()
+			return nil, ctx.Err()
 		}
 		if err != nil {
 			c.count(d, err)
@@ -448,6 +456,16 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 			continue // not read: the device stopped answering before this request
 		}
 		for _, p := range r.parts {
+			if raw != nil {
+				v, err := p.raw(res)
+				if err != nil {
+					c.itemFailed(d, p.item, err)
+					continue
+				}
+				c.itemRead(d, p.item)
+				raw[p.item.Tag] = v
+				continue
+			}
 			v, err := p.decode(res, c.log, d.cfg.Name)
 			if err != nil {
 				c.itemFailed(d, p.item, err)
@@ -470,7 +488,10 @@ func (c *Connector) pollOnce(ctx context.Context, d *device, l *line) (tbgateway
 	if len(ts) > 0 {
 		rec.Telemetry = []tbgateway.Telemetry{{Values: ts}}
 	}
-	return rec, firstErr
+	if len(raw) > 0 {
+		return c.convertExpression(d, raw), firstErr
+	}
+	return []tbgateway.Record{rec}, firstErr
 }
 
 // splitReads replaces merged requests that a device refused by one request per item.

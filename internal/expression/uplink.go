@@ -255,3 +255,6 @@ func typeName(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// Limits returns the converter's limits (defaults filled in).
+func (u *Uplink) Limits() Limits { return u.p.limits }
