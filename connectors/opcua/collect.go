@@ -128,6 +128,10 @@ func (c *Connector) sendChanges(ctx context.Context, sink tbgateway.Sink, handle
 func (c *Connector) sendBuilt(ctx context.Context, sink tbgateway.Sink, builders map[*device]*recordBuilder, order []*device) error {
 	recs := make([]tbgateway.Record, 0, len(order))
 	for _, d := range order {
+		if d.m.cfg.Converter != nil {
+			recs = append(recs, c.convertExpression(d, builders[d])...)
+			continue
+		}
 		recs = append(recs, builders[d].records(c.name, d)...)
 	}
 	if len(recs) == 0 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 	"github.com/tbgateway/tbgateway/internal/values"
 	"github.com/tbgateway/tbgateway/report"
 )
@@ -113,6 +114,8 @@ type MappingConfig struct {
 	Timeseries       []KeyConfig
 	RPCMethods       []RPCConfig    // "rpc_methods"
 	AttributeUpdates []UpdateConfig // "attributes_updates"
+	// Converter is the mapping's expression converter (a "converter" object), nil for the built-in conversion.
+	Converter *expression.Uplink
 }
 
 // DeviceInfoConfig is "mapping[].deviceInfo".
@@ -263,7 +266,8 @@ func (id *IdentityConfig) decode(o *confjson.Object) {
 
 func (m *MappingConfig) decode(o *confjson.Object) {
 	d := o.Decoder()
-	o.Ignore("device_name", "device_type", "converter")
+	o.Ignore("device_name", "device_type")
+	m.Converter = decodeConverter(o)
 	m.DeviceNodeSource = o.OneOf("deviceNodeSource", "path", "path", "identifier")
 	m.DeviceNodePattern = o.String("deviceNodePattern", "")
 	if _, err := parseNodeRef(m.DeviceNodePattern); err != nil {

@@ -448,3 +448,7 @@ func numbers(v any) any {
 	}
 	return v
 }
+
+// ParseJSON parses a JSON document as expressions see JSON (integers as int, other numbers as float64), for
+// connectors handing JSON values (e.g. tbgateway.RawJSON record values) to an expression.
+func ParseJSON(b []byte) (any, error) { return parseJSON(b) }
