@@ -89,7 +89,7 @@ func compile(cfg *Config, d *confjson.Decoder) (*compiled, error) {
 			conv, err := factory(m.Converter.Raw)
 			switch {
 			case err != nil && m.Converter.Extension == expression.Name:
-				return fail(p+".converter", err) // the error names the key (expression, budget, ...)
+				return nil, fmt.Errorf("%s.converter.%w", p, err) // the error starts with its key (expression, budget, ...)
 			case err != nil:
 				return fail(p+".converter.extensionConfig", err)
 			}

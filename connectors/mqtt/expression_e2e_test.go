@@ -2,8 +2,10 @@ package mqtt_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/tbgateway/tbgateway/connectors/mqtt"
 	"github.com/tbgateway/tbgateway/tbemu"
 )
 
@@ -59,5 +61,22 @@ func TestExpressionConverterE2E(t *testing.T) {
 	d.publish("custom/sensors/sensor1", "0x0115002b63")
 	if got := e.WaitTelemetry("sensor1", "batteryLevel", 2); fmt.Sprint(got[1].Value) != "99" {
 		t.Fatalf("after a bad payload: batteryLevel %v", got)
+	}
+}
+
+// TestExpressionConverterConfig: an expression converter's keys are known (no warnings), and its compile error
+// names the file, the key path and the position.
+func TestExpressionConverterConfig(t *testing.T) {
+	conf := func(expr string) []byte {
+		return []byte(`{"broker": {"host": "h"}, "mapping": [{"topicFilter": "a/+", "converter": {"type": "custom",
+			"extension": "expression", "extensionConfig": {"k": 1}, "budget": 1000, "maxRecords": 5, "expression": ` + expr + `}}]}`)
+	}
+	_, warns, err := mqtt.DecodeFile("mqtt.json", conf(`"{deviceName: topic, telemetry: {n: config.k}}"`))
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("err %v, warnings %q", err, warns)
+	}
+	_, _, err = mqtt.DecodeFile("mqtt.json", conf(`"{deviceName: topic,\n telemetry: {n: payload[0] +}}"`))
+	if err == nil || !strings.HasPrefix(err.Error(), "mqtt.json: mapping[0].converter.expression: line 2, column") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -79,14 +79,22 @@ func DecodeDownlink(o *confjson.Object, base Env) *Downlink {
 }
 
 // Factory is the tbgateway.ConverterFactory of the converter registry's "expression" entry: raw is the whole
-// converter object (its expression keys are read; the connector's own keys are left to the connector).
+// object the connector hands over (an MQTT converter, a BLE device). Its expression keys are read; the
+// connector's own keys are left to the connector, except that a device object's name ("name" or "deviceName"),
+// "deviceType" and "MACAddress" become the device, deviceType and address inputs.
 func Factory(raw []byte) (*Uplink, error) {
 	d := confjson.New("")
 	o, err := d.Root(raw)
 	if err != nil {
 		return nil, err
 	}
-	u := DecodeUplink(o, Env{})
+	var base Env
+	str := func(k string) string { s, _ := o.Map()[k].(string); return s }
+	base.Device, base.DeviceType, base.Address = str("deviceName"), str("deviceType"), str("MACAddress")
+	if base.Device == "" {
+		base.Device = str("name")
+	}
+	u := DecodeUplink(o, base)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

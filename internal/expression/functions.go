@@ -28,6 +28,9 @@ var disabledBuiltins = []string{"now", "date", "timezone", "repeat", "concat", "
 var Functions = []string{"fromHex", "toHex", "bytes", "utf8", "readUint", "readInt", "readFloat", "bit",
 	"fromJSON", "toJSON", "join", "replace", "string", "parseTime", "formatTime", "roundTo"}
 
+// hexSeparators are the characters fromHex skips.
+var hexSeparators = strings.NewReplacer(" ", "", ":", "", "-", "")
+
 // functions returns the environment's functions, bounded by the limits.
 func functions(l Limits) []expr.Option {
 	capText := func(s string) (any, error) {
@@ -49,7 +52,7 @@ func functions(l Limits) []expr.Option {
 			return runtime.Add(p[0], p[1]), nil
 		}),
 		expr.Function("fromHex", func(p ...any) (any, error) {
-			s := strings.NewReplacer(" ", "", ":", "", "-", "").Replace(strings.TrimSpace(text(p[0])))
+			s := hexSeparators.Replace(strings.TrimSpace(text(p[0])))
 			s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
 			b, err := hex.DecodeString(s)
 			if err != nil {
