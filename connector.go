@@ -8,12 +8,17 @@ import (
 	"log/slog"
 )
 
-// Connector collects data from one kind of device source and hands it to the gateway.
+// Connector collects data from one kind of device source and hands it to the gateway. It is the heart of the
+// stable connector API (with Sink, the optional interfaces below and RegisterConnector); docs/writing-a-connector.md
+// walks through writing one.
 //
 // Run owns every goroutine the connector starts and returns only after they have stopped. It returns nil when ctx
 // is cancelled (shutdown); any other return, or a panic, tells the runtime the connector failed, and the runtime
 // restarts it with exponential backoff while the other connectors go on. Run must not retry forever internally
-// on fatal errors: returning is how it asks for a restart.
+// on fatal errors: returning is how it asks for a restart. The runtime calls Run again on the same value for a
+// restart, never twice at the same time. A connector that keeps several device sessions (ports, lines, devices)
+// may instead reopen each one itself with internal/backoff, so that one device's outage does not restart the
+// others.
 type Connector interface {
 	Run(ctx context.Context, sink Sink) error
 }
@@ -22,9 +27,11 @@ type Connector interface {
 type Sink interface {
 	// Send validates the records, applies report strategies and puts what remains into storage. It returns
 	// only once those records are durable under the storage's sync policy, so a connector may acknowledge its
-	// device side (an MQTT PUBACK, a completed poll) after a nil return. An invalid record fails the call with an
-	// error wrapping ErrInvalidRecord and nothing of the call is stored; a full storage under the "refuse new"
-	// policy returns an error wrapping ErrStorageFull. Blocking in Send is backpressure.
+	// device side (an MQTT PUBACK, a completed poll) after a nil return. Telemetry with TS 0 is stamped with the
+	// time of the call, strictly increasing per device. An invalid record fails the call with an error wrapping
+	// ErrInvalidRecord and nothing of the call is stored (do not retry it); a full storage under the "refuse
+	// new" policy returns an error wrapping ErrStorageFull (send the same records again later, with backoff).
+	// Blocking in Send is backpressure; it returns ctx.Err() when ctx ends first.
 	Send(ctx context.Context, recs ...Record) error
 	// RequestAttributes asks ThingsBoard for attributes of a device the connector owns and returns the values
 	// found. client selects client scope, otherwise shared. It fails with ErrNotConnected when the link is down.
@@ -37,15 +44,20 @@ type Sink interface {
 var ErrNotConnected = errors.New("not connected to ThingsBoard")
 
 // AttributeUpdater is implemented by connectors that accept shared-attribute updates from ThingsBoard.
-// The runtime calls it for devices the connector owns (see the device table); it may be called concurrently
-// with Run and with other downlink calls.
+// The runtime calls it for devices the connector owns (see the device table), with the changed values as record
+// values (bool, int64, float64, string, RawJSON), also after a reconnect for the keys SharedKeysLister names; it
+// may be called concurrently with Run and with other downlink calls. ctx bounds the call. An error is logged by
+// the runtime and the update is not delivered again. Before Run and after Run returned it returns an error,
+// never blocks or panics.
 type AttributeUpdater interface {
 	UpdateAttributes(ctx context.Context, device string, values map[string]any) error
 }
 
 // RPCHandler is implemented by connectors that serve RPC calls: server-side RPC for a device they own (Device
 // set) and connector-wide methods "<connectorType>_<method>" (Device empty, Method without the prefix).
-// It returns the JSON reply sent back to ThingsBoard, or an error that is sent as {"error": "..."}.
+// It returns the JSON reply sent back to ThingsBoard (empty means {"success": true}), or an error that is sent as
+// {"error": "..."}. ctx carries the RPC's deadline. It may be called concurrently with Run and other downlink
+// calls; before Run and after Run returned it returns an error, never blocks or panics.
 type RPCHandler interface {
 	HandleRPC(ctx context.Context, req RPCRequest) (json.RawMessage, error)
 }
@@ -63,7 +75,8 @@ type RPCRequest struct {
 }
 
 // DeviceLister is implemented by connectors that know their devices before any data arrives (from config), so
-// the gateway can register them in the device table and announce them to ThingsBoard.
+// the gateway can register them in the device table and announce them to ThingsBoard, and route downlink calls
+// to them before their first data. The runtime calls Devices before every Run (start and restarts); it does no I/O.
 type DeviceLister interface {
 	Devices() []DeviceInfo
 }

@@ -5,6 +5,10 @@
 // The data path is: connector → converter → report strategy → storage → uplink → ThingsBoard. This package imports
 // only the standard library; concrete connectors, storages and the uplink live in their own packages and are wired
 // together only by the runtime and cmd/.
+//
+// The connector API here (Connector, Sink, the optional downlink and listing interfaces, Record, ConnectorType and
+// RegisterConnector) is stable: names are only ever added. Adding a connector is one folder under connectors/ and
+// one import line in cmd/tbgateway/connectors.go; docs/writing-a-connector.md shows how.
 package tbgateway
 
 import (
