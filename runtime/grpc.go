@@ -117,3 +117,11 @@ func (h *grpcHost) ConnectorDevices(name string) []tbgateway.DeviceInfo {
 	}
 	return out
 }
+
+// DeviceType returns the type of the connector's device in the device table, or "".
+func (h *grpcHost) DeviceType(connector, device string) string {
+	if d, ok := h.g.devices.Owner(device); ok && d.ConnectorName == connector {
+		return d.Type
+	}
+	return ""
+}

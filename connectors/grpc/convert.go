@@ -55,11 +55,19 @@ func values(kvs []*pb.KeyValueProto) (map[string]any, error) {
 // attributes, disconnect. A wrong value fails the whole message, naming the device and the key.
 func records(m *pb.FromConnectorMessage) ([]tbgateway.Record, error) {
 	var out []tbgateway.Record
+	typ := "" // a device connected by this message keeps its type in the message's data
 	if c := m.GetConnectMsg(); c != nil {
-		out = append(out, tbgateway.Record{Kind: tbgateway.KindConnect, Device: c.GetDeviceName(), DeviceType: c.GetDeviceType()})
+		typ = c.GetDeviceType()
+		out = append(out, tbgateway.Record{Kind: tbgateway.KindConnect, Device: c.GetDeviceName(), DeviceType: typ})
+	}
+	typeOf := func(device string) string {
+		if device == m.GetConnectMsg().GetDeviceName() {
+			return typ
+		}
+		return ""
 	}
 	for _, t := range m.GetGatewayTelemetryMsg().GetMsg() {
-		rec := tbgateway.Record{Device: t.GetDeviceName()}
+		rec := tbgateway.Record{Device: t.GetDeviceName(), DeviceType: typeOf(t.GetDeviceName())}
 		for _, l := range t.GetMsg().GetTsKvList() {
 			vals, err := values(l.GetKv())
 			if err != nil {
@@ -74,10 +82,10 @@ func records(m *pb.FromConnectorMessage) ([]tbgateway.Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("attributes of device %q: %w", a.GetDeviceName(), err)
 		}
-		out = append(out, tbgateway.Record{Device: a.GetDeviceName(), Attributes: vals})
+		out = append(out, tbgateway.Record{Device: a.GetDeviceName(), DeviceType: typeOf(a.GetDeviceName()), Attributes: vals})
 	}
 	if d := m.GetDisconnectMsg(); d != nil {
-		out = append(out, tbgateway.Record{Kind: tbgateway.KindDisconnect, Device: d.GetDeviceName()})
+		out = append(out, tbgateway.Record{Kind: tbgateway.KindDisconnect, Device: d.GetDeviceName(), DeviceType: typeOf(d.GetDeviceName())})
 	}
 	return out, nil
 }

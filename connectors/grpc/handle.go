@@ -83,6 +83,11 @@ func (s *Server) store(ctx context.Context, b *binding, msgs []*pb.FromConnector
 	if len(recs) == 0 {
 		return nil
 	}
+	for i := range recs {
+		if recs[i].DeviceType == "" {
+			recs[i].DeviceType = s.opts.Gateway.DeviceType(b.name, recs[i].Device)
+		}
+	}
 	if err := b.sink.Send(ctx, recs...); err != nil {
 		return err
 	}

@@ -3,6 +3,9 @@ package grpc_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +37,7 @@ func (f *fakeGateway) ConnectorID(name string) string           { return "id-" +
 func (f *fakeGateway) ConnectorDevices(string) []tbgateway.DeviceInfo {
 	return f.devices
 }
+func (f *fakeGateway) DeviceType(string, string) string { return "" }
 
 // harness is a running server with the gRPC connector "sensors" attached and a client connection to it.
 type harness struct {
@@ -44,6 +48,25 @@ type harness struct {
 	conn tbgateway.Connector
 	addr string
 	gw   *fakeGateway
+	log  *logBuffer
+}
+
+// logBuffer keeps the server's log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -51,7 +74,8 @@ func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	gw := &fakeGateway{}
-	srv := grpcconn.NewServer(grpcconn.Options{Addr: "127.0.0.1:0", Gateway: gw, QueueSize: 8})
+	logs := &logBuffer{}
+	srv := grpcconn.NewServer(grpcconn.Options{Addr: "127.0.0.1:0", Gateway: gw, QueueSize: 8, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(runCtx) }()
@@ -65,7 +89,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, srv: srv, sink: connectortest.NewSink(), addr: addr.String(), gw: gw}
+	h := &harness{t: t, ctx: ctx, srv: srv, sink: connectortest.NewSink(), addr: addr.String(), gw: gw, log: logs}
 	conn, err := grpcconn.New(tbgateway.ConnectorConfig{Name: "sensors", Type: "grpc", Raw: json.RawMessage(`{"name":"sensors","custom":1}`)})
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,9 @@ type Gateway interface {
 	ConnectorID(connector string) string
 	// ConnectorDevices lists the devices the gateway knows for the connector.
 	ConnectorDevices(connector string) []tbgateway.DeviceInfo
+	// DeviceType returns the type the gateway knows for a device of the connector, "" when none: the type a
+	// client gave in its ConnectMsg, which its later data (that names no type) keeps.
+	DeviceType(connector, device string) string
 }
 
 // Options configure a Server: the main file's "grpc" section and the gateway around it.

@@ -85,6 +85,8 @@ type Connector struct {
 	Conf any
 	// Class is the entry's "class" (a Python connector class); "" leaves the key out.
 	Class string
+	// Key is the entry's "key" (gRPC connectors), written when set.
+	Key string
 }
 
 // Config describes a main file WriteConfig writes.
@@ -128,6 +130,9 @@ func (e *Env) WriteConfig(c Config) {
 		entry := map[string]any{"type": cn.Type, "name": cn.Name, "configuration": file}
 		if cn.Class != "" {
 			entry["class"] = cn.Class
+		}
+		if cn.Key != "" {
+			entry["key"] = cn.Key
 		}
 		conns = append(conns, entry)
 	}
