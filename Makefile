@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/tbgateway/tbgateway/runtime.Version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-deps mutants demo bench fuzz vet clean
+.PHONY: all build test test-deps mutants demo bench fuzz vet clean proto
 
 all: build
 
@@ -50,6 +50,10 @@ fuzz:
 
 vet:
 	$(GO) vet ./...
+
+# proto regenerates the gRPC API's Go code (connectors/grpc/pb) from connectors/grpc/proto/messages.proto.
+proto:
+	./scripts/gen-grpc.sh
 
 clean:
 	rm -rf $(BIN)
