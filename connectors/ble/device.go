@@ -98,6 +98,18 @@ func compileDevice(dc *DeviceConfig) (*device, error) {
 	return d, nil
 }
 
+// itemsFor returns the characteristic's items of one method (BlueZ announces a value read as a notification too,
+// which must not feed the notify items).
+func (d *device) itemsFor(uuid, method string) []*item {
+	var out []*item
+	for _, it := range d.byUUID[uuid] {
+		if it.method == method {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
 func hasMethod(items []*item, method string) bool {
 	for _, it := range items {
 		if it.method == method {

@@ -3,6 +3,7 @@ package ble
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
@@ -72,7 +73,7 @@ func (c *Connector) session(ctx context.Context, d *device, l link, sink tbgatew
 		c.log.Info(gattMap(ctx, d, l))
 	}
 	events := make(chan notification, notifyBuffer)
-	var dropped int
+	var dropped atomic.Int64
 	stops := map[string]func(context.Context) error{}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
@@ -90,7 +91,7 @@ func (c *Connector) session(ctx context.Context, d *device, l link, sink tbgatew
 				select {
 				case events <- notification{uuid, append([]byte(nil), v...)}:
 				default:
-					dropped++ // only the dispatcher goroutine calls fn
+					dropped.Add(1)
 				}
 			})
 			if err != nil {
@@ -121,7 +122,8 @@ func (c *Connector) session(ctx context.Context, d *device, l link, sink tbgatew
 			return
 		case n := <-events:
 			var b batch
-			c.converted(d, d.byUUID[n.uuid], d.convert(&b, d.byUUID[n.uuid], n.uuid, n.value))
+			items := d.itemsFor(n.uuid, MethodNotify)
+			c.converted(d, items, d.convert(&b, items, n.uuid, n.value))
 			c.send(ctx, sink, b.records(d, c.name))
 		case <-tick:
 			if len(stops) < len(d.notifies) {
@@ -131,10 +133,9 @@ func (c *Connector) session(ctx context.Context, d *device, l link, sink tbgatew
 				return
 			}
 		}
-		if dropped > 0 {
+		if n := dropped.Swap(0); n > 0 {
 			c.log.Warn("notifications dropped: the gateway could not store them as fast as they came",
-				"device", d.name, "count", dropped)
-			dropped = 0
+				"device", d.name, "count", n)
 		}
 	}
 }
@@ -153,12 +154,7 @@ func (c *Connector) poll(ctx context.Context, d *device, l link, sink tbgateway.
 			continue
 		}
 		c.faults.OK(charFaultKey(d, uuid))
-		var items []*item
-		for _, it := range d.byUUID[uuid] {
-			if it.method == MethodRead {
-				items = append(items, it)
-			}
-		}
+		items := d.itemsFor(uuid, MethodRead)
 		c.converted(d, items, d.convert(&b, items, uuid, v))
 	}
 	c.send(ctx, sink, b.records(d, c.name))
