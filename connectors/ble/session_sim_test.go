@@ -115,7 +115,7 @@ func TestContract(t *testing.T) {
 	dev := e.addThermometer(macThermo, "Thermo")
 	devCfg := map[string]any{"name": "thermo", "MACAddress": macThermo, "pollPeriod": 50,
 		"connectRetryInSeconds": 0.05,
-		"telemetry": []any{map[string]any{"key": "temperature", "method": "notify", "characteristicUUID": uuidTemp, "valueExpression": "[2]"}}}
+		"telemetry":             []any{map[string]any{"key": "temperature", "method": "notify", "characteristicUUID": uuidTemp, "valueExpression": "[2]"}}}
 	raw := e.connectorConfig([]any{devCfg}, nil)
 	var next byte
 	connectortest.Contract(t, connectortest.Subject{
