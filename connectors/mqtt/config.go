@@ -182,6 +182,8 @@ type AttributeUpdateConfig struct {
 	ValueExpression  string
 	Retain           bool
 	QoS              byte
+	// Downlink is the rule's "expression" (nil without one): its topic and payload replace the expressions'.
+	Downlink *expression.Downlink
 }
 
 // RPCConfig serves server-side RPCs of matching devices and methods. It is two-way when it has a response
@@ -196,6 +198,9 @@ type RPCConfig struct {
 	ResponseQoS             byte
 	Retain                  bool
 	QoS                     byte
+	// Downlink is the rule's "expression" (nil without one): its topic and payload replace the request topic's
+	// and the value's.
+	Downlink *expression.Downlink
 }
 
 // TwoWay reports whether the rule waits for a reply.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 )
 
 // Decoding of the requestsMapping sections (see Decode). Each decoder is given a list item and calls its Done.
@@ -49,8 +50,10 @@ func decodeAttributeUpdate(n *confjson.Object) AttributeUpdateConfig {
 	a.Retain = n.Bool("retain", false)
 	a.QoS = decodeQoS(n, "qos", 0)
 	required(n, "attributeFilter", a.AttributeFilter, "a regular expression of attribute names")
-	required(n, "topicExpression", a.TopicExpression, "the topic to publish to")
-	required(n, "valueExpression", a.ValueExpression, "the payload to publish")
+	if a.Downlink = downlinkExpression(n); a.Downlink == nil {
+		required(n, "topicExpression", a.TopicExpression, "the topic to publish to")
+		required(n, "valueExpression", a.ValueExpression, "the payload to publish")
+	}
 	n.Done()
 	return a
 }
@@ -68,8 +71,10 @@ func decodeRPC(n *confjson.Object) RPCConfig {
 	c.Retain = n.Bool("retain", false)
 	c.QoS = decodeQoS(n, "qos", 0)
 	required(n, "methodFilter", c.MethodFilter, "a regular expression of method names")
-	required(n, "requestTopicExpression", c.RequestTopicExpression, "the topic of the request")
-	required(n, "valueExpression", c.ValueExpression, "the payload of the request")
+	if c.Downlink = downlinkExpression(n); c.Downlink == nil {
+		required(n, "requestTopicExpression", c.RequestTopicExpression, "the topic of the request")
+		required(n, "valueExpression", c.ValueExpression, "the payload of the request")
+	}
 	if typ == "twoWay" && c.ResponseTopicExpression == "" {
 		n.Decoder().FailMissing(n.Key("responseTopicExpression"), "the response topic of a twoWay rule")
 	}
@@ -78,4 +83,13 @@ func decodeRPC(n *confjson.Object) RPCConfig {
 	}
 	n.Done()
 	return c
+}
+
+// downlinkExpression compiles a rule's "expression" (docs/converters.md), nil when the rule has none. Its result's
+// topic and payload replace the rule's topic and value expressions.
+func downlinkExpression(n *confjson.Object) *expression.Downlink {
+	if !n.Has("expression") {
+		return nil
+	}
+	return expression.DecodeDownlink(n, expression.Env{})
 }

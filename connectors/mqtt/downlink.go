@@ -12,6 +12,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 )
 
 // UpdateAttributes publishes a shared-attribute update: for every attributeUpdates rule whose deviceNameFilter
@@ -23,6 +24,7 @@ func (c *Connector) UpdateAttributes(ctx context.Context, device string, values 
 		return fmt.Errorf("device %q: no attributeUpdates are configured", device)
 	}
 	var errs []error
+	var err error
 	deviceMatched, published := false, 0
 	keys := sortedKeys(values)
 	for _, u := range c.c.updates {
@@ -46,8 +48,18 @@ func (c *Connector) UpdateAttributes(ctx context.Context, device string, values 
 				}
 				return "", false
 			}
-			topic, payload := render(u.topic, vars), render(u.value, vars)
-			if err := c.publish(ctx, topic, u.cfg.QoS, u.cfg.Retain, []byte(payload)); err != nil {
+			topic, payload := render(u.topic, vars), []byte(render(u.value, vars))
+			if u.cfg.Downlink != nil {
+				var send bool
+				env := &expression.Env{Device: device, Connector: c.name, Key: k, Value: exprValue(values[k])}
+				if topic, payload, send, err = downlinkOutput(u.cfg.Downlink, env, topic, payload); err != nil || !send {
+					if err != nil {
+						errs = append(errs, fmt.Errorf("device %q: attribute %q: %w", device, k, err))
+					}
+					continue
+				}
+			}
+			if err := c.publish(ctx, topic, u.cfg.QoS, u.cfg.Retain, payload); err != nil {
 				errs = append(errs, fmt.Errorf("device %q: attribute %q: %w", device, k, err))
 				continue
 			}
@@ -141,6 +153,18 @@ func (c *Connector) HandleRPC(ctx context.Context, req tbgateway.RPCRequest) (js
 func (c *Connector) callRPC(ctx context.Context, req tbgateway.RPCRequest, rule *rpcRule) (json.RawMessage, error) {
 	vars := rpcVars(req)
 	topic, payload := render(rule.request, vars), []byte(render(rule.value, vars))
+	if rule.cfg.Downlink != nil {
+		params, _ := expression.ParseJSON(req.Params)
+		env := &expression.Env{Device: req.Device, Connector: c.name, Method: req.Method, Params: params,
+			Key: req.Method, Value: params}
+		var send bool
+		var err error
+		if topic, payload, send, err = downlinkOutput(rule.cfg.Downlink, env, topic, payload); err != nil {
+			return nil, err
+		} else if !send {
+			return nil, errors.New("the rule's expression returned nothing to send")
+		}
+	}
 	if !rule.cfg.TwoWay() {
 		if err := c.publish(ctx, topic, rule.cfg.QoS, rule.cfg.Retain, payload); err != nil {
 			return nil, err
@@ -313,4 +337,36 @@ func reservedRule(req tbgateway.RPCRequest) (*rpcRule, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// downlinkOutput evaluates a rule's expression: its topic and payload (bytes as they are, text as its bytes, other
+// values as JSON) replace the rendered ones; send is false when it returned nil.
+func downlinkOutput(d *expression.Downlink, env *expression.Env, topic string, payload []byte) (string, []byte, bool, error) {
+	r, err := d.Eval(env)
+	if err != nil || r == nil {
+		return "", nil, false, err
+	}
+	if r.Has("topic") {
+		if topic, err = r.String("topic"); err != nil {
+			return "", nil, false, err
+		}
+	}
+	if r.Has("payload") {
+		if payload, err = r.Payload("payload"); err != nil {
+			return "", nil, false, err
+		}
+	}
+	if topic == "" {
+		return "", nil, false, errors.New("the expression gave no topic")
+	}
+	return topic, payload, true, nil
+}
+
+// exprValue is a shared attribute's value as expressions see it (JSON objects and lists parsed).
+func exprValue(v any) any {
+	if raw, ok := v.(tbgateway.RawJSON); ok {
+		t, _ := expression.ParseJSON(raw)
+		return t
+	}
+	return v
 }

@@ -1,9 +1,11 @@
 package mqtt_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tbgateway/tbgateway/connectors/mqtt"
 	"github.com/tbgateway/tbgateway/tbemu"
@@ -78,5 +80,45 @@ func TestExpressionConverterConfig(t *testing.T) {
 	_, _, err = mqtt.DecodeFile("mqtt.json", conf(`"{deviceName: topic,\n telemetry: {n: payload[0] +}}"`))
 	if err == nil || !strings.HasPrefix(err.Error(), "mqtt.json: mapping[0].converter.expression: line 2, column") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestExpressionDownlinkE2E: an attributeUpdates rule and a serverSideRpc rule with an "expression" publish what
+// the expression returns (topic and payload: JSON from a map, raw bytes from bytes) when ThingsBoard sends a
+// shared attribute and an RPC; an expression returning nil publishes nothing.
+func TestExpressionDownlinkE2E(t *testing.T) {
+	conf := map[string]any{
+		"mapping": []any{map[string]any{"topicFilter": "up/+", "converter": map[string]any{"type": "custom",
+			"extension": "expression", "expression": `{deviceName: split(topic, "/")[1], telemetry: {v: json.v}}`}}},
+		"requestsMapping": map[string]any{
+			"attributeUpdates": []any{map[string]any{"deviceNameFilter": ".*", "attributeFilter": ".*",
+				"expression": `key == "ignored" ? nil : {topic: "down/" + device + "/set", payload: {key: key, tenths: int(value * 10)}}`}},
+			"serverSideRpc": []any{map[string]any{"type": "oneWay", "deviceNameFilter": ".*", "methodFilter": "setSpeed",
+				"requestTopicExpression": "down/${deviceName}/rpc",
+				"expression":             `{payload: bytes([0x01, params.speed])}`}},
+		},
+	}
+	e := newEnv(t, "mqtt", conf)
+	d := newDevice(t, e.b, "dev", "down/#")
+	d.publish("up/fan1", `{"v": 1}`)
+	e.WaitTelemetry("fan1", "v", 1)
+
+	if err := e.emu.SetSharedAttributes("fan1", map[string]any{"ignored": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.emu.SetSharedAttributes("fan1", map[string]any{"target": 21.5}); err != nil {
+		t.Fatal(err)
+	}
+	m := d.next(e.ctx)
+	if m.Topic() != "down/fan1/set" || string(m.Payload()) != `{"key":"target","tenths":215}` {
+		t.Fatalf("attribute update published %q %s", m.Topic(), m.Payload())
+	}
+	reply, err := e.emu.RPC(e.ctx, "fan1", "setSpeed", json.RawMessage(`{"speed": 3}`), false, 30*time.Second)
+	if err != nil || string(reply) != `{"success":true}` {
+		t.Fatalf("rpc reply %s, %v", reply, err)
+	}
+	m = d.next(e.ctx)
+	if m.Topic() != "down/fan1/rpc" || string(m.Payload()) != "\x01\x03" {
+		t.Fatalf("rpc published %q %x", m.Topic(), m.Payload())
 	}
 }
