@@ -121,7 +121,7 @@ func expressionWrite(d *Device, it *Item, value any) (*writeOp, error) {
 	return w, nil
 }
 
-func (w *writeOp) setRegisters(r expression.Result) error {
+func (w *writeOp) setRegisters(r *expression.Result) error {
 	if r.Has("payload") {
 		b, err := r.Payload("payload")
 		if err != nil {

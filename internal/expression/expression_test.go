@@ -3,6 +3,7 @@ package expression
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,9 @@ func TestErrors(t *testing.T) {
 		{name: "reduce doubling", src: `len(reduce(1..20, #acc + #acc, "xx"))`, is: ErrLimit},
 		{name: "join blowup", src: `len(join(map(1..300, text), ""))`, env: big, is: ErrLimit},
 		{name: "toJSON blowup", src: `len(toJSON(map(1..300, text)))`, env: big, is: ErrLimit},
+		{name: "toJSON of shared values", src: `len(toJSON(map(1..30000, text)))`, env: big, is: ErrLimit},
+		{name: "string of shared values", src: `len(string(map(1..30000, text)))`, env: big, is: ErrLimit},
+		{name: "join of lists", src: `len(join(map(1..30000, [text]), ""))`, env: big, is: ErrLimit},
 		{name: "replace blowup", src: `len(replace(text, "x", text))`, env: big, is: ErrLimit},
 		{name: "payload too large", src: `len(payload)`, limits: Limits{MaxPayloadBytes: 10}, env: big, is: ErrLimit},
 		{name: "index out of range", src: "1 +\n payload[5]", env: Env{Payload: []byte{1}}, eval: "line 2, column"},
@@ -330,5 +334,44 @@ func TestRunawayStopped(t *testing.T) {
 	}
 	if _, err := small.eval(&Env{}); !errors.Is(err, ErrBudget) {
 		t.Fatalf("a reused evaluator: err = %v", err)
+	}
+}
+
+// TestOutputSizeChecked: a record value or a downlink payload that would encode past maxValueBytes is refused
+// before it is encoded.
+func TestOutputSizeChecked(t *testing.T) {
+	env := Env{Device: "d", Payload: []byte(strings.Repeat("x", 1000))}
+	u, err := NewUplink(`{telemetry: {x: map(1..30000, text)}}`, Limits{}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Records(&env); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "telemetry[0].x") {
+		t.Fatalf("record value: err = %v", err)
+	}
+	d, err := NewDownlink(`{payload: map(1..30000, text)}`, Limits{}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.Eval(&env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Payload("payload"); !errors.Is(err, ErrLimit) {
+		t.Fatalf("downlink payload: err = %v", err)
+	}
+	// refused before encoding: the 30 MB the encoder would build are never allocated
+	p, err := Compile(`toJSON(map(1..30000, text))`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = p.eval(&env)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrLimit) {
+		t.Fatalf("toJSON: err = %v", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Fatalf("refusing the value allocated %d bytes", n)
 	}
 }

@@ -132,6 +132,9 @@ func functions(l Limits) []expr.Option {
 			return v, nil
 		}, new(func(string) any), new(func([]byte) any)),
 		expr.Function("toJSON", func(p ...any) (any, error) {
+			if err := checkSize(p[0], l.MaxValueBytes); err != nil {
+				return nil, err
+			}
 			w := &cappedWriter{max: l.MaxValueBytes}
 			if err := json.NewEncoder(w).Encode(jsonable(p[0])); err != nil {
 				return nil, fmt.Errorf("toJSON: %w", err)
@@ -146,6 +149,9 @@ func functions(l Limits) []expr.Option {
 			list, ok := p[0].([]any)
 			if !ok {
 				return nil, fmt.Errorf("join: %T is not a list", p[0])
+			}
+			if err := checkSize(list, l.MaxValueBytes); err != nil {
+				return nil, err
 			}
 			w := &cappedWriter{max: l.MaxValueBytes}
 			for i, v := range list {
@@ -173,6 +179,9 @@ func functions(l Limits) []expr.Option {
 				return x, nil
 			case []byte:
 				return capText(string(x))
+			}
+			if err := checkSize(p[0], l.MaxValueBytes); err != nil {
+				return nil, err
 			}
 			w := &cappedWriter{max: l.MaxValueBytes}
 			if _, err := fmt.Fprint(w, p[0]); err != nil {
@@ -455,3 +464,43 @@ func numbers(v any) any {
 // ParseJSON parses a JSON document as expressions see JSON (integers as int, other numbers as float64), for
 // connectors handing JSON values (e.g. tbgateway.RawJSON record values) to an expression.
 func ParseJSON(b []byte) (any, error) { return parseJSON(b) }
+
+// checkSize fails when v's text (JSON or fmt) would certainly be longer than max bytes: encoders build their whole
+// output before writing it, and a list may hold the same large value many times, so the size is estimated
+// first. The walk stops as soon as the estimate passes max, so it costs at most about max steps.
+func checkSize(v any, max int) error {
+	n := 0
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case string:
+			n += len(x) + 2
+		case []byte:
+			n += 2*len(x) + 2
+		case []any:
+			n += 2
+			for _, e := range x {
+				if n++; n > max || walk(e) {
+					return true
+				}
+			}
+		case map[string]any:
+			n += 2
+			for k, e := range x {
+				if n += len(k) + 4; n > max || walk(e) {
+					return true
+				}
+			}
+		default:
+			n++
+			if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array || rv.Kind() == reflect.Map {
+				n += rv.Len()
+			}
+		}
+		return n > max
+	}
+	if walk(v) {
+		return fmt.Errorf("%w: a value above maxValueBytes %d", ErrLimit, max)
+	}
+	return nil
+}

@@ -135,10 +135,10 @@ func (u *Uplink) appendRecord(recs []tbgateway.Record, m map[string]any, env *En
 		ts = int64(n)
 	}
 	var err error
-	if rec.Attributes, err = valueMap("attributes", m["attributes"]); err != nil {
+	if rec.Attributes, err = valueMap("attributes", m["attributes"], u.p.limits.MaxValueBytes); err != nil {
 		return nil, err
 	}
-	if rec.Telemetry, err = telemetry(m["telemetry"], ts); err != nil {
+	if rec.Telemetry, err = telemetry(m["telemetry"], ts, u.p.limits.MaxValueBytes); err != nil {
 		return nil, err
 	}
 	if rec.Datapoints() == 0 {
@@ -151,7 +151,7 @@ func (u *Uplink) appendRecord(recs []tbgateway.Record, m map[string]any, env *En
 }
 
 // telemetry reads a map of values, a {ts, values} map, or a list of either.
-func telemetry(v any, ts int64) ([]tbgateway.Telemetry, error) {
+func telemetry(v any, ts int64, maxValue int) ([]tbgateway.Telemetry, error) {
 	var list []any
 	switch x := v.(type) {
 	case nil:
@@ -182,7 +182,7 @@ func telemetry(v any, ts int64) ([]tbgateway.Telemetry, error) {
 			}
 		}
 		var err error
-		if t.Values, err = valueMap(fmt.Sprintf("telemetry[%d]", i), vals); err != nil {
+		if t.Values, err = valueMap(fmt.Sprintf("telemetry[%d]", i), vals, maxValue); err != nil {
 			return nil, err
 		}
 		if len(t.Values) > 0 {
@@ -202,7 +202,7 @@ func onlyKeys(m map[string]any, keys ...string) bool {
 }
 
 // valueMap converts a map of expression values to record values, leaving nil values out.
-func valueMap(what string, v any) (map[string]any, error) {
+func valueMap(what string, v any, maxValue int) (map[string]any, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -219,6 +219,9 @@ func valueMap(what string, v any) (map[string]any, error) {
 	for _, k := range keys {
 		if m[k] == nil {
 			continue
+		}
+		if err := checkSize(m[k], maxValue); err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", what, k, err)
 		}
 		rv, err := values.FromJSON(jsonable(m[k]))
 		if err != nil {
