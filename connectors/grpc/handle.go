@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -26,17 +27,14 @@ func (s *Server) handle(ctx context.Context, sess *session, m *pb.FromConnectorM
 	}
 	b := s.registered(sess)
 	if b == nil {
-		if sess.warnOnce() {
-			s.log.Warn("gRPC client sends before registering with a connector key; its messages are refused", "client", sess.id)
-		}
-		s.stats.refused.Add(1)
+		s.refuse(s.log, "gRPC client sends before registering with a connector key; answered FAILURE", sess, nil)
 		return &pb.FromServiceMessage{Response: response(pb.ResponseStatus_FAILURE, m)}
 	}
 	out := &pb.FromServiceMessage{}
 	st := pb.ResponseStatus_SUCCESS
 	if hasData(m) {
 		if err := s.store(ctx, b, []*pb.FromConnectorMessage{m}); err != nil {
-			s.refused(b, sess, err)
+			s.refuse(b.log, "gRPC client's data not stored; answered FAILURE", sess, err)
 			st = pb.ResponseStatus_FAILURE
 		}
 	}
@@ -61,9 +59,7 @@ func (s *Server) handle(ctx context.Context, sess *session, m *pb.FromConnectorM
 		out.ConnectorGetConnectedDevicesResponseMsg = resp
 	}
 	if m.GetGatewayClaimMsg() != nil {
-		if sess.warnOnce() {
-			b.log.Warn("gRPC client asks to claim devices, which this gateway does not do; refused", "client", sess.id)
-		}
+		s.refuse(b.log, "gRPC client asks to claim devices, which this gateway does not do; answered FAILURE", sess, nil)
 		st = pb.ResponseStatus_FAILURE
 	}
 	out.Response = response(st, m)
@@ -104,7 +100,7 @@ func (s *Server) storeBatch(ctx context.Context, b *binding, sess *session, msgs
 		for i, m := range msgs {
 			out[i] = &pb.FromServiceMessage{Response: response(pb.ResponseStatus_SUCCESS, m)}
 			if err := s.store(ctx, b, msgs[i:i+1]); err != nil {
-				s.refused(b, sess, err)
+				s.refuse(b.log, "gRPC client's data not stored; answered FAILURE", sess, err)
 				out[i].Response.Status = pb.ResponseStatus_FAILURE
 			}
 		}
@@ -112,7 +108,7 @@ func (s *Server) storeBatch(ctx context.Context, b *binding, sess *session, msgs
 	}
 	st := pb.ResponseStatus_SUCCESS
 	if err != nil {
-		s.refused(b, sess, err)
+		s.refuse(b.log, "gRPC client's data not stored; answered FAILURE", sess, err)
 		st = pb.ResponseStatus_FAILURE
 	}
 	for i, m := range msgs {
@@ -121,12 +117,12 @@ func (s *Server) storeBatch(ctx context.Context, b *binding, sess *session, msgs
 	return out
 }
 
-// refused counts and logs data that was not stored: every time for the first ten, then every hundredth, so a
-// client sending garbage in a loop cannot flood the log.
-func (s *Server) refused(b *binding, sess *session, err error) {
+// refuse counts a message answered FAILURE and logs it: the first ten, then every hundredth, so a client
+// sending bad messages in a loop cannot flood the log. log names the connector when the client registered.
+func (s *Server) refuse(log *slog.Logger, msg string, sess *session, err error) {
 	n := s.stats.refused.Add(1)
 	if n <= 10 || n%100 == 0 {
-		b.log.Warn("gRPC client's data not stored; answered FAILURE", "client", sess.id, "refused", n, "err", err)
+		log.Warn(msg, "client", sess.id, "refused", n, "err", err)
 	}
 }
 

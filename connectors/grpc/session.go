@@ -29,8 +29,6 @@ type session struct {
 	rpcs map[rpcKey]chan string // RPCs sent to the client waiting for its reply
 	// gone is closed when the registration ends, failing the RPCs still waiting; replaced on the next one.
 	gone chan struct{}
-	// warned says the client was told once in the log that it sends before registering.
-	warned bool
 }
 
 type rpcKey struct {
@@ -115,15 +113,6 @@ func (ss *session) reply(k rpcKey, data string) bool {
 		ch <- data
 	}
 	return ok
-}
-
-// warnOnce reports whether this is the first time it is called for the session.
-func (ss *session) warnOnce() bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	first := !ss.warned
-	ss.warned = true
-	return first
 }
 
 // clientOf names a call's client in logs: its "identifier" metadata and its address.
