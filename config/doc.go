@@ -12,7 +12,7 @@
 //     the file, line and (for JSON) column. JSON and YAML get the same messages: both are decoded into one
 //     generic tree that is then walked with key paths. Decoding never panics (fuzzed).
 //   - Unknown keys are warnings "FILE: KEY: unknown key, ignored"; a known key whose value asks for something
-//     not supported (remoteShell, grpc.enabled, managerEnabled) is a warning saying it is ignored. Warnings
+//     not supported (remoteShell, managerEnabled) is a warning saying it is ignored. Warnings
 //     never stop loading.
 //   - The custom statistics commands (thingsboard.statistics.configuration's file, then an inline "commands"
 //     list) are read by Load into StatisticsCommands; a file that cannot be used sets StatisticsCommandsErr
