@@ -3,11 +3,11 @@ package bluezsim
 import (
 	"bytes"
 	"encoding/hex"
-	"fmt"
 	"sort"
 	"strings"
 )
 
+// baseUUIDSuffix ends every UUID on the Bluetooth base UUID.
 const baseUUIDSuffix = "-0000-1000-8000-00805f9b34fb"
 
 // adStruct is one AD structure of an advertisement: type and data.
@@ -93,24 +93,6 @@ func uuidBytes(u string) []byte {
 		b[i], b[j] = b[j], b[i]
 	}
 	return b
-}
-
-// parseUUID returns the lower-case 128-bit form of a 16-, 32- or 128-bit UUID.
-func parseUUID(s string) (string, error) {
-	h := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
-	plain := strings.ReplaceAll(h, "-", "")
-	if _, err := hex.DecodeString(plain); err != nil {
-		return "", fmt.Errorf("UUID %q: not hexadecimal", s)
-	}
-	switch len(plain) {
-	case 4:
-		return "0000" + plain + baseUUIDSuffix, nil
-	case 8:
-		return plain + baseUUIDSuffix, nil
-	case 32:
-		return plain[0:8] + "-" + plain[8:12] + "-" + plain[12:16] + "-" + plain[16:20] + "-" + plain[20:], nil
-	}
-	return "", fmt.Errorf("UUID %q: want 4, 8 or 32 hexadecimal digits", s)
 }
 
 func sortDevices(l []*SimDevice) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/tbgateway/tbgateway/internal/bluez"
 )
 
 // DeviceSpec describes a simulated LE peripheral: what it advertises and its GATT database.
@@ -159,7 +161,7 @@ func (c *simChar) has(flag string) bool {
 }
 
 func mustUUID(s string) string {
-	u, err := parseUUID(s)
+	u, err := bluez.ParseUUID(s)
 	if err != nil {
 		panic("bluezsim: " + err.Error())
 	}
