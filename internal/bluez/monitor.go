@@ -13,7 +13,7 @@ type monitor struct {
 	patterns  []Pattern
 	activated chan struct{}
 	released  chan struct{}
-	done      <-chan struct{} // the scan's end
+	done      <-chan struct{} // closed when the scan returns
 	once      sync.Once
 	relOnce   sync.Once
 }

@@ -27,7 +27,8 @@ func (a *Adapter) Scan(ctx context.Context, opts ScanOptions, fn func(Advertisem
 		return ErrPassiveUnsupported
 	}
 	s := &scan{a: a, passive: opts.Passive, events: make(chan Advertisement, scanQueue),
-		cache: map[dbus.ObjectPath]*devState{}, found: map[dbus.ObjectPath]bool{}}
+		cache: map[dbus.ObjectPath]*devState{}, found: map[dbus.ObjectPath]bool{}, done: make(chan struct{})}
+	defer close(s.done)
 	remove := a.c.route(a.path, true, s.signal)
 	defer remove()
 	if opts.Passive {
@@ -71,6 +72,7 @@ type scan struct {
 	passive bool
 	events  chan Advertisement
 	foundCh chan dbus.ObjectPath // passive: DeviceFound from BlueZ, to be completed by the Scan goroutine
+	done    chan struct{}        // closed when Scan returns
 
 	mu    sync.Mutex
 	cache map[dbus.ObjectPath]*devState
@@ -202,7 +204,7 @@ func (s *scan) startMonitor(ctx context.Context, patterns []Pattern) (stop func(
 		patterns:  patterns,
 		activated: make(chan struct{}),
 		released:  make(chan struct{}),
-		done:      ctx.Done(),
+		done:      s.done,
 	}
 	if err := m.export(c.bus, root); err != nil {
 		return nil, fmt.Errorf("bluez: export advertisement monitor: %w", err)
