@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/tbgateway/tbgateway/runtime.Version=$(VERSION)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-deps mutants demo bench fuzz vet clean proto
+.PHONY: all build cross test test-deps mutants demo bench fuzz vet clean proto
 
 all: build
 
@@ -13,6 +13,15 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbgateway ./cmd/tbgateway
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbemu ./cmd/tbemu
+
+# cross builds the gateway for the platforms people run it on: bin/tbgateway-<os>-<arch>[.exe].
+CROSS := linux/amd64 linux/arm64 linux/arm windows/amd64 darwin/arm64
+cross:
+	@mkdir -p $(BIN)
+	@for p in $(CROSS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "$(BIN)/tbgateway-$$os-$$arch$$ext"; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbgateway-$$os-$$arch$$ext ./cmd/tbgateway || exit 1; \
+	done
 
 # test installs what the tests need when it is missing, then runs every test with the race detector
 # (the race detector needs cgo, so it is switched on for the test run only). CI=true makes a test whose peer

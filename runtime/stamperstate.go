@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"syscall"
 )
 
 // StamperStateFile is the file in the gateway's data folder holding the highest timestamp the gateway's stamper
@@ -30,7 +29,7 @@ type stamperState struct {
 // corrupt one, then err says why while the returned state is still usable); a file that cannot be opened is err
 // with a nil state.
 func openStamperState(path string) (st *stamperState, saved int64, ok bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|openNoFollow, 0o600)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("open stamper state %s: %w", path, err)
 	}
