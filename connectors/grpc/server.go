@@ -33,6 +33,8 @@ const (
 	maxRecvMsgSize = 4 << 20
 	// attrRequestTimeout bounds one attribute request to ThingsBoard.
 	attrRequestTimeout = 30 * time.Second
+	// stopTimeout bounds how long a stopping server waits for calls to end (a unary call storing data).
+	stopTimeout = 5 * time.Second
 )
 
 // Gateway is what the server needs from the gateway it runs in; the runtime implements it.
@@ -89,6 +91,7 @@ type Server struct {
 	unary    map[string]*session // sessions of unary clients by "identifier", registered or with messages left
 	streams  int                 // session streams open, for naming them
 	runCtx   context.Context     // Run's context; attribute requests of unary clients run under it
+	stop     chan struct{}       // closed when Run's context ended: session streams send what waits and end
 
 	stats struct {
 		received, stored, refused atomic.Uint64
@@ -135,7 +138,7 @@ func NewServer(opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{opts: opts, log: log, ready: make(chan struct{}), bindings: map[string]*binding{},
-		unary: map[string]*session{}, runCtx: context.Background()}
+		unary: map[string]*session{}, runCtx: context.Background(), stop: make(chan struct{})}
 }
 
 // Run listens on Options.Addr and serves until ctx ends, then stops every call and returns nil. It returns an
@@ -156,6 +159,8 @@ func (s *Server) Run(ctx context.Context) error {
 	srv.RegisterService(s.serviceDesc(), s)
 	s.mu.Lock()
 	s.runCtx = ctx
+	stop := make(chan struct{})
+	s.stop = stop
 	s.mu.Unlock()
 	s.runOnce.Do(func() { s.addr = ln.Addr(); close(s.ready) })
 	s.log.Info("gRPC server listening for connectors", "addr", ln.Addr().String())
@@ -163,7 +168,19 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { done <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
-		srv.Stop()
+		// Every client is told its connector is unregistered; session streams send that and end.
+		s.unregisterAll()
+		close(stop)
+		graceful := make(chan struct{})
+		go func() { srv.GracefulStop(); close(graceful) }()
+		t := time.NewTimer(stopTimeout)
+		defer t.Stop()
+		select {
+		case <-graceful:
+		case <-t.C:
+			srv.Stop()
+			<-graceful
+		}
 		<-done
 		s.log.Info("gRPC server stopped")
 		return nil
@@ -234,6 +251,25 @@ func (s *Server) detach(b *binding) {
 		sess.offer(&pb.FromServiceMessage{UnregisterConnectorMsg: &pb.UnregisterConnectorMsg{}})
 		b.log.Info("gRPC connector stopped: its client is unregistered", "client", sess.id)
 	}
+}
+
+// unregisterAll ends every registration, queueing an UnregisterConnectorMsg for each client.
+func (s *Server) unregisterAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.bindings {
+		if sess := b.sess; sess != nil {
+			sess.unbindLocked()
+			sess.offer(&pb.FromServiceMessage{UnregisterConnectorMsg: &pb.UnregisterConnectorMsg{}})
+		}
+	}
+}
+
+// stopping returns the channel closed when the running server stops.
+func (s *Server) stopping() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop
 }
 
 // register binds sess to the connector with key; the status says how it went, cfg is the answer's configuration.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
@@ -35,22 +34,32 @@ func (s *Server) Session(st pb.TBGatewayProtoService_SessionServer) error {
 
 	in := make(chan *pb.FromConnectorMessage, readAhead)
 	replies := make(chan *pb.FromServiceMessage, readAhead)
-	var recvErr, sendErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	recvErrc := make(chan error, 1)
+	go func() {
 		defer close(in)
-		recvErr = s.read(ctx, st, in)
-	})
-	wg.Go(func() {
-		sendErr = s.write(ctx, st, sess, replies)
-		if sendErr != nil {
+		recvErrc <- s.read(ctx, st, in)
+	}()
+	sent := make(chan error, 1)
+	go func() {
+		err := s.write(ctx, st, sess, replies, s.stopping())
+		sent <- err
+		if err != nil {
 			cancel()
 		}
-	})
+	}()
 	s.process(ctx, sess, in, replies)
 	close(replies)
+	sendErr := <-sent
 	cancel()
-	wg.Wait()
+	// The reader has ended unless the server stops: then it ends with the stream, once this returns.
+	var recvErr error
+	select {
+	case recvErr = <-recvErrc:
+	default:
+	}
+	if errors.Is(sendErr, errStopping) {
+		return nil
+	}
 	b := s.registered(sess)
 	log := s.log
 	if b != nil {
@@ -95,8 +104,12 @@ func (s *Server) read(ctx context.Context, st pb.TBGatewayProtoService_SessionSe
 	}
 }
 
-// write sends the replies (until replies is closed and drained) and the messages queued for the client.
-func (s *Server) write(ctx context.Context, st pb.TBGatewayProtoService_SessionServer, sess *session, replies <-chan *pb.FromServiceMessage) error {
+// errStopping ends a session stream's writer when the server stops.
+var errStopping = errors.New("the gateway's gRPC server stops")
+
+// write sends the replies (until replies is closed and drained) and the messages queued for the client. When
+// stop closes it sends what is queued for the client and returns errStopping.
+func (s *Server) write(ctx context.Context, st pb.TBGatewayProtoService_SessionServer, sess *session, replies <-chan *pb.FromServiceMessage, stop <-chan struct{}) error {
 	for {
 		var m *pb.FromServiceMessage
 		select {
@@ -106,6 +119,13 @@ func (s *Server) write(ctx context.Context, st pb.TBGatewayProtoService_SessionS
 			}
 			m = r
 		case m = <-sess.down:
+		case <-stop:
+			for m := sess.next(); m != nil; m = sess.next() {
+				if err := st.Send(m); err != nil {
+					return err
+				}
+			}
+			return errStopping
 		case <-ctx.Done():
 			return nil
 		}
