@@ -63,6 +63,7 @@ func TestInputsAndFunctions(t *testing.T) {
 		{`fromJSON("{\"a\": [1, 2.5]}").a`, bin, []any{1, 2.5}},
 		{`toJSON({"a": 1, "b": payload[0:2]})`, bin, `{"a":1,"b":"1234"}`},
 		{`join(["a", 1, true], "-")`, bin, "a-1-true"},
+		{`join(split("a,b", ","), "-")`, bin, "a-b"},
 		{`replace("a.b.c", ".", "/")`, bin, "a/b/c"},
 		{`string(12) + string(payload[0:1])`, bin, "12\x12"},
 		{`parseTime("2024-01-02T03:04:05Z")`, bin, 1704164645000},

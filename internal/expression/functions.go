@@ -147,8 +147,13 @@ func functions(l Limits) []expr.Option {
 				sep = text(p[1])
 			}
 			list, ok := p[0].([]any)
-			if !ok {
-				return nil, fmt.Errorf("join: %T is not a list", p[0])
+			if rv := reflect.ValueOf(p[0]); !ok && rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.String {
+				list = make([]any, rv.Len())
+				for i := range list {
+					list[i] = rv.Index(i).String()
+				}
+			} else if !ok {
+				return nil, fmt.Errorf("join: %s is not a list", typeName(p[0]))
 			}
 			if err := checkSize(list, l.MaxValueBytes); err != nil {
 				return nil, err
@@ -165,7 +170,7 @@ func functions(l Limits) []expr.Option {
 				}
 			}
 			return w.b.String(), nil
-		}, new(func([]any) string), new(func([]any, string) string)),
+		}),
 		expr.Function("replace", func(p ...any) (any, error) {
 			s, old, repl := text(p[0]), text(p[1]), text(p[2])
 			if n := strings.Count(s, old); len(s)+n*(len(repl)-len(old)) > l.MaxValueBytes {
