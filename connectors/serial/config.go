@@ -9,7 +9,9 @@ import (
 
 	"go.bug.st/serial"
 
+	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 	"github.com/tbgateway/tbgateway/internal/template"
 	"github.com/tbgateway/tbgateway/report"
 )
@@ -60,9 +62,14 @@ type DeviceConfig struct {
 	Delimiter []byte
 	// ByteOrder is "byteorder" (big or little, default big) of numbers an RPC writes.
 	ByteOrder binary.ByteOrder
-	// Converter is "converter" (or "uplink_converter"): UplinkConverterClass or absent for the built-in line
-	// parser, else the name of a converter registered with tbgateway.RegisterConverter.
+	// Converter is "converter" (or "uplink_converter") when it names a converter compiled in with
+	// tbgateway.RegisterConverter; "" for the built-in line parser (UplinkConverterClass, absent, or a Python
+	// class this gateway cannot load, which is a warning).
 	Converter string
+	// Expression is the uplink expression converter (docs/converters.md): "converter" written as an object with
+	// an "expression", or "converter": "expression" with the expression keys in the device object. It gets the
+	// line as payload, the device's name and type, and the port as address. nil when not used.
+	Expression *expression.Uplink
 	// Telemetry and Attributes are "telemetry" (or "timeseries") and "attributes": values cut from a line.
 	Telemetry, Attributes []*Datapoint
 	// AttributeUpdates are "attributeUpdates": shared attributes written to the port.
@@ -192,14 +199,7 @@ func decodeDevice(o *confjson.Object) *DeviceConfig {
 	if o.OneOf("byteorder", "big", "big", "little") == "little" {
 		dc.ByteOrder = binary.LittleEndian
 	}
-	dc.Converter = o.String("converter", o.String("uplink_converter", ""))
-	if dc.Converter == UplinkConverterClass {
-		dc.Converter = ""
-	}
-	if dl := o.String("downlink_converter", DownlinkConverterClass); dl != DownlinkConverterClass {
-		d.Failf(o.Key("downlink_converter"), "converter class %q is not built in: only %s is (this gateway does not "+
-			"load Python code; see README \"Writing a connector\" and \"Converters in config\")", dl, DownlinkConverterClass)
-	}
+	decodeConverters(o, dc)
 	tsKey := "telemetry"
 	if o.Has("timeseries") {
 		tsKey = "timeseries"
@@ -237,6 +237,43 @@ func decodeDevice(o *confjson.Object) *DeviceConfig {
 	}
 	o.Done()
 	return dc
+}
+
+// decodeConverters reads the device's converter slots. A Python class this gateway cannot load is a warning and
+// the built-in converter runs, as for every connector (docs/converters.md).
+func decodeConverters(o *confjson.Object, dc *DeviceConfig) {
+	d := o.Decoder()
+	key := "converter"
+	if !o.Has(key) && o.Has("uplink_converter") {
+		key = "uplink_converter"
+	}
+	o.Ignore("converter", "uplink_converter")
+	base := expression.Env{Device: dc.Name, DeviceType: dc.Type, Address: dc.Port}
+	switch v := o.Map()[key].(type) {
+	case nil:
+	case map[string]any:
+		co := o.Object(key)
+		co.Ignore("type", "extension")
+		dc.Expression = expression.DecodeUplink(co, base)
+		co.Done()
+	case string:
+		switch _, registered := tbgateway.LookupConverter(v); {
+		case v == UplinkConverterClass:
+		case v == expression.Name:
+			dc.Expression = expression.DecodeUplink(o, base)
+		case registered:
+			dc.Converter = v
+		default:
+			d.Warn(o.Key(key), fmt.Sprintf("converter class %q cannot be loaded by this gateway; the built-in "+
+				"converter is used (write the converter as an expression: docs/converters.md)", v))
+		}
+	default:
+		d.Fail(o.Key(key), "a converter class name or an expression converter object", v)
+	}
+	if dl := o.String("downlink_converter", DownlinkConverterClass); dl != DownlinkConverterClass {
+		d.Warn(o.Key("downlink_converter"), fmt.Sprintf("converter class %q cannot be loaded by this gateway; "+
+			"the built-in converter is used", dl))
+	}
 }
 
 // decodeDatapoint reads a datapoint whose keys are named as given (a response's are "responseType", ...).

@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/tbgateway/tbgateway"
 )
 
 func readSample(t *testing.T) []byte {
@@ -72,7 +75,8 @@ func TestDecodeErrors(t *testing.T) {
 		{`{"devices":[{"port":"/dev/a","serverSideRpc":[{"type":"int"}]}]}`, `devices[0].serverSideRpc[0].method`},
 		{`{"devices":[{"name":"A","port":"/dev/a"},{"name":"A","port":"/dev/b"}]}`, `devices[1].name: device name "A" is already used by devices[0]`},
 		{`{"devices":[{"name":"A","port":"/dev/a"},{"name":"B","port":"/dev/a"}]}`, `devices[1].port: port "/dev/a" is already used by devices[0]`},
-		{`{"devices":[{"port":"/dev/a","downlink_converter":"MyDownlink"}]}`, `devices[0].downlink_converter: converter class "MyDownlink" is not built in`},
+		{`{"devices":[{"port":"/dev/a","converter":{"expression":"{telemetry: {t: }"}}]}`, `devices[0].converter.expression: line 1`},
+		{`{"devices":[{"port":"/dev/a","converter":7}]}`, `devices[0].converter: expected a converter class name or an expression converter object`},
 		{`{}`, `devices: expected a list of devices, found nothing`},
 	}
 	for _, tc := range errCases {
@@ -81,12 +85,12 @@ func TestDecodeErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want one containing %q", tc.body, err, tc.want)
 		}
 	}
-	_, warnings, err := Decode("f.json", []byte(`{"devices":[{"port":"/dev/a","rtscts":true,"writeTimeout":2,"exclusive":false,"colour":"red"}]}`))
+	_, warnings, err := Decode("f.json", []byte(`{"devices":[{"port":"/dev/a","rtscts":true,"writeTimeout":2,"exclusive":false,"colour":"red","downlink_converter":"MyDownlink"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"devices[0].rtscts: flow control is not supported", "devices[0].writeTimeout: not supported",
-		"devices[0].exclusive:", "devices[0].colour: unknown key"} {
+		"devices[0].exclusive:", "devices[0].colour: unknown key", `devices[0].downlink_converter: converter class "MyDownlink" cannot be loaded`} {
 		found := false
 		for _, w := range warnings {
 			found = found || strings.Contains(w, want)
@@ -97,16 +101,44 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-// TestNewUnknownConverter: a "converter" class that is neither the built-in one nor compiled in is an error
-// naming the device, the class and where to look instead.
-func TestNewUnknownConverter(t *testing.T) {
-	cfg, _, err := Decode("f.json", []byte(`{"devices":[{"name":"A","port":"/dev/a","converter":"MyPythonConverter"}]}`))
+// TestConverters: a Python converter class this gateway cannot load is a warning naming it and the built-in
+// converter runs; an expression converter, as an object or as "converter": "expression" with its keys in the
+// device, converts the line instead.
+func TestConverters(t *testing.T) {
+	cfg, warnings, err := Decode("f.json", []byte(`{"devices":[
+		{"name":"A","port":"/dev/a","converter":"MyPythonConverter","telemetry":[{"key":"t","type":"int"}]},
+		{"name":"B","port":"/dev/b","converter":{"type":"expression","expression":"{telemetry: {t: int(trim(text)) * 2}, attributes: {port: address}}"}},
+		{"name":"C","port":"/dev/c","converter":"expression","expression":"{deviceName: device + \"-\" + split(text, \",\")[0], telemetry: {v: float(split(trim(text), \",\")[1])}}"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(cfg, nil)
-	if err == nil || !strings.Contains(err.Error(), `"MyPythonConverter"`) || !strings.Contains(err.Error(), `device "A"`) ||
-		!strings.Contains(err.Error(), "Converters in config") {
-		t.Fatalf("error %v", err)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `f.json: devices[0].converter: converter class "MyPythonConverter" cannot be loaded`) {
+		t.Fatalf("warnings %q", warnings)
+	}
+	c, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		line string
+		want tbgateway.Record
+	}{
+		{"21\n", tbgateway.Record{Device: "A", DeviceType: "default", Connector: "", Telemetry: []tbgateway.Telemetry{{Values: map[string]any{"t": int64(21)}}}}},
+		{"21\n", tbgateway.Record{Device: "B", DeviceType: "default", Attributes: map[string]any{"port": "/dev/b"}, Telemetry: []tbgateway.Telemetry{{Values: map[string]any{"t": int64(42)}}}}},
+		{"x,1.5\n", tbgateway.Record{Device: "C-x", DeviceType: "default", Telemetry: []tbgateway.Telemetry{{Values: map[string]any{"v": 1.5}}}}},
+	}
+	for i, tc := range cases {
+		held := c.handleLine(c.devices[i], []byte(tc.line), nil)
+		if len(held) != 1 {
+			t.Fatalf("device %s: %d records", c.devices[i].cfg.Name, len(held))
+		}
+		got := held[0]
+		for j := range got.Telemetry {
+			got.Telemetry[j].TS = 0
+		}
+		got.ReceivedTS = 0
+		if got.Device != tc.want.Device || !reflect.DeepEqual(got.Attributes, tc.want.Attributes) || !reflect.DeepEqual(got.Telemetry, tc.want.Telemetry) {
+			t.Errorf("device %s: got %+v\nwant %+v", c.devices[i].cfg.Name, got, tc.want)
+		}
 	}
 }

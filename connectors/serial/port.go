@@ -194,9 +194,12 @@ func (c *Connector) read(d *device, p serial.Port, lines chan<- line, quit <-cha
 func (c *Connector) handleLine(d *device, data []byte, held []tbgateway.Record) []tbgateway.Record {
 	var recs []tbgateway.Record
 	var err error
-	if d.conv != nil {
+	switch {
+	case d.cfg.Expression != nil:
+		recs, err = d.cfg.Expression.Convert("", data)
+	case d.conv != nil:
 		recs, err = d.conv.Convert(d.cfg.Port, data)
-	} else {
+	default:
 		var rec tbgateway.Record
 		rec, err = ParseLine(d.cfg, data)
 		recs = []tbgateway.Record{rec}

@@ -84,7 +84,8 @@ type Connector struct {
 // device is a configured device and its converter.
 type device struct {
 	cfg *DeviceConfig
-	// conv is a converter registered under the device's "converter" name; nil means ParseLine.
+	// conv is a converter registered under the device's "converter" name; nil means the expression or
+	// ParseLine.
 	conv tbgateway.Converter
 	// lineKey and portKey are its keys in the fault tracker.
 	lineKey, portKey string
@@ -121,9 +122,7 @@ func New(cfg *Config, log *slog.Logger) (*Connector, error) {
 		if dc.Converter != "" {
 			f, ok := tbgateway.LookupConverter(dc.Converter)
 			if !ok {
-				return nil, fmt.Errorf("%s: converter %q is not compiled in: only %s is built in, and this gateway "+
-					"does not load Python classes (see README \"Writing a connector\" and \"Converters in config\")",
-					dc, dc.Converter, UplinkConverterClass)
+				return nil, fmt.Errorf("%s: converter %q is not compiled in", dc, dc.Converter)
 			}
 			conv, err := f(dc.Raw)
 			if err != nil {
