@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/netutil"
 	grpclib "google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -29,6 +30,8 @@ const (
 	maxAttrRequests = 8
 	// maxStreamsPerConn bounds the concurrent calls of one client connection.
 	maxStreamsPerConn = 64
+	// maxConns bounds the client connections open at once; more wait to be accepted.
+	maxConns = 256
 	// maxRecvMsgSize bounds one message from a client.
 	maxRecvMsgSize = 4 << 20
 	// attrRequestTimeout bounds one attribute request to ThingsBoard.
@@ -150,6 +153,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.runOnce.Do(func() { s.lnErr = err; close(s.ready) })
 		return err
 	}
+	ln = netutil.LimitListener(ln, maxConns)
 	srv := grpclib.NewServer(
 		grpclib.KeepaliveParams(keepalive.ServerParameters{Time: s.opts.KeepAliveTime, Timeout: s.opts.KeepAliveTimeout}),
 		grpclib.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.MinPingInterval, PermitWithoutStream: s.opts.PermitWithoutCalls}),
