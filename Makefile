@@ -40,11 +40,13 @@ mutants: export CI := true
 mutants: test-deps
 	./scripts/mutants/run.sh
 
-# demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices. It runs
-# the built binary: after Ctrl-C, `go run` exits with status 1 whatever the program returned.
+# demo runs the gateway with its embedded default: a built-in ThingsBoard emulator and simulated devices (blesim,
+# built beside it, plays a BLE thermometer on a private D-Bus). It runs the built binary: after Ctrl-C, `go run`
+# exits with status 1 whatever the program returned.
 demo:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tbgateway ./cmd/tbgateway
+	$(GO) build -trimpath -o $(BIN)/blesim ./cmd/blesim
 	$(BIN)/tbgateway demo
 
 bench:

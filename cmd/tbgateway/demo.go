@@ -43,6 +43,9 @@ type demoOptions struct {
 	// BrokerLogger is the device MQTT broker's log (default Logger); its start and stop lines are not the demo's
 	// story, so the command gives it warnings only.
 	BrokerLogger *slog.Logger
+	// BLESim is the BLE simulator program (cmd/blesim); "" looks for "blesim" next to this executable and runs
+	// the demo without BLE when there is none.
+	BLESim string
 }
 
 // demo is a running emulator with simulated devices, and a gateway configured against them, not yet running.
@@ -51,6 +54,8 @@ type demo struct {
 	broker   *demoBroker
 	modbus   *modbus.Server
 	opcua    *simserver.Server
+	ble      *demoBLE // nil when the demo runs without BLE
+	bleNote  string   // why the demo runs without BLE
 	gw       *runtime.Gateway
 	dir      string
 	log      *slog.Logger
@@ -70,6 +75,9 @@ func (d *demo) serve(ctx context.Context) error {
 func (d *demo) close() {
 	d.stopSims()
 	d.sims.Wait()
+	if d.ble != nil {
+		d.ble.close()
+	}
 	if d.opcua != nil {
 		_ = d.opcua.Close()
 	}
@@ -110,6 +118,13 @@ func startDemo(ctx context.Context, opts demoOptions) (_ *demo, err error) {
 	}
 	if d.opcua, err = startDemoOPCUA(simCtx, opts.Dir); err != nil {
 		return nil, fmt.Errorf("starting the OPC-UA simulator: %w", err)
+	}
+	if path := findBLESim(opts.BLESim); path == "" {
+		d.bleNote = "not shown: no blesim program next to tbgateway (make demo builds it)"
+	} else if d.ble, err = startDemoBLE(ctx, path, opts.Dir); err != nil {
+		d.bleNote = fmt.Sprintf("not shown: the BLE simulator did not start: %v", err)
+		opts.Logger.Warn("demo: BLE thermometer "+d.bleNote, "program", path)
+		err = nil
 	}
 	brokerLog := opts.BrokerLogger
 	if brokerLog == nil {
@@ -170,6 +185,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	httpAddr := fs.String("http", "127.0.0.1:8088", "the emulator's HTTP API and page")
 	dir := fs.String("dir", "", "folder for the demo configuration (default: a new temporary folder)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	bleSim := fs.String("ble-sim", "", "the BLE simulator program (default: blesim next to tbgateway, if there)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}
@@ -195,7 +211,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second Ctrl-C during the stop ends the process at once
 	fmt.Fprintln(stdout, "tbgateway demo: starting the ThingsBoard emulator, the simulated devices and the gateway...")
-	d, err := startDemo(ctx, demoOptions{MQTTAddr: *mqttAddr, HTTPAddr: *httpAddr, Dir: *dir, Logger: log, BrokerLogger: brokerLog})
+	d, err := startDemo(ctx, demoOptions{MQTTAddr: *mqttAddr, HTTPAddr: *httpAddr, Dir: *dir, Logger: log, BrokerLogger: brokerLog, BLESim: *bleSim})
 	if err != nil {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -210,13 +226,22 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   device MQTT broker:   %s (simulated devices publish to demo/sensor/<name>/data)
   Modbus device:        %q, polled every second over Modbus TCP
   OPC-UA server:        %s (subscribed by the OPC-UA connector)
+  BLE thermometer:      %s
   see the devices:      %s/             (latest values, refreshed every 2 s)
                         %s/api/overview (the same as JSON)
   Ctrl-C stops the demo.
-`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, url, url)
+`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, d.bleLine(), url, url)
 	if err := d.serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}
 	return exitOK
+}
+
+// bleLine describes the BLE part of the demo for the banner.
+func (d *demo) bleLine() string {
+	if d.ble == nil {
+		return d.bleNote
+	}
+	return fmt.Sprintf("%q, notifying over a simulated BlueZ on D-Bus %s", demoBLEDevice, d.ble.bus)
 }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,7 +58,7 @@ func demoDevices(t *testing.T) map[string][2][]string {
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d, err := startDemo(ctx, demoOptions{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	d, err := startDemo(ctx, demoOptions{MQTTAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), BLESim: buildBLESim(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +75,7 @@ func TestDemo(t *testing.T) {
 	want := demoDevices(t)
 	want["OPC-UA Demo Device"] = [2][]string{{"status"}, {"temperature", "humidity", "counter", "running"}}
 	want[demoModbusDevice] = [2][]string{{"model"}, {"temperature", "counter"}}
+	want[demoBLEDevice] = [2][]string{{"name"}, {"temperature", "humidity", "battery"}}
 	for i := 1; i <= demoMQTTDevices; i++ {
 		want[fmt.Sprintf("MQTT Sensor %d", i)] = [2][]string{{"model"}, {"temperature", "humidity", "relay"}}
 	}
@@ -199,4 +203,16 @@ func TestDemoStopsCleanly(t *testing.T) {
 	for _, line := range logged.got {
 		t.Errorf("logged during the stop: %s", line)
 	}
+}
+
+// buildBLESim builds cmd/blesim, the demo's BLE thermometer, as `make demo` does, and returns its path.
+func buildBLESim(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "blesim")
+	cmd := exec.Command("go", "build", "-o", p, "../blesim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ../blesim: %v\n%s", err, out)
+	}
+	return p
 }
