@@ -68,6 +68,7 @@ func RunBus(ctx context.Context) (*Bus, error) {
 	}
 	b := &Bus{dir: dir, exited: make(chan struct{}), stderr: &bytes.Buffer{}}
 	b.cmd = exec.Command(bin, "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
+	b.cmd.SysProcAttr = daemonAttr()
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
 		os.RemoveAll(dir)
