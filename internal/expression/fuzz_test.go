@@ -53,3 +53,21 @@ func badValue(err error) bool {
 	return strings.Contains(err.Error(), "unsupported value type") || strings.Contains(err.Error(), "not a JSON number") ||
 		strings.Contains(err.Error(), "empty device name")
 }
+
+// FuzzExpression compiles arbitrary expression text under small limits and evaluates what compiles on a fixed
+// message: nothing panics, and every evaluation either returns or stops with an error.
+func FuzzExpression(f *testing.F) {
+	for _, s := range []string{customMQTT, `{deviceName: json?.name ?? "d", telemetry: json?.values ?? {raw: text}}`,
+		`map(split(text, ";"), let v = #; {deviceName: topic, telemetry: {v: v}})`, `reduce(1..20, #acc + #acc, "x")`,
+		`all(1..300, {all(1..300, {# > 0})})`, `toJSON(map(1..100, payload))`, `{registers: [int(value * 10)]}`} {
+		f.Add(s)
+	}
+	limits := Limits{MaxNodes: 200, Budget: 5000, MaxValueBytes: 4096, MaxRecords: 10}
+	f.Fuzz(func(t *testing.T, src string) {
+		u, err := NewUplink(src, limits, Env{Device: "d"})
+		if err != nil {
+			return
+		}
+		_, _ = u.Records(&Env{Topic: "a/b", Payload: []byte(`{"name": "n", "values": {"t": 1}}`), Value: 2.5})
+	})
+}
