@@ -64,11 +64,13 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 	}
 	root.Done()
 
-	if !cfg.GRPC.Enabled {
-		for i, c := range cfg.Connectors {
-			if c.Type == "grpc" {
-				d.Warn(fmt.Sprintf("connectors[%d]", i), fmt.Sprintf("connector %q of type grpc does not start: grpc.enabled is false", c.Name))
-			}
+	for i, c := range cfg.Connectors {
+		switch {
+		case c.Type != "grpc":
+		case !cfg.GRPC.Enabled:
+			d.Warn(fmt.Sprintf("connectors[%d]", i), fmt.Sprintf("connector %q of type grpc does not start: grpc.enabled is false", c.Name))
+		case c.Key == "":
+			d.Warn(fmt.Sprintf("connectors[%d].key", i), fmt.Sprintf(`connector %q of type grpc does not start without a key (one of your choice, or "auto")`, c.Name))
 		}
 	}
 	if err := d.Err(); err != nil {

@@ -41,4 +41,16 @@ func TestGRPCSection(t *testing.T) {
 	if len(warns) != 1 || !strings.Contains(warns[0].String(), `connectors[0]: connector "ext" of type grpc does not start: grpc.enabled is false`) {
 		t.Errorf("warnings %v", warns)
 	}
+
+	dir = writeFiles(t, map[string]string{
+		"tb_gateway.json": tb("", `, "grpc": {"enabled": true}, "connectors": [{"type": "grpc", "name": "ext", "configuration": "ext.json"}]`),
+		"ext.json":        `{}`,
+	})
+	_, warns, err = Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0].String(), `connectors[0].key: connector "ext" of type grpc does not start without a key`) {
+		t.Errorf("warnings %v", warns)
+	}
 }
