@@ -1,9 +1,12 @@
 package grpc_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tbgateway/tbgateway"
+	grpcconn "github.com/tbgateway/tbgateway/connectors/grpc"
 	"github.com/tbgateway/tbgateway/connectors/grpc/pb"
 )
 
@@ -87,5 +90,18 @@ func TestUnaryPythonProtocol(t *testing.T) {
 	if r, err = c.Stream(ctx, &pb.FromConnectorMessage{UnregisterConnectorMsg: &pb.UnregisterConnectorMsg{ConnectorKey: testKey}}); err != nil ||
 		r.GetResponse().GetStatus() != pb.ResponseStatus_NOT_FOUND {
 		t.Fatalf("second unregister answered %v, %v, want NOT_FOUND", r, err)
+	}
+}
+
+// TestDownlinkWithoutClient: an RPC or attribute update for a gRPC connector no client is registered for fails
+// at once, naming the connector.
+func TestDownlinkWithoutClient(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.conn.(tbgateway.RPCHandler).HandleRPC(h.ctx, tbgateway.RPCRequest{Device: "d", ID: 1, Method: "m"})
+	if !errors.Is(err, grpcconn.ErrNotRegistered) || !strings.Contains(err.Error(), `"sensors"`) {
+		t.Errorf("RPC without a client: %v", err)
+	}
+	if err := h.conn.(tbgateway.AttributeUpdater).UpdateAttributes(h.ctx, "d", map[string]any{"a": true}); !errors.Is(err, grpcconn.ErrNotRegistered) {
+		t.Errorf("attribute update without a client: %v", err)
 	}
 }
