@@ -115,3 +115,14 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+// pathMAC reads the address from a device object path ".../dev_AA_BB_CC_DD_EE_FF".
+func pathMAC(path dbus.ObjectPath) (string, bool) {
+	s := string(path)
+	i := strings.LastIndex(s, "/dev_")
+	if i < 0 {
+		return "", false
+	}
+	mac, err := ParseMAC(strings.ReplaceAll(s[i+len("/dev_"):], "_", ":"))
+	return mac, err == nil
+}

@@ -124,7 +124,11 @@ func (s *scan) signal(sig *dbus.Signal) {
 func (s *scan) state(path dbus.ObjectPath) *devState {
 	st := s.cache[path]
 	if st == nil {
-		st = &devState{}
+		// The address is known from the path even when the first thing seen is a change of other properties.
+		st = &devState{props: map[string]dbus.Variant{}}
+		if mac, ok := pathMAC(path); ok {
+			st.props["Address"] = dbus.MakeVariant(mac)
+		}
 		s.cache[path] = st
 	}
 	return st

@@ -93,7 +93,6 @@ func TestScanActiveReportsAdvertisementData(t *testing.T) {
 func TestScanPassiveReportsOnlyMatchingDevices(t *testing.T) {
 	e := setup(t, bluezsim.Options{Monitors: true})
 	thermo := e.sim.AddDevice(sensor("AA:BB:CC:00:00:01", "thermo-1"))
-	other := e.sim.AddDevice(sensor("AA:BB:CC:00:00:02", "other"))
 	beacon := sensor("AA:BB:CC:00:00:03", "")
 	beacon.ManufacturerData = map[uint16][]byte{0x004c: {0x02, 0x15, 0xAB}}
 	e.sim.AddDevice(beacon)
@@ -129,7 +128,9 @@ func TestScanPassiveReportsOnlyMatchingDevices(t *testing.T) {
 	if n := e.sim.DiscoverySessions(); n != 1 {
 		t.Errorf("%d discovery sessions, want only the other program's: the passive scan scans actively", n)
 	}
-	// Changes of the unmatched device must not be reported; they come before the matched device's change.
+	// A device no pattern matches appears and changes: neither is reported; both come before the matched
+	// device's change.
+	other := e.sim.AddDevice(sensor("AA:BB:CC:00:00:02", "other"))
 	other.Advertise(map[uint16][]byte{1: {1}}, nil)
 	thermo.Advertise(map[uint16][]byte{2: {2}}, nil)
 	for _, ad := range await(t, e, ads, func(ad bluez.Advertisement) bool { return ad.ManufacturerData[2] != nil }) {
