@@ -62,6 +62,9 @@ func TestCharacteristicFault(t *testing.T) {
 	if st := r.c.DeviceFaults(); st.Faults < 3 || st.Active != 1 {
 		t.Errorf("DeviceFaults = %+v, want >= 3 faults, 1 active", st)
 	}
+	if n := dev.Connects(); n != 1 {
+		t.Errorf("connects = %d: a failing characteristic must not end the connection", n)
+	}
 	if hasKey(r.sink.Records(), "broken") {
 		t.Error("a value of the failing characteristic was sent")
 	}
