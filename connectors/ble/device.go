@@ -27,8 +27,9 @@ type device struct {
 	policy    backoff.Policy
 	needsLink bool // anything needs a connection (not only advertisement data)
 
-	mu  sync.Mutex
-	lnk link // the live connection, nil while disconnected
+	mu      sync.Mutex
+	lnk     link           // the live connection, nil while disconnected
+	pending map[string]any // attribute updates to write once connected (attributeUpdates keys only)
 }
 
 // item is one telemetry or attribute key.
@@ -123,6 +124,31 @@ func (d *device) link() link {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.lnk
+}
+
+// keepPending keeps the newest value of every attributeUpdates key in vals; it reports whether any was kept.
+func (d *device) keepPending(vals map[string]any) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	kept := false
+	for k, v := range vals {
+		if len(d.updates[k]) == 0 {
+			continue
+		}
+		if d.pending == nil {
+			d.pending = map[string]any{}
+		}
+		d.pending[k], kept = v, true
+	}
+	return kept
+}
+
+func (d *device) takePending() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.pending
+	d.pending = nil
+	return p
 }
 
 func (d *device) setLink(l link) {

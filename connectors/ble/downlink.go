@@ -16,12 +16,28 @@ import (
 
 // UpdateAttributes writes every updated shared attribute listed in the device's attributeUpdates to its
 // characteristics, as the UTF-8 text of the value (Python's str(value), with JSON spellings: true, 1.5,
-// {"a":1}), as a write request (with response). Attributes not listed are ignored. The device must be connected.
+// {"a":1}), as a write request (with response). Attributes not listed are ignored. While the device is not
+// connected the newest value of each is kept and written once it connects (Python drops them); the call then
+// returns nil.
 func (c *Connector) UpdateAttributes(ctx context.Context, device string, vals map[string]any) error {
-	d, l, err := c.connected(device)
-	if err != nil {
-		return err
+	if !c.isRunning() {
+		return errNotRunning
 	}
+	d := c.byName[device]
+	if d == nil {
+		return fmt.Errorf("device %q is not served by ble connector %s", device, c.name)
+	}
+	l := d.link()
+	if l == nil {
+		if d.keepPending(vals) {
+			c.log.Info("attribute update kept until the device connects", "device", device)
+		}
+		return nil
+	}
+	return c.writeAttributes(ctx, d, l, vals)
+}
+
+func (c *Connector) writeAttributes(ctx context.Context, d *device, l link, vals map[string]any) error {
 	keys := make([]string, 0, len(vals))
 	for k := range vals {
 		keys = append(keys, k)
@@ -31,11 +47,22 @@ func (c *Connector) UpdateAttributes(ctx context.Context, device string, vals ma
 	for _, k := range keys {
 		for _, uuid := range d.updates[k] {
 			if err := l.write(ctx, uuid, []byte(values.Text(vals[k])), true); err != nil {
-				errs = append(errs, fmt.Errorf("device %q: attribute %s: write %s: %w", device, k, uuid, err))
+				errs = append(errs, fmt.Errorf("device %q: attribute %s: write %s: %w", d.name, k, uuid, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// writePending writes the attribute updates kept while the device was not connected.
+func (c *Connector) writePending(ctx context.Context, d *device, l link) {
+	vals := d.takePending()
+	if len(vals) == 0 {
+		return
+	}
+	if err := c.writeAttributes(ctx, d, l, vals); err != nil {
+		c.log.Warn("attribute update failed", "device", d.name, "err", err)
+	}
 }
 
 // connected returns the device and its live connection, or an error naming why there is none.

@@ -100,3 +100,23 @@ func TestRPC(t *testing.T) {
 		t.Errorf("get without a UUID = %s", got)
 	}
 }
+
+// TestAttributeUpdateBeforeConnect: an update for a device not connected yet (e.g. the shared attributes the
+// gateway fetches at start) is kept and written once the device connects.
+func TestAttributeUpdateBeforeConnect(t *testing.T) {
+	e := startSim(t, bluezsim.Options{})
+	r := runConnector(t, newTestConnector(t, e.connectorConfig([]any{thermoDevice(macThermo, "thermo")}, nil), nil))
+	waitFor(t, r.ctx, "connector running", r.c.isRunning)
+	if err := r.c.UpdateAttributes(r.ctx, "thermo", map[string]any{"sharedName": "Early"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.UpdateAttributes(r.ctx, "thermo", map[string]any{"sharedName": "Later"}); err != nil {
+		t.Fatal(err)
+	}
+	dev := e.addThermometer(macThermo, "Thermo")
+	r.waitValue(t, "thermo", "battery", "87")
+	waitFor(t, r.ctx, "the kept update written", func() bool { return len(dev.Writes(uuidName)) > 0 })
+	if w := dev.Writes(uuidName); len(w) != 1 || string(w[0].Value) != "Later" {
+		t.Errorf("writes %+v, want the newest value once", w)
+	}
+}

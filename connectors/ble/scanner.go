@@ -66,6 +66,10 @@ func (c *Connector) scanLoop(ctx context.Context, r radio) {
 		}
 		c.faults.OK(scanFaultKey)
 		if continuous {
+			// A scan ends by itself only when the adapter stopped it: start again after a pause.
+			if b.Wait(ctx) != nil {
+				return
+			}
 			continue
 		}
 		select {

@@ -69,6 +69,7 @@ type notification struct {
 func (c *Connector) session(ctx context.Context, d *device, l link, sink tbgateway.Sink) {
 	d.setLink(l)
 	defer d.setLink(nil)
+	c.writePending(ctx, d, l)
 	if d.cfg.ShowMap {
 		c.log.Info(gattMap(ctx, d, l))
 	}
