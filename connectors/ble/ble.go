@@ -17,7 +17,17 @@
 //   - Items are read and converted per characteristic; a characteristic that fails (read error, subscription
 //     refused, value that does not convert) is logged once when it starts failing and once when it recovers,
 //     counted (DeviceFaults), and the others go on.
-//   - valueExpression: see Expr. Custom converters: see the README and Converter topics in convert.
+//   - valueExpression: see Expr. A device's "type" picks the converter (bytes, the default for characteristics;
+//     hex, the default for advertisement data); "extension" BytesBLEUplinkConverter / HexBytesBLEUplinkConverter
+//     name them too. Any other "extension" is a converter registered with tbgateway.RegisterConverter (a Go
+//     converter compiled in, or one written in config): its factory gets the device's JSON object (with its
+//     "extensionConfig"), and Convert is called for every value with the topic "<MAC>/<characteristic UUID>"
+//     (lower-case 128-bit), "<MAC>/advertisement" (manufacturer data) or "<MAC>/advertisement/<service UUID>"
+//     and the raw bytes; records it returns without a device name are the device's. Python's "compute" (eval)
+//     is refused.
+//   - Advertisement keys read the manufacturer data of the lowest company id (Python: the first listed), or,
+//     with a characteristicUUID, the service data of that service UUID (our addition). They are sent every
+//     pollPeriod when an advertisement was seen since the previous poll.
 //   - Downlink: see UpdateAttributes and HandleRPC.
 package ble
 

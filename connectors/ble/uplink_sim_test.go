@@ -7,12 +7,20 @@ import (
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 )
 
-// TestReadAndNotify: read characteristics arrive every pollPeriod converted by their valueExpression (the sample's
+// TestReadAndNotify: showMap logs the device's GATT map at connect; read characteristics arrive every pollPeriod converted by their valueExpression (the sample's
 // "[0:2]cm [2:]A"), notifications as they come; a changed value is read again.
 func TestReadAndNotify(t *testing.T) {
 	e := startSim(t, bluezsim.Options{})
 	dev := e.addThermometer(macThermo, "Thermo")
-	r := runConnector(t, newTestConnector(t, e.connectorConfig([]any{thermoDevice(macThermo, "thermo")}, nil), nil))
+	devCfg := thermoDevice(macThermo, "thermo")
+	devCfg["showMap"] = true
+	log := gwtest.NewLog()
+	r := runConnector(t, newTestConnector(t, e.connectorConfig([]any{devCfg}, nil), log))
+	// showMap: the device's services and characteristics with their flags, logged at connect.
+	if err := log.Wait(r.ctx, "MAP FOR THERMO", "[Service] "+uuidSvc,
+		"[Characteristic] "+uuidName+" (read,write,write-without-response), Value: b'Thermo'"); err != nil {
+		t.Fatalf("no map logged: %v %q", err, log.Lines())
+	}
 	// "Thermo" is 84 104 101 114 109 111.
 	r.waitValue(t, "thermo", "name", "84104cm 101114109111A")
 	r.waitValue(t, "thermo", "battery", "87")
