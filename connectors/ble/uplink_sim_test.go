@@ -40,22 +40,29 @@ func TestReadAndNotify(t *testing.T) {
 }
 
 // TestAdvertisementData: advertisement keys come from the scanner (manufacturer data, hex converter by default;
-// service data by UUID) without connecting to the device.
+// service data by UUID) without connecting to the device, with one endless scan and with scan windows.
 func TestAdvertisementData(t *testing.T) {
-	e := startSim(t, bluezsim.Options{})
-	dev := e.addThermometer(macThermo, "Thermo")
-	devCfg := map[string]any{"name": "beacon", "MACAddress": macThermo, "pollPeriod": 50,
-		"telemetry": []any{
-			map[string]any{"key": "counter", "dataSourceType": "advertisement", "valueExpression": "[0:2]"},
-			map[string]any{"key": "svc", "dataSourceType": "advertisement", "characteristicUUID": "180f", "valueExpression": "[0]"},
-		}}
-	r := runConnector(t, newTestConnector(t, e.connectorConfig([]any{devCfg}, nil), nil))
-	r.waitValue(t, "beacon", "counter", int64(0x0102))
-	dev.Advertise(map[uint16][]byte{0x0059: {0x07, 0xD0}}, map[string][]byte{"180f": {64}})
-	r.waitValue(t, "beacon", "counter", int64(2000))
-	r.waitValue(t, "beacon", "svc", int64(64))
-	if dev.Connects() != 0 {
-		t.Errorf("an advertisement-only device was connected %d times", dev.Connects())
+	for _, scanner := range []map[string]any{
+		{"scannerTimeout": 10000, "scannerPollPeriod": 100}, // period not longer than the window: always scanning
+		{"scannerTimeout": 100, "scannerPollPeriod": 150},   // 100 ms windows every 150 ms
+	} {
+		e := startSim(t, bluezsim.Options{})
+		dev := e.addThermometer(macThermo, "Thermo")
+		devCfg := map[string]any{"name": "beacon", "MACAddress": macThermo, "pollPeriod": 50,
+			"telemetry": []any{
+				map[string]any{"key": "counter", "dataSourceType": "advertisement", "valueExpression": "[0:2]"},
+				map[string]any{"key": "svc", "dataSourceType": "advertisement", "characteristicUUID": "180f", "valueExpression": "[0]"},
+			}}
+		r := runConnector(t, newTestConnector(t, e.connectorConfig([]any{devCfg}, scanner), nil))
+		r.waitValue(t, "beacon", "counter", int64(0x0102))
+		for v := int64(2000); v < 2003; v++ {
+			dev.Advertise(map[uint16][]byte{0x0059: {byte(v >> 8), byte(v)}}, map[string][]byte{"180f": {byte(v)}})
+			r.waitValue(t, "beacon", "counter", v)
+			r.waitValue(t, "beacon", "svc", v&0xFF)
+		}
+		if dev.Connects() != 0 {
+			t.Errorf("an advertisement-only device was connected %d times", dev.Connects())
+		}
 	}
 }
 
