@@ -182,8 +182,12 @@ func connectorAttr(c config.Connector, ts int64) map[string]any {
 		"enableRemoteLogging": false,
 		"ts":                  ts,
 	}
-	if c.Key != "" {
+	switch c.Key {
+	case "":
+	case "auto": // the generated key stays in persistent_keys.json
 		m["grpc_key"] = c.Key
+	default: // a key chosen by the user is a credential of the external connector
+		m["grpc_key"] = RedactedValue
 	}
 	for _, k := range connectorMetaKeys {
 		if v, ok := conf[k]; ok {
