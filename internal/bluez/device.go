@@ -157,7 +157,8 @@ func (d *Device) Write(ctx context.Context, uuid string, data []byte, withRespon
 // Subscribe calls StartNotify on the characteristic and then fn for every change of its Value, in order, on the
 // connection's dispatcher goroutine (fn must not block nor call into the Conn; copy the slice to keep it). The
 // returned stop removes fn and calls StopNotify; it returns nil without calling BlueZ once the device is gone, and
-// is safe to call more than once.
+// is safe to call more than once. BlueZ announces a value read with ReadValue (by anyone) the same way as a
+// notification, so fn also sees those.
 func (d *Device) Subscribe(ctx context.Context, uuid string, fn func(value []byte)) (stop func(context.Context) error, err error) {
 	p, err := d.char(uuid)
 	if err != nil {
