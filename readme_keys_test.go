@@ -28,6 +28,7 @@ var keyTableFiles = map[string]string{
 	"modbus.json":        "",
 	"modbus_serial.json": "modbus.json",
 	"opcua.json":         "",
+	"ble.json":           "",
 }
 
 func TestReadmeKeyTablesListEverySampleKey(t *testing.T) {
