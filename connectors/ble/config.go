@@ -7,6 +7,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/confjson"
+	"github.com/tbgateway/tbgateway/internal/expression"
 	"github.com/tbgateway/tbgateway/report"
 )
 
@@ -61,6 +62,9 @@ type DeviceConfig struct {
 	Type string
 	// Extension names a custom converter (tbgateway.RegisterConverter), or one of the Python built-in names.
 	Extension string
+	// Expression is the device's uplink expression converter ("extension": "expression" with the expression keys
+	// in the device object, docs/converters.md), compiled by Decode; Extension is then "expression".
+	Expression *expression.Uplink
 	// Raw is the device's JSON object, handed to a custom converter's factory.
 	Raw              json.RawMessage
 	ReportStrategy   json.RawMessage
@@ -211,6 +215,10 @@ func decodeDevice(o *confjson.Object, showMap bool) DeviceConfig {
 		dc.Type, dc.Extension = "bytes", ""
 	case pyHexConverter:
 		dc.Type, dc.Extension = "hex", ""
+	case expression.Name:
+		// the converter's inputs as the registry's factory sets them for a device object
+		mac, _ := o.Map()["MACAddress"].(string)
+		dc.Expression = expression.DecodeUplink(o, expression.Env{Device: dc.Name, DeviceType: dc.DeviceType, Address: mac})
 	}
 	dc.ReportStrategy = report.Read(o, "reportStrategy")
 	dc.Telemetry = decodeKeys(o, "telemetry")

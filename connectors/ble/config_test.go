@@ -119,3 +119,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigExpressionDevice: a device with "extension": "expression" has its expression keys read by the
+// converter (no unknown-key warnings), and an expression that does not compile is refused at its key path.
+func TestConfigExpressionDevice(t *testing.T) {
+	dev := func(expr string) string {
+		return `{"devices": [{"name": "d", "MACAddress": "AA:BB:CC:DD:EE:FF", "extension": "expression",
+			"expression": ` + expr + `, "extensionConfig": {"k": "t"}, "maxRecords": 5}]}`
+	}
+	warns, err := Check(tbgateway.ConnectorConfig{File: "f.json", Raw: []byte(dev(`"{telemetry: {(config.k): 1}}"`))})
+	if err != nil || len(warns) > 0 {
+		t.Errorf("valid expression device: %v, warnings %q", err, warns)
+	}
+	_, err = Check(tbgateway.ConnectorConfig{File: "f.json", Raw: []byte(dev(`"{telemetry: "`))})
+	if want := "f.json: devices[0].expression: line 1"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("expression that does not compile: %v, want %q", err, want)
+	}
+}

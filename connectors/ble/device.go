@@ -45,7 +45,9 @@ type item struct {
 func compileDevice(dc *DeviceConfig) (*device, error) {
 	d := &device{cfg: dc, name: dc.Name, mac: dc.MAC, byUUID: map[string][]*item{},
 		updates: map[string][]string{}, rpc: map[string]*RPCConfig{}}
-	if dc.Extension != "" {
+	if dc.Expression != nil {
+		d.custom = dc.Expression
+	} else if dc.Extension != "" {
 		f, ok := tbgateway.LookupConverter(dc.Extension)
 		if !ok {
 			d.noUplink = true
