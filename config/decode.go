@@ -49,6 +49,7 @@ func decodeMain(file string, tree any) (*Config, []Warning, error) {
 	root.Sub("storage", func(o *confjson.Object) { decodeStorage(o, &cfg.Storage) })
 	root.Sub("grpc", func(o *confjson.Object) { decodeGRPC(o, &cfg.GRPC) })
 	root.Sub("gateway", func(o *confjson.Object) { decodeGateway(o, &cfg.Gateway) })
+	root.Sub("webUI", func(o *confjson.Object) { decodeWebUI(o, &cfg.WebUI) })
 	cfg.StatisticsCommands = decodeInlineStatCommands(d, tree)
 	for _, o := range root.Objects("connectors") {
 		var c Connector

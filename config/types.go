@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"net"
+	"strconv"
 	"time"
 )
 
@@ -22,6 +24,8 @@ type Config struct {
 	Connectors []Connector
 	// Gateway is our own top-level "gateway" section (absent from Python configs).
 	Gateway Gateway
+	// WebUI is our own top-level "webUI" section: the gateway's web UI listener (metrics and health).
+	WebUI WebUI
 	// StatisticsCommands are the custom statistics commands: those of the thingsboard.statistics.configuration
 	// file (read by Load), then those of the inline thingsboard.statistics.commands list.
 	StatisticsCommands []StatCommand
@@ -350,6 +354,7 @@ func defaults() Config {
 			OversizeCheckPeriodMin:  1,
 			FullPolicy:              FullPolicyRefuseNew,
 		},
+		WebUI: WebUI{Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultWebUIPort))},
 		GRPC: GRPC{
 			ServerPort:                   9595,
 			KeepAliveTimeMs:              10001,

@@ -15,6 +15,7 @@ func (c *Config) Validate() error {
 	v.thingsboard(&c.Thingsboard)
 	v.storage(&c.Storage)
 	v.grpc(&c.GRPC)
+	v.webUI(&c.WebUI)
 	names := map[string]int{}
 	for i, conn := range c.Connectors {
 		p := indexPath("connectors", i)

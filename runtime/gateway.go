@@ -29,6 +29,7 @@ import (
 	"github.com/tbgateway/tbgateway/storage/sqlite"
 	"github.com/tbgateway/tbgateway/storage/switchable"
 	"github.com/tbgateway/tbgateway/uplink"
+	"github.com/tbgateway/tbgateway/webui"
 )
 
 // ErrRestart is returned by Gateway.Run after the gateway_restart RPC asked for a restart.
@@ -95,6 +96,7 @@ type Gateway struct {
 	connectorSet // the connectors, changed while the gateway runs (reconfigure.go)
 
 	grpc *grpcconn.Server // the gRPC server for external connectors, nil when off (grpc.go)
+	web  *webui.Server    // the web UI listener, nil when off (webui.go)
 }
 
 // runningConnector is a configured connector with its identity and counters: built, or failed. It never changes
@@ -158,6 +160,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.filter = report.New(p.resolver, g.putReported, log.With("component", "report"))
 	g.addConnectors(p)
 	g.grpc = newGRPCServer(g, cfg)
+	g.web = newWebUI(g, cfg)
 	g.link, err = uplink.New(p.uplink, g.store, g, log.With("component", "uplink"))
 	if err != nil {
 		store.Close()
@@ -287,6 +290,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	spawn("statistics", g.log, nil, backoff.Policy{}, g.runStatistics)
 	if g.grpc != nil {
 		spawn("grpc", g.log, nil, backoff.Policy{}, g.grpc.Run)
+	}
+	if g.web != nil {
+		spawn("webui", g.log, nil, backoff.Policy{}, g.web.Run)
 	}
 	g.startConnectors(ctx)
 	g.services.start(g, ctx, &wg, g.config())

@@ -180,6 +180,16 @@ func (c *Client) Connected() bool {
 	return c.link != nil && c.link.ready.Load()
 }
 
+// InFlight returns the gateway-API messages published on the current connection and still awaiting their
+// PUBACK; 0 while the link is down.
+func (c *Client) InFlight() int {
+	l := c.current()
+	if l == nil {
+		return 0
+	}
+	return l.ts.pending()
+}
+
 func (c *Client) current() *link {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -212,6 +212,17 @@ func (s *trackingSession) resolve(id uint16) *tracked {
 	return t
 }
 
+// pending returns the number of tracked messages awaiting their PUBACK.
+func (s *trackingSession) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.byID {
+		n += len(q)
+	}
+	return n
+}
+
 // inflightSeqs returns the records of every message still awaiting its PUBACK.
 func (s *trackingSession) inflightSeqs() map[uint64]struct{} {
 	s.mu.Lock()

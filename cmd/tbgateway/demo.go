@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/tbgateway/tbgateway/config"
 	"github.com/tbgateway/tbgateway/connectors/modbus"
@@ -219,6 +220,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailed
 	}
+	served := make(chan error, 1)
+	go func() { served <- d.serve(ctx) }()
 	url := d.emu.HTTPURL()
 	fmt.Fprintf(stdout, `tbgateway demo
   gateway config:       %s
@@ -229,9 +232,10 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
   BLE thermometer:      %s
   see the devices:      %s/             (latest values, refreshed every 2 s)
                         %s/api/overview (the same as JSON)
+  gateway web UI:       %s
   Ctrl-C stops the demo.
-`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, d.bleLine(), url, url)
-	if err := d.serve(ctx); err != nil && !errors.Is(err, context.Canceled) {
+`, filepath.Join(d.dir, "tb_gateway.json"), d.emu.MQTTAddr(), demoGatewayName, demoGatewayToken, d.broker.addr, demoModbusDevice, d.opcua.URL, d.bleLine(), url, url, d.webLine(ctx, served))
+	if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "tbgateway demo: %v\n", err)
 		return exitFailed
 	}
@@ -244,4 +248,32 @@ func (d *demo) bleLine() string {
 		return d.bleNote
 	}
 	return fmt.Sprintf("%q, notifying over a simulated BlueZ on D-Bus %s", demoBLEDevice, d.ble.bus)
+}
+
+// webLineWait bounds the banner's wait for the gateway's web UI listener (a failed listen is retried and logged).
+const webLineWait = 5 * time.Second
+
+// webLine waits until the gateway's web UI listens and describes its endpoints for the banner; it gives up when
+// the gateway stopped (served has a value, put back for the caller) or after webLineWait.
+func (d *demo) webLine(ctx context.Context, served chan error) string {
+	ui := d.gw.WebUI()
+	if ui == nil {
+		return "off (webUI.enabled is false)"
+	}
+	wctx, cancel := context.WithTimeout(ctx, webLineWait)
+	defer cancel()
+	go func() {
+		select {
+		case err := <-served:
+			served <- err
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	addr, err := ui.Addr(wctx)
+	if err != nil {
+		return "not listening (see the log)"
+	}
+	base := "http://" + addr.String()
+	return fmt.Sprintf("%s/metrics (Prometheus), %s/healthz, %s/readyz", base, base, base)
 }

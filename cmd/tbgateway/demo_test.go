@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +112,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gateway_ping: %v", err)
 	}
+	checkDemoWebUI(t, ctx, d)
 	var pong struct {
 		Code int
 		Resp string
@@ -215,4 +219,33 @@ func buildBLESim(t *testing.T) string {
 		t.Fatalf("go build ../blesim: %v\n%s", err, out)
 	}
 	return p
+}
+
+// checkDemoWebUI: the demo's gateway web UI listens on loopback, its banner line names the three endpoints,
+// /readyz is 200 (connected) and /metrics counts the demo's devices.
+func checkDemoWebUI(t *testing.T, ctx context.Context, d *demo) {
+	t.Helper()
+	ui := d.gw.WebUI()
+	if ui == nil {
+		t.Fatal("the demo's gateway has no web UI")
+	}
+	addr, err := ui.Addr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + addr.String()
+	if line := d.webLine(ctx, make(chan error, 1)); !strings.Contains(line, base+"/metrics") || !strings.Contains(line, base+"/readyz") {
+		t.Errorf("banner line %q, want the endpoints at %s", line, base)
+	}
+	for path, want := range map[string]string{"/readyz": "ready", "/metrics": "tbgateway_devices{connector=\"Demo Modbus device\""} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s, want 200 with %q", path, resp.Status, want)
+		}
+	}
 }
