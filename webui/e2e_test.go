@@ -16,7 +16,7 @@ import (
 
 // feedType is a test-only connector type: it sends the records of its file's "count" once it runs (device
 // "device" of type "deviceType", telemetry v=1..count, the first record with the attribute model="X1"), then
-// two invalid records (no device name), and waits for the end.
+// two invalid records (no device name), and then one record per value sent on feedMore until the end.
 const feedType = "webuitestfeed"
 
 func init() {
@@ -54,9 +54,22 @@ func (f *feed) Run(ctx context.Context, sink tbgateway.Sink) error {
 			_ = sink.Send(ctx, tbgateway.Record{Telemetry: []tbgateway.Telemetry{{TS: 1, Values: map[string]any{"v": 0.0}}}})
 		}
 	}
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case v := <-feedMore:
+			r := tbgateway.Record{Device: f.Device, DeviceType: f.DeviceType,
+				Telemetry: []tbgateway.Telemetry{{TS: int64(v), Values: map[string]any{"v": v}}}}
+			if err := sink.Send(ctx, r); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
+
+// feedMore makes the running feed connector send one more record with v (and its TS) set to the value.
+var feedMore = make(chan float64)
 
 // startGateway starts tbemu and a gateway with the web UI on a free loopback port and one feed connector
 // ("Feed") sending count records of device "pump-1" of type "pump"; it returns the env, the gateway and the
@@ -179,5 +192,26 @@ func TestE2EReadyz(t *testing.T) {
 	}
 	if got := value(t, fams, "tbgateway_thingsboard_connected", nil); got != 1 {
 		t.Errorf("tbgateway_thingsboard_connected after the reconnect = %v, want 1", got)
+	}
+}
+
+// TestE2EInFlight: a message ThingsBoard received and has not acknowledged shows in
+// tbgateway_uplink_in_flight_messages, with its record still in tbgateway_storage_records.
+func TestE2EInFlight(t *testing.T) {
+	e, _, base := startGateway(t, 1)
+	e.WaitTelemetry("pump-1", "v", 1)
+	e.Emu.WithholdPubAcks(true)
+	select {
+	case feedMore <- 5000:
+	case <-e.Ctx.Done():
+		t.Fatal("the feed connector does not run")
+	}
+	e.WaitTelemetry("pump-1", "v", 2)
+	fams := scrape(t, base)
+	if got := value(t, fams, "tbgateway_uplink_in_flight_messages", nil); got < 1 {
+		t.Errorf("tbgateway_uplink_in_flight_messages with a PUBACK withheld = %v, want at least 1", got)
+	}
+	if got := value(t, fams, "tbgateway_storage_records", nil); got < 1 {
+		t.Errorf("tbgateway_storage_records with a PUBACK withheld = %v, want at least 1", got)
 	}
 }
