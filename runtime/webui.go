@@ -26,15 +26,17 @@ func newWebUI(g *Gateway, cfg *config.Config) *webui.Server {
 // WebUI returns the gateway's web UI listener, or nil when webUI.enabled is false.
 func (g *Gateway) WebUI() *webui.Server { return g.web }
 
-// ready is /readyz's check: the link to ThingsBoard is up and the storage accepts records.
+// ready is /readyz's check: the link to ThingsBoard is up and the storage accepts records (as the last Put
+// saw it: a storage that refused a record counts as full until a Put succeeds again). It names every reason.
 func (g *Gateway) ready() error {
+	var why []error
 	if !g.link.Connected() {
-		return errors.New("not connected to ThingsBoard")
+		why = append(why, errors.New("not connected to ThingsBoard"))
 	}
 	if g.storageState().Full {
-		return errors.New("storage is full: new records are refused")
+		why = append(why, errors.New("storage is full: new records are refused"))
 	}
-	return nil
+	return errors.Join(why...)
 }
 
 // metric is one gateway-wide metric read from a Stats snapshot.

@@ -76,8 +76,15 @@ var feedMore = make(chan float64)
 // UI's base URL.
 func startGateway(t *testing.T, count int) (*gwtest.Env, *gwtest.Gateway, string) {
 	t.Helper()
+	return startGatewayStorage(t, count, nil)
+}
+
+// startGatewayStorage is startGateway with the main file's "storage" section (nil: gwtest's default).
+func startGatewayStorage(t *testing.T, count int, storage map[string]any) (*gwtest.Env, *gwtest.Gateway, string) {
+	t.Helper()
 	e := gwtest.New(t, gwtest.Options{})
 	e.WriteConfig(gwtest.Config{
+		Storage:    storage,
 		Connectors: []gwtest.Connector{{Type: feedType, Name: "Feed", Conf: map[string]any{"device": "pump-1", "deviceType": "pump", "count": count}}},
 		Sections:   map[string]any{"webUI": map[string]any{"enabled": true, "listen": "127.0.0.1:0"}},
 	})
@@ -213,5 +220,47 @@ func TestE2EInFlight(t *testing.T) {
 	}
 	if got := value(t, fams, "tbgateway_storage_records", nil); got < 1 {
 		t.Errorf("tbgateway_storage_records with a PUBACK withheld = %v, want at least 1", got)
+	}
+}
+
+// more hands v to the feed connector, failing the test when it does not take it.
+func more(t *testing.T, e *gwtest.Env, v float64) {
+	t.Helper()
+	select {
+	case feedMore <- v:
+	case <-e.Ctx.Done():
+		t.Fatalf("the feed connector did not take %v", v)
+	}
+}
+
+// TestE2EReadyzStorageFull: while ThingsBoard is unreachable and the storage (3 records, refuse-new) refuses a
+// record, /readyz answers 503 naming both reasons and tbgateway_storage_full is 1; once the link is back and a
+// record is stored again, /readyz answers 200.
+func TestE2EReadyzStorageFull(t *testing.T) {
+	e, g, base := startGatewayStorage(t, 1, map[string]any{"type": "memory", "max_records_count": 3})
+	e.WaitTelemetry("pump-1", "v", 1)
+	// Every record so far acknowledged, so exactly three more fit.
+	e.Eventually("an empty storage", func() bool { return g.GW.Stats().Storage.Count == 0 })
+	e.Emu.RefuseConnections(time.Hour)
+	e.Emu.DropConnections()
+	g.WaitEvent(e.Ctx, uplink.EventDisconnected)
+	for v := 2001.0; v <= 2004; v++ { // the fourth is refused: the feed's Run fails and it is restarted
+		more(t, e, v)
+	}
+	g.WaitLog(e.Ctx, "storage is full")
+	want := "not ready: not connected to ThingsBoard; storage is full: new records are refused\n"
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || body != want {
+		t.Errorf("/readyz while unreachable with a full storage: %d %q, want 503 %q", code, body, want)
+	}
+	if got := value(t, scrape(t, base), "tbgateway_storage_full", nil); got != 1 {
+		t.Errorf("tbgateway_storage_full = %v, want 1", got)
+	}
+	e.Emu.RefuseConnections(0)
+	g.WaitEvent(e.Ctx, uplink.EventConnected)
+	e.WaitTelemetry("pump-1", "v", 4)
+	more(t, e, 2005)
+	g.WaitLog(e.Ctx, "storage accepts new records again")
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("/readyz after the reconnect and a stored record: %d %q", code, body)
 	}
 }

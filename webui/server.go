@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +31,8 @@ type Options struct {
 	// Metrics is the gateway's collector, read at every scrape; nil serves the Go and process metrics only.
 	Metrics prometheus.Collector
 	// Ready returns nil when the gateway is ready (connected to ThingsBoard, storage writable), else a short
-	// reason shown by /readyz; nil means always ready.
+	// reason shown by /readyz (several joined by errors.Join are shown on one line, "; " between them); nil
+	// means always ready.
 	Ready func() error
 	// Logger logs the listener's start and failures; nil discards.
 	Logger *slog.Logger
@@ -66,7 +68,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if opts.Ready != nil {
 			if err := opts.Ready(); err != nil {
-				plain(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+				plain(w, http.StatusServiceUnavailable, "not ready: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 				return
 			}
 		}
