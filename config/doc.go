@@ -2,7 +2,8 @@
 // tb_gateway.json (or the deprecated tb_gateway.yaml) with its camelCase "thingsboard", "storage", "grpc" and
 // "connectors" sections, and the connector files it lists. Our additions use the same style and never rename a
 // Python key: thingsboard.reconnectMinDelaySeconds, reconnectMaxDelaySeconds, maxInflightMessages,
-// deadLetterFile, storage.fullPolicy, storage.liveFirst and the top-level "gateway" section (see the field docs).
+// deadLetterFile, storage.fullPolicy, storage.liveFirst and the top-level "gateway" and "webUI" sections (see the
+// field docs).
 //
 // Contract:
 //   - Absent keys take the Python gateway's code defaults (not the sample file's values where they differ).
