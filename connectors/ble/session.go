@@ -2,12 +2,12 @@ package ble
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/sendretry"
 )
 
 // notifyBuffer bounds the notifications of one device waiting while its records are being sent.
@@ -196,22 +196,12 @@ func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, recs []tbgate
 	if len(recs) == 0 {
 		return
 	}
-	var b *backoff.Backoff
-	for {
-		err := sink.Send(ctx, recs...)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, tbgateway.ErrInvalidRecord) {
-			c.log.Error("records refused", "device", recs[0].Device, "err", err)
-			return
-		}
-		if b == nil {
-			b = backoff.New(backoff.Exponential(100*time.Millisecond, 2, 5*time.Second))
+	s := sendretry.Sender{Policy: backoff.Exponential(100*time.Millisecond, 2, 5*time.Second), Refused: func(err error, n int) {
+		if n == 1 {
 			c.log.Warn("storage refused records, retrying", "device", recs[0].Device, "err", err)
 		}
-		if b.Wait(ctx) != nil {
-			return
-		}
+	}}
+	if err := s.Send(ctx, sink, recs...); err != nil && ctx.Err() == nil {
+		c.log.Error("records refused", "device", recs[0].Device, "err", err)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/devicefault"
+	"github.com/tbgateway/tbgateway/internal/sendretry"
 )
 
 // Type is the connector type in the main config.
@@ -366,33 +367,25 @@ func (c *Connector) poll(ctx context.Context, sink tbgateway.Sink, d *device, l 
 	}
 }
 
-// storageFullRetry spaces the attempts to store a poll's records while storage is full.
-var storageFullRetry = backoff.Policy{Initial: 50 * time.Millisecond, Max: 5 * time.Second}
-
 // send stores a record. While storage is full it sends the same record again with backoff, so the device's
 // polling waits (backpressure) and nothing read is lost; a record storage refuses as invalid is logged and
 // dropped; other errors end Run.
 func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) error {
-	var retry *backoff.Backoff
-	for {
-		err := sink.Send(ctx, rec)
-		switch {
-		case err == nil, ctx.Err() != nil:
-			return nil
-		case errors.Is(err, tbgateway.ErrInvalidRecord):
-			c.log.Warn("storage refused a record; dropped", "device", rec.Device, "reason", err)
-			return nil
-		case !errors.Is(err, tbgateway.ErrStorageFull):
-			return fmt.Errorf("modbus %q: device %q: %w", c.name, rec.Device, err)
-		}
-		if retry == nil {
-			retry = backoff.New(storageFullRetry)
-			c.log.Debug("storage full; polling waits until the reading is stored", "device", rec.Device)
-		}
-		if backoff.Sleep(ctx, retry.Next()) != nil {
-			return nil
-		}
+	s := sendretry.Sender{Policy: backoff.Policy{Initial: 50 * time.Millisecond, Max: 5 * time.Second}, FullOnly: true,
+		Refused: func(_ error, n int) {
+			if n == 1 {
+				c.log.Debug("storage full; polling waits until the reading is stored", "device", rec.Device)
+			}
+		}}
+	err := s.Send(ctx, sink, rec)
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.Is(err, tbgateway.ErrInvalidRecord):
+		c.log.Warn("storage refused a record; dropped", "device", rec.Device, "reason", err)
+		return nil
 	}
+	return fmt.Errorf("modbus %q: device %q: %w", c.name, rec.Device, err)
 }
 
 // pollOnce reads every merged request of a device and decodes what arrived. The record holds the values of the

@@ -8,6 +8,7 @@ import (
 
 	tbgateway "github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/sendretry"
 )
 
 // pending is one received message on its way to storage: its records and its acknowledgement.
@@ -109,33 +110,25 @@ func (c *Connector) store(ctx context.Context, sink tbgateway.Sink, batch []pend
 	return true
 }
 
-// send calls sink.Send until it succeeds, fails for an invalid record, or ctx ends (ctx's error is returned).
+// send stores recs, sending them again while storage refuses them; it returns nil once they are stored, an error
+// wrapping ErrInvalidRecord, or ctx's error (see sendretry.Sender.Send).
 func (c *Connector) send(ctx context.Context, sink tbgateway.Sink, recs []tbgateway.Record) error {
-	bo, logged := backoff.New(storeRetry()), false
-	for {
-		err := sink.Send(ctx, recs...)
-		if err == nil {
-			if logged {
-				c.log.Info("storing records works again")
-			}
-			c.stats.recordsSent.Add(uint64(len(recs)))
-			return nil
-		}
-		if errors.Is(err, tbgateway.ErrInvalidRecord) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	refused := false
+	s := sendretry.Sender{Policy: storeRetry(), Refused: func(err error, n int) {
 		c.stats.sendRetries.Add(1)
-		if !logged {
+		if n == 1 {
+			refused = true
 			c.log.Warn("cannot store records; holding the broker's messages unacknowledged and retrying", "records", len(recs), "err", err)
-			logged = true
 		}
-		if err := bo.Wait(ctx); err != nil {
-			return err
-		}
+	}}
+	if err := s.Send(ctx, sink, recs...); err != nil {
+		return err
 	}
+	if refused {
+		c.log.Info("storing records works again")
+	}
+	c.stats.recordsSent.Add(uint64(len(recs)))
+	return nil
 }
 
 // storeRetry paces the retries of a Send that failed for a full storage: soon at first, then up to every 2 s.

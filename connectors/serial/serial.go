@@ -33,6 +33,7 @@ import (
 	"github.com/tbgateway/tbgateway"
 	"github.com/tbgateway/tbgateway/internal/backoff"
 	"github.com/tbgateway/tbgateway/internal/devicefault"
+	"github.com/tbgateway/tbgateway/internal/sendretry"
 	"github.com/tbgateway/tbgateway/internal/values"
 )
 
@@ -177,23 +178,16 @@ func (c *Connector) sender(ctx context.Context, sink tbgateway.Sink, d *device, 
 			return
 		case rec = <-out:
 		}
-		var retry *backoff.Backoff
-		for {
-			err := sink.Send(ctx, rec)
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			if errors.Is(err, tbgateway.ErrInvalidRecord) {
-				c.faults.Fail(d.lineKey, err, "device", d.cfg.Name, "port", d.cfg.Port)
-				break
-			}
-			if retry == nil {
-				retry = backoff.New(c.storeRetry)
+		s := sendretry.Sender{Policy: c.storeRetry, Refused: func(err error, n int) {
+			if n == 1 {
 				c.log.Debug("storage refused a record; sending it again", "device", d.cfg.Name, "err", err)
 			}
-			if backoff.Sleep(ctx, retry.Next()) != nil {
+		}}
+		if err := s.Send(ctx, sink, rec); err != nil {
+			if ctx.Err() != nil {
 				return
 			}
+			c.faults.Fail(d.lineKey, err, "device", d.cfg.Name, "port", d.cfg.Port)
 		}
 	}
 }

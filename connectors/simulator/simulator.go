@@ -33,16 +33,16 @@ package simulator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/backoff"
+	"github.com/tbgateway/tbgateway/internal/sendretry"
 )
 
 // Type is the connector type in the main config.
@@ -210,66 +210,76 @@ func (s *Simulator) Run(ctx context.Context, sink tbgateway.Sink) error {
 }
 
 func (s *Simulator) runDevice(ctx context.Context, sink tbgateway.Sink, d *device) error {
-	var pending []tbgateway.Record // records not stored yet, oldest first
+	period := time.Duration(d.cfg.PeriodMs) * time.Millisecond
+	refused := false
+	// a refused record is sent again every period, before the device samples anew
+	sender := sendretry.Sender{Policy: backoff.Fixed(period), FullOnly: true,
+		Refused: func(_ error, _ int) { refused = true; s.storageFull(d) }}
+	sender.Policy.Jitter = -1
+	var first []tbgateway.Record // what the device has at its start: its attributes, its first sample
 	if rec, ok := s.attributesRecord(d); ok {
-		pending = append(pending, rec)
+		first = append(first, rec)
 	}
-	t := time.NewTicker(time.Duration(d.cfg.PeriodMs) * time.Millisecond)
+	if len(d.series) > 0 {
+		first = append(first, s.sample(d, time.Now()))
+	}
+	t := time.NewTicker(period)
 	defer t.Stop()
-	for {
-		if len(d.series) > 0 && !slices.ContainsFunc(pending, func(r tbgateway.Record) bool { return len(r.Telemetry) > 0 }) {
-			pending = append(pending, s.sample(d, time.Now()))
+	for _, rec := range first {
+		if err := s.send(ctx, sink, sender, rec); err != nil || ctx.Err() != nil {
+			return err
 		}
-		for len(pending) > 0 {
-			stored, err := s.send(ctx, sink, pending[0])
-			if err != nil || ctx.Err() != nil {
-				return err
-			}
-			if !stored {
-				break
-			}
-			pending = pending[1:]
-		}
-		if len(pending) == 0 && len(d.series) == 0 {
-			return nil
+	}
+	for len(d.series) > 0 {
+		if refused {
+			t.Reset(period) // the period starts after the refused reading was stored
+			refused = false
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
+		if err := s.send(ctx, sink, sender, s.sample(d, time.Now())); err != nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storageFull counts a Send of d storage refused because it was full, logging the first of an episode.
+func (s *Simulator) storageFull(d *device) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused++
+	if !s.full {
+		s.full = true
+		s.log.Warn("storage full; simulated readings wait until it has room", "device", d.cfg.DeviceName)
 	}
 }
 
-// send hands one record to the sink: stored is false when storage was full (the caller sends it again later);
-// err is set for any other failure.
-func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, rec tbgateway.Record) (stored bool, err error) {
-	err = sink.Send(ctx, rec)
+// send stores one record through sender (which sends it again while storage is full); it returns nil when the
+// record is stored or ctx ended, and an error for any other failure.
+func (s *Simulator) send(ctx context.Context, sink tbgateway.Sink, sender sendretry.Sender, rec tbgateway.Record) error {
+	err := sender.Send(ctx, sink, rec)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("simulator %q: device %q: %w", s.name, rec.Device, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case err == nil:
-		if s.ackLog != nil && len(rec.Telemetry) > 0 {
-			if err := s.ackLog.write(rec); err != nil {
-				return true, fmt.Errorf("simulator %q: %w", s.name, err)
-			}
+	if s.ackLog != nil && len(rec.Telemetry) > 0 {
+		if err := s.ackLog.write(rec); err != nil {
+			return fmt.Errorf("simulator %q: %w", s.name, err)
 		}
-		if s.full {
-			s.full = false
-			s.log.Info("storage accepts data again", "refused", s.refused)
-		}
-		return true, nil
-	case ctx.Err() != nil:
-		return false, nil
-	case errors.Is(err, tbgateway.ErrStorageFull):
-		s.refused++
-		if !s.full {
-			s.full = true
-			s.log.Warn("storage full; simulated readings wait until it has room", "device", rec.Device)
-		}
-		return false, nil
 	}
-	return false, fmt.Errorf("simulator %q: device %q: %w", s.name, rec.Device, err)
+	if s.full {
+		s.full = false
+		s.log.Info("storage accepts data again", "refused", s.refused)
+	}
+	return nil
 }
 
 func (s *Simulator) attributesRecord(d *device) (tbgateway.Record, bool) {
