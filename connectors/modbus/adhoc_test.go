@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/connectortest"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
 )
 
@@ -77,7 +78,8 @@ func connectorRPC(g *gateway, method string, params map[string]any) string {
 // endpoint that does not answer gives {"error": "Failed to connect to device …", "success": false}; without host,
 // port and unitId the params are read from every configured device.
 func TestConnectorRPCAdHoc(t *testing.T) {
-	needPeers(t, true)
+	needPymodbus(t)
+	connectortest.NeedPeer(t, "socat")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	srvPty, cliPty := startPtyPair(t, ctx)

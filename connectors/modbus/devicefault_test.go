@@ -21,7 +21,7 @@ import (
 // telemetry's connectorsStats (deviceFaults, connectorsErrors); the other item and the other device keep
 // reporting values throughout, and the device, which answers, is not disconnected at ThingsBoard.
 func TestMissingRegisterLoggedOncePerStateChange(t *testing.T) {
-	needPeers(t, false)
+	needPymodbus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	appear := filepath.Join(t.TempDir(), "register-200")

@@ -16,28 +16,18 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/connectortest"
 )
 
 // debianPython is Debian's interpreter: the first python3 on PATH may be one that cannot see python3-pymodbus.
 const debianPython = "/usr/bin/python3"
 
-// needPeers skips the test when python3-pymodbus or socat is missing, or fails it under CI=true.
-func needPeers(t *testing.T, socat bool) {
+// needPymodbus skips the test when python3-pymodbus is missing for Debian's python3, or fails it under CI=true.
+func needPymodbus(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if err := exec.Command(debianPython, "-c", "import pymodbus, serial_asyncio").Run(); err != nil {
-		missing = append(missing, "python3-pymodbus ("+err.Error()+")")
-	}
-	if _, err := exec.LookPath("socat"); socat && err != nil {
-		missing = append(missing, "socat")
-	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("test peer missing: %s", strings.Join(missing, ", "))
-	}
-	t.Skipf("test peer missing: %s; install with make test-deps", strings.Join(missing, ", "))
+	connectortest.NeedPeerFunc(t, "python3-pymodbus", func() error {
+		return exec.Command(debianPython, "-c", "import pymodbus, serial_asyncio").Run()
+	})
 }
 
 // peerProcess starts a command and returns its stdout lines up to and including the first line that ready
@@ -103,11 +93,8 @@ func peerProcess(t *testing.T, ctx context.Context, fromStderr bool, ready func(
 // startPtyPair makes a pseudo-terminal pair with socat and returns the server's and the client's ends.
 func startPtyPair(t *testing.T, ctx context.Context) (srv, cli string) {
 	t.Helper()
-	dir := t.TempDir()
-	srv, cli = filepath.Join(dir, "ttyS_srv"), filepath.Join(dir, "ttyS_cli")
-	peerProcess(t, ctx, true, func(l string) bool { return strings.Contains(l, "starting data transfer loop") },
-		"socat", "-d", "-d", "pty,raw,echo=0,link="+srv, "pty,raw,echo=0,link="+cli)
-	return srv, cli
+	p := connectortest.StartPtyPair(t, ctx, "")
+	return p.A, p.B
 }
 
 // startPymodbus runs testdata/pymodbus_server.py holding the corpus register map (registers 0-63 of both
@@ -154,7 +141,8 @@ func runPymodbus(t *testing.T, ctx context.Context, listeners ...string) map[str
 // over TCP, UDP, RTU over UDP and RTU on a pseudo-terminal pair: the corpus' holding-register uplink values
 // reach ThingsBoard, and a reserved "set" RPC writes a register that a "get" RPC then reads back.
 func TestInteropPymodbus(t *testing.T) {
-	needPeers(t, true)
+	needPymodbus(t)
+	connectortest.NeedPeer(t, "socat")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	srvPty, cliPty := startPtyPair(t, ctx)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tbgateway/tbgateway/internal/connectortest"
 	"golang.org/x/sys/unix"
 )
 
@@ -49,7 +50,8 @@ func corpusValues(t *testing.T) map[string]any {
 // corpus' holding-register values arrive, a "set" RPC writes a register that a "get" RPC reads back, and the
 // gateway's end of the pty carries the configured speed and stop bits.
 func TestInteropPymodbusASCII(t *testing.T) {
-	needPeers(t, true)
+	needPymodbus(t)
+	connectortest.NeedPeer(t, "socat")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	srvPty, cliPty := startPtyPair(t, ctx)
@@ -125,7 +127,8 @@ func echoRelay(t *testing.T, gw, peer string) {
 // corpus values arrive; without it every poll fails and the gateway logs an error naming the device and the
 // key to set, and no value is taken from the echo.
 func TestInteropLocalEcho(t *testing.T) {
-	needPeers(t, true)
+	needPymodbus(t)
+	connectortest.NeedPeer(t, "socat")
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	type pair struct{ srv, cli string }

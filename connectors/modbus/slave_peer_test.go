@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tbgateway/tbgateway/connectors/modbus"
+	"github.com/tbgateway/tbgateway/internal/connectortest"
 )
 
 // pyMaster is a pymodbus client process (testdata/slave_master.py) a test sends commands to.
@@ -119,7 +120,8 @@ var slaveIdentity = map[string]any{"vendorName": "ThingsBoard", "productCode": "
 // then the registers a shared attribute and an RPC at ThingsBoard wrote, and the identity block through Read
 // Device Identification (43/14): basic, regular and individual access, objects in ascending id order.
 func TestSlaveModePymodbus(t *testing.T) {
-	needPeers(t, true)
+	needPymodbus(t)
+	connectortest.NeedPeer(t, "socat")
 	for _, kind := range []string{"tcp", "udp", "tls", "rtu", "rtu-tcp", "rtu-udp", "ascii", "tcp-method-tls"} {
 		t.Run(kind, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -110,7 +110,7 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 // arrive and an RPC reads over the same line; with another CA the server is refused, and the log names the
 // device and the reason, and no value arrives.
 func TestTLSPymodbus(t *testing.T) {
-	needPeers(t, false)
+	needPymodbus(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	dir := t.TempDir()

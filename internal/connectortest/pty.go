@@ -16,13 +16,24 @@ import (
 // test fails under CI=true (make test) and is skipped with a message saying how to install it otherwise.
 func NeedPeer(t *testing.T, command string) {
 	t.Helper()
-	if _, err := exec.LookPath(command); err == nil {
+	NeedPeerFunc(t, command, func() error {
+		_, err := exec.LookPath(command)
+		return err
+	})
+}
+
+// NeedPeerFunc is NeedPeer for a peer that is not a command on PATH (a Python module, a kernel feature): check
+// returns why the peer is missing, or nil when it is there. peer names it in the failure or skip message.
+func NeedPeerFunc(t *testing.T, peer string, check func() error) {
+	t.Helper()
+	err := check()
+	if err == nil {
 		return
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("test peer missing: %s", command)
+		t.Fatalf("test peer missing: %s (%v)", peer, err)
 	}
-	t.Skipf("test peer missing: %s; install it with scripts/install-test-deps.sh (make test-deps)", command)
+	t.Skipf("test peer missing: %s (%v); install it with scripts/install-test-deps.sh (make test-deps)", peer, err)
 }
 
 // PtyPair is a pair of pseudo-terminals joined by socat: what is written to one end is read from the other, as
