@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/float16"
 )
 
 // Kind is a value type of an item, after aliases are resolved ("int" with objectsCount 2 is Int32, ...).
@@ -250,7 +251,7 @@ func (c *Codec) decode(payload []byte) (any, error) {
 			v = int64(u)
 		}
 	case KindFloat16:
-		v = float16to64(binary.BigEndian.Uint16(buf))
+		v = float16.Frombits(binary.BigEndian.Uint16(buf))
 	case KindFloat32:
 		v = float64(math.Float32frombits(binary.BigEndian.Uint32(buf)))
 	case KindFloat64:
@@ -389,52 +390,6 @@ func (c *Codec) reorder(regs []byte) []byte {
 // kinds, which pymodbus reads from and writes to the register's first (high) byte whatever the byte order.
 func (c *Codec) swapsBytes() bool {
 	return c.LittleBytes && c.Kind.width() > 1
-}
-
-// float16to64 decodes an IEEE 754 half-precision number.
-func float16to64(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp := int(h>>10) & 0x1f
-	frac := float64(h & 0x3ff)
-	switch exp {
-	case 0:
-		return sign * math.Ldexp(frac, -24)
-	case 0x1f:
-		if frac == 0 {
-			return math.Inf(int(sign))
-		}
-		return math.NaN()
-	}
-	return sign * math.Ldexp(1+frac/1024, exp-15)
-}
-
-// float64to16 encodes to IEEE 754 half precision, rounding to nearest.
-func float64to16(f float64) uint16 {
-	var sign uint16
-	if math.Signbit(f) {
-		sign, f = 0x8000, -f
-	}
-	switch {
-	case math.IsNaN(f):
-		return 0x7e00
-	case f >= 65520:
-		return sign | 0x7c00
-	case f < math.Ldexp(1, -14):
-		return sign | uint16(math.RoundToEven(f*math.Ldexp(1, 24)))
-	}
-	frac, exp := math.Frexp(f) // f = frac * 2^exp, frac in [0.5, 1)
-	e := exp - 1 + 15
-	m := uint16(math.RoundToEven((frac*2 - 1) * 1024))
-	if m == 1024 {
-		m, e = 0, e+1
-	}
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	return sign | uint16(e)<<10 | m
 }
 
 // NewCodec returns the codec of an item of the given type, objectsCount and function code, with byte and word

@@ -151,17 +151,6 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFloat16(t *testing.T) {
-	for _, f := range []float64{0, 1, -2, 12.34375, 6.103515625e-05, 65504, 5.960464477539063e-08} {
-		if got := float16to64(float64to16(f)); got != f {
-			t.Errorf("%v -> %v", f, got)
-		}
-	}
-	if !math.IsInf(float16to64(0x7c00), 1) || !math.IsNaN(float16to64(0x7e00)) {
-		t.Error("inf/nan")
-	}
-}
-
 // FuzzDecode decodes arbitrary registers with arbitrary item settings: it must never panic, and a value it
 // produces must encode back to registers that decode to the same value.
 func FuzzDecode(f *testing.F) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	tbgateway "github.com/tbgateway/tbgateway"
+	"github.com/tbgateway/tbgateway/internal/float16"
 	"github.com/tbgateway/tbgateway/internal/values"
 )
 
@@ -131,7 +132,7 @@ func (c *Codec) encode(v any) ([]byte, error) {
 		}
 		switch c.Kind {
 		case KindFloat16:
-			binary.BigEndian.PutUint16(buf, float64to16(f))
+			binary.BigEndian.PutUint16(buf, float16.Bits(f))
 		case KindFloat32:
 			binary.BigEndian.PutUint32(buf, math.Float32bits(float32(f)))
 		default:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm/runtime"
+	"github.com/tbgateway/tbgateway/internal/float16"
 )
 
 // disabledBuiltins are the language's builtins an expression may not call: now, date and timezone read the
@@ -107,7 +108,7 @@ func functions(l Limits) []expr.Option {
 			}
 			switch n, _ := toInt(p[2]); n {
 			case 2:
-				return float16(uint16(u)), nil
+				return float16.Frombits(uint16(u)), nil
 			case 4:
 				return float64(math.Float32frombits(uint32(u))), nil
 			}
@@ -300,24 +301,6 @@ func contains(list []int, n int) bool {
 		}
 	}
 	return false
-}
-
-func float16(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	exp, frac := int(h>>10&0x1f), float64(h&0x3ff)
-	switch exp {
-	case 0:
-		return sign * math.Ldexp(frac, -24)
-	case 0x1f:
-		if frac == 0 {
-			return math.Inf(int(sign))
-		}
-		return math.NaN()
-	}
-	return sign * math.Ldexp(1+frac/1024, exp-15)
 }
 
 // sizeOf is the length of a string, byte slice or list, 0 for other values.
