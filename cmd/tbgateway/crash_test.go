@@ -188,6 +188,12 @@ func TestCrashKillsRecordsInFlight(t *testing.T) {
 		waitUntil(t, ctx, "publishes to be lost", func() bool { return e.emu.DroppedPublishes() > dropped })
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) // a random kill moment, not synchronisation
 		gw.Kill()
+		// tbemu still reads what the killed process had sent into its socket; those publishes must be lost too, or
+		// one of them could be stored after the earlier records the next run sends again (out of order).
+		waitUntil(t, ctx, "tbemu to see the killed gateway's connection end", func() bool {
+			d, ok := e.emu.Device("Crash Gateway")
+			return ok && !d.Connected
+		})
 		// Every publish lost in this run is one the gateway was still waiting for when it was killed.
 		inFlight = append(inFlight, e.emu.DroppedPublishes()-dropped)
 	}
