@@ -1,9 +1,6 @@
 package grpc_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -12,7 +9,6 @@ import (
 
 	"github.com/tbgateway/tbgateway/connectors/grpc/pb"
 	"github.com/tbgateway/tbgateway/internal/gwtest"
-	"github.com/tbgateway/tbgateway/runtime"
 )
 
 // TestE2ESessionClient: a Go client on the session stream, through the gateway to the ThingsBoard emulator. Its
@@ -32,15 +28,11 @@ func TestE2ESessionClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		g.WaitLog(e.Ctx, "gRPC connector waiting for its client")
-		var keys map[string]string
-		b, err := os.ReadFile(filepath.Join(e.Dir, runtime.GRPCKeysFile))
-		if err == nil {
-			err = json.Unmarshal(b, &keys)
+		got := generatedKey(t, e, "Go connector")
+		if key != "" && got != key {
+			t.Fatalf("run %d: generated key %q, want the key of the first run %q", run, got, key)
 		}
-		if err != nil || keys["Go connector"] == "" || (key != "" && keys["Go connector"] != key) {
-			t.Fatalf("run %d: keys %v (%v), want the key of the first run %q", run, keys, err, key)
-		}
-		key = keys["Go connector"]
+		key = got
 
 		cc, err := grpclib.NewClient(addr.String(), grpclib.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {

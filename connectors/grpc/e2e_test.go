@@ -89,15 +89,7 @@ func TestE2EPythonClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.WaitLog(e.Ctx, "gRPC connector waiting for its client")
-	var keys map[string]string
-	b, err := os.ReadFile(filepath.Join(e.Dir, runtime.GRPCKeysFile))
-	if err == nil {
-		err = json.Unmarshal(b, &keys)
-	}
-	key := keys["Python connector"]
-	if err != nil || key == "" {
-		t.Fatalf("generated key in %s: %v, %v", runtime.GRPCKeysFile, keys, err)
-	}
+	key := generatedKey(t, e, "Python connector")
 
 	cmd := exec.CommandContext(e.Ctx, debianPython, filepath.Join("testdata", "client.py"), addr.String())
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+stubs)
@@ -193,4 +185,19 @@ func printable(v any) any {
 		return string(r)
 	}
 	return v
+}
+
+// generatedKey returns the key the gateway generated for connector (configured with "key": "auto") and keeps in
+// its keys file; the test fails when there is none.
+func generatedKey(t *testing.T, e *gwtest.Env, connector string) string {
+	t.Helper()
+	var keys map[string]string
+	b, err := os.ReadFile(filepath.Join(e.Dir, runtime.GRPCKeysFile))
+	if err == nil {
+		err = json.Unmarshal(b, &keys)
+	}
+	if err != nil || keys[connector] == "" {
+		t.Fatalf("generated key of %q in %s: %v, %v", connector, runtime.GRPCKeysFile, keys, err)
+	}
+	return keys[connector]
 }
